@@ -1,0 +1,56 @@
+/**
+ * The engine seam: everything training, tuning and prediction need from a tensor runtime.
+ * The tfjs engine (tfjs-backend-wasm) is the reference; faster engines (ONNX Runtime) plug in here.
+ * Data crosses this seam as typed arrays, never as runtime tensors.
+ * @module
+ */
+import type { ModelSpec } from '../models/spec.js';
+
+export interface BatchMetrics {
+  readonly loss: number;
+  /** Fraction in [0, 1]; present when the spec asks for accuracy. */
+  readonly accuracy?: number;
+}
+
+export interface NamedWeight {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly values: Float32Array;
+}
+
+/** A model compiled for one engine: weights, optimizer state and the compiled graphs. */
+export interface CompiledModel {
+  readonly engine: string;
+  readonly spec: ModelSpec;
+  /** One optimizer step on a batch of `n` samples. */
+  trainBatch(x: Float32Array, y: Int32Array, n: number): Promise<BatchMetrics>;
+  /** Loss and metrics over `n` samples (no weight update), computed in batches of `batchSize`. */
+  evaluate(x: Float32Array, y: Int32Array, n: number, batchSize: number): Promise<BatchMetrics>;
+  /** Class probabilities, row-major n × numClasses. */
+  predict(x: Float32Array, n: number, batchSize?: number): Promise<Float32Array>;
+  getWeights(): NamedWeight[];
+  setWeights(weights: readonly NamedWeight[]): void;
+  /** Optimizer state (moments, step count) so `--resume` continues exactly. */
+  getOptimizerState(): Promise<NamedWeight[]>;
+  setOptimizerState(state: readonly NamedWeight[]): Promise<void>;
+  /** Writes the engine's native model files (for tfjs: model.json + weight shards) into `dir`. */
+  saveTo(dir: string): Promise<{ files: string[] }>;
+  readonly parameterCount: number;
+  readonly flopsPerSample: number;
+  dispose(): void;
+}
+
+export interface CompileOptions {
+  readonly seed: number;
+}
+
+export interface Engine {
+  readonly name: string;
+  /** Prepares the runtime (e.g. loads the wasm backend). Idempotent. */
+  ready(): Promise<void>;
+  compile(spec: ModelSpec, options: CompileOptions): Promise<CompiledModel>;
+  /** Loads native model files written by `saveTo` (weights included) for `spec`. */
+  load(dir: string, spec: ModelSpec): Promise<CompiledModel>;
+  /** Live runtime tensors, for leak checks. */
+  liveTensors(): number;
+}
