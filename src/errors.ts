@@ -18,6 +18,7 @@ export const ERROR_CATALOGUE = Object.freeze({
   E_SHAPE_MISMATCH: { httpStatus: 400, exitCode: 3, summary: "The data's shape or classes do not fit the model." },
   E_FILE_NOT_FOUND: { httpStatus: 404, exitCode: 4, summary: 'A file or directory named on input does not exist.' },
   E_DATA_MALFORMED: { httpStatus: 422, exitCode: 5, summary: 'An input data file is malformed.' },
+  E_DOWNLOAD_FAILED: { httpStatus: 502, exitCode: 10, summary: 'A download failed: HTTP error, refused connection or timeout.' },
   E_MODEL_NOT_FOUND: { httpStatus: 404, exitCode: 4, summary: 'No saved model at the given path.' },
   E_MODEL_CORRUPT: { httpStatus: 422, exitCode: 5, summary: 'A saved model is incomplete or fails its content hashes.' },
   E_RUN_NOT_FOUND: { httpStatus: 404, exitCode: 4, summary: 'No run or trial with that id in the run store.' },

@@ -14,6 +14,12 @@ export interface Dataset {
   /** Shape of one sample, e.g. [28, 28, 1] for MNIST or [k] for k CSV feature columns. */
   readonly featureShape: readonly number[];
   readonly numClasses: number;
+  /** Class names by id, when labels were text (CSV): id i is classNames[i]. */
+  readonly classNames?: readonly string[];
+  /** Feature column names (CSV), so a test split or prediction file can be checked against them. */
+  readonly featureNames?: readonly string[];
+  /** Largest value the source encoding can hold (255 for ubyte IDX and PNG): what 'scale' divides by. */
+  readonly valueMax?: number;
 }
 
 /** How raw values were turned into model inputs; stored in the model's sidecar so predict repeats it. */

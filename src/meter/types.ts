@@ -52,4 +52,6 @@ export interface Measurement {
   readonly energy: EnergyReport;
   readonly emissions: EmissionsReport;
   readonly hardware: HardwareDescription;
+  /** Sources that were unavailable, failed or stood in for another, and anything they left out, with why. */
+  readonly notes?: readonly string[];
 }

@@ -1,0 +1,84 @@
+/**
+ * Dispatches argv to a command and turns its result or error into output and an exit code.
+ * Returns the code; only main.ts ends the process.
+ * @module
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { EcomlError, lookup, toEcomlError } from '../errors.js';
+import { GLOBAL_OPTIONS, formatHelp, type CliContext, type CliIO, type Command } from './command.js';
+
+/** Loaded lazily so that, e.g., `ecoml runs` never loads tfjs. */
+const COMMANDS = {
+  quickstart: async () => (await import('./commands/quickstart.js')).default,
+  train: async () => (await import('./commands/train.js')).default,
+  tune: async () => (await import('./commands/tune.js')).default,
+  evaluate: async () => (await import('./commands/evaluate.js')).default,
+  predict: async () => (await import('./commands/predict.js')).default,
+  runs: async () => (await import('./commands/runs.js')).default,
+} satisfies Record<string, () => Promise<Command>>;
+
+const SUMMARIES: Readonly<Record<keyof typeof COMMANDS, string>> = {
+  quickstart: 'train the reference MNIST model, tune it, save, reload, predict — with energy and CO2e per step',
+  train: 'train a model from a spec file',
+  tune: 'search hyperparameters (random search) for a spec with a tune section',
+  evaluate: 'loss, accuracy, per-class precision/recall, confusion matrix and resource profile of a saved model',
+  predict: 'predict classes and probabilities for IDX, CSV, PNG or JSON input',
+  runs: 'list or inspect recorded runs, epochs and trials',
+};
+
+function topHelp(): string {
+  const width = Math.max(...Object.keys(SUMMARIES).map((n) => n.length)) + 2;
+  return [
+    'Usage: ecoml <command> [options]',
+    '',
+    'Train, tune, save, load and run models in TypeScript, metering the energy and CO2e of every step.',
+    '',
+    'Commands:',
+    ...Object.entries(SUMMARIES).map(([name, text]) => `  ${name.padEnd(width)}${text}`),
+    '',
+    "Run 'ecoml <command> --help' for a command's options.",
+    '',
+  ].join('\n');
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export async function runCli(argv: readonly string[], io: CliIO, signal: AbortSignal = new AbortController().signal): Promise<number> {
+  const [name, ...rest] = argv;
+  const json = rest.includes('--json');
+  try {
+    if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+      io.stdout.write(topHelp());
+      return name === undefined ? 2 : 0;
+    }
+    if (name === '--version') {
+      io.stdout.write(`${packageVersion()}\n`);
+      return 0;
+    }
+    const command = await lookup<() => Promise<Command>>(COMMANDS, name, 'command')();
+    let parsed;
+    try {
+      parsed = parseArgs({ args: [...rest], options: { ...command.options, ...GLOBAL_OPTIONS }, allowPositionals: true, strict: true });
+    } catch (error) {
+      throw new EcomlError('E_CONFIG_INVALID', `${(error as Error).message} (see 'ecoml ${name} --help')`);
+    }
+    if (parsed.values.help === true) {
+      io.stdout.write(formatHelp(command));
+      return 0;
+    }
+    const ctx: CliContext = { ...io, json, signal };
+    const result = await command.run({ positionals: parsed.positionals, values: parsed.values }, ctx);
+    io.stdout.write(json ? `${JSON.stringify(result)}\n` : `${command.render(result)}\n`);
+    return 0;
+  } catch (caught) {
+    const error = signal.aborted ? new EcomlError('E_INTERRUPTED', 'interrupted') : toEcomlError(caught);
+    if (json) io.stdout.write(`${JSON.stringify({ error: error.toJSON() })}\n`);
+    io.stderr.write(`error ${error.code}: ${error.message}\n`);
+    if (error.code === 'E_INTERNAL' && caught instanceof Error && caught.stack) io.stderr.write(`${caught.stack}\n`);
+    return error.exitCode;
+  }
+}

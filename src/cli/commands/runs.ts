@@ -1,0 +1,94 @@
+/** `ecoml runs [list|show ID]`: the run store's runs, epochs and trials. @module */
+import { EcomlError, lookup } from '../../errors.js';
+import { RUN_KINDS, RUN_STATUSES, openRunStore, type EpochRecord, type RunRecord } from '../../store/index.js';
+import { resolve } from 'node:path';
+import { numberOption, stringOption } from '../args.js';
+import { defineCommand } from '../command.js';
+import { formatCo2, formatJoulesShort, formatMetrics } from '../format.js';
+
+type RunsResult =
+  | { readonly action: 'list'; readonly store: string; readonly runs: readonly RunRecord[] }
+  | { readonly action: 'show'; readonly store: string; readonly run: RunRecord; readonly epochs: readonly EpochRecord[]; readonly children: readonly RunRecord[] };
+
+interface MeasurementLike {
+  readonly energy?: { readonly joules?: number };
+  readonly emissions?: { readonly kgCo2e?: number };
+}
+
+function oneOf<T extends string>(valid: readonly T[], value: string | undefined, what: string): T | undefined {
+  if (value === undefined) return undefined;
+  const table = Object.fromEntries(valid.map((v) => [v, v])) as Record<string, T>;
+  return lookup(table, value, what);
+}
+
+function energyCell(run: RunRecord): string {
+  const m = run.measurement as MeasurementLike | null;
+  const joules = m?.energy?.joules;
+  const kg = m?.emissions?.kgCo2e;
+  return joules === undefined ? '-' : `${formatJoulesShort(joules)} ${kg !== undefined ? formatCo2(kg) : ''}`;
+}
+
+function runLine(run: RunRecord): string {
+  const metrics = run.metrics as Record<string, number> | null;
+  const key = metrics ? (['test_accuracy', 'score', 'val_accuracy', 'accuracy'].find((k) => typeof metrics[k] === 'number') ?? undefined) : undefined;
+  const metric = key && metrics ? `${key} ${(metrics[key] as number).toFixed(4)}` : '';
+  return `${run.id.padEnd(30)} ${run.kind.padEnd(10)} ${run.status.padEnd(9)} ${run.name.padEnd(16)} ${run.startedAt.slice(0, 19)}  ${energyCell(run).padEnd(22)} ${metric}`;
+}
+
+export default defineCommand<RunsResult>({
+  name: 'runs',
+  summary: 'List recorded runs, or show one with its epochs and trials.',
+  usage: 'ecoml runs [list] [--kind K] [--status S] [--limit N] | ecoml runs show RUN',
+  options: {
+    kind: { type: 'string', valueName: 'K', description: 'only runs of this kind (train, tune, trial, evaluate, quickstart)' },
+    status: { type: 'string', valueName: 'S', description: 'only runs with this status (running, completed, failed, stopped)' },
+    limit: { type: 'string', valueName: 'N', description: 'at most N runs, newest first (default 20)' },
+    store: { type: 'string', valueName: 'DIR', description: 'run store directory (default .ecoml, or $ECOML_STORE)' },
+  },
+  async run({ positionals, values }, ctx) {
+    const [action = 'list', id] = positionals;
+    const storeDir = resolve(ctx.cwd, stringOption(values, 'store') ?? ctx.env.ECOML_STORE ?? '.ecoml');
+    const store = openRunStore(storeDir);
+    try {
+      if (action === 'list') {
+        const kind = oneOf(RUN_KINDS, stringOption(values, 'kind'), 'run kind');
+        const status = oneOf(RUN_STATUSES, stringOption(values, 'status'), 'run status');
+        const runs = store.listRuns({
+          limit: numberOption(values, 'limit', { integer: true, min: 1 }) ?? 20,
+          ...(kind !== undefined ? { kind } : {}),
+          ...(status !== undefined ? { status } : {}),
+        });
+        return { action, store: storeDir, runs };
+      }
+      if (action === 'show') {
+        if (id === undefined) throw new EcomlError('E_CONFIG_INVALID', 'runs show needs a RUN id (or unique prefix)');
+        const run = store.getRun(id);
+        return { action, store: storeDir, run, epochs: store.epochs(run.id), children: store.listRuns({ parentId: run.id }) };
+      }
+      throw new EcomlError('E_UNKNOWN_NAME', `unknown runs action "${action}"; valid: list, show`, { details: { valid: ['list', 'show'] } });
+    } finally {
+      store.close();
+    }
+  },
+  render(r) {
+    if (r.action === 'list') {
+      if (r.runs.length === 0) return `no runs in ${r.store}`;
+      return [`${'run'.padEnd(30)} ${'kind'.padEnd(10)} ${'status'.padEnd(9)} ${'name'.padEnd(16)} ${'started (UTC)'.padEnd(19)}  ${'energy, CO2e'.padEnd(22)} metric`, ...r.runs.map(runLine)].join('\n');
+    }
+    const { run } = r;
+    const lines = [
+      `${run.id}: ${run.kind} ${run.name}, ${run.status}${run.stopReason ? ` (${run.stopReason})` : ''}`,
+      `  started ${run.startedAt}${run.endedAt ? `, ended ${run.endedAt}` : ''}`,
+      `  energy ${energyCell(run)}`,
+    ];
+    if (run.metrics) lines.push(`  ${formatMetrics(run.metrics as Record<string, number>)}`);
+    if (run.modelDir) lines.push(`  model ${run.modelDir}`);
+    if (run.error) lines.push(`  error ${JSON.stringify(run.error)}`);
+    for (const e of r.epochs) {
+      const joules = (e.measurement as MeasurementLike | null)?.energy?.joules;
+      lines.push(`  epoch ${e.epoch}: ${formatMetrics(e.metrics as Record<string, number>)}${joules !== undefined ? `  ${formatJoulesShort(joules)}` : ''}`);
+    }
+    if (r.children.length) lines.push('  trials / children:', ...r.children.map((c) => `    ${runLine(c)}`));
+    return lines.join('\n');
+  },
+});

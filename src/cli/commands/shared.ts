@@ -1,0 +1,106 @@
+/**
+ * Options and helpers shared by the commands that open a workspace (store, meter, engine).
+ * @module
+ */
+import type { Measurement } from '../../meter/index.js';
+import type { HpValue } from '../../models/spec.js';
+import { EcomlError } from '../../errors.js';
+import { openWorkspace, type Workspace } from '../../workflows/workspace.js';
+import { emissionsJson, energyJson, stepJson, type EmissionsJson, type EnergyJson, type StepJson } from '../../workflows/report.js';
+import { numberOption, stringOption } from '../args.js';
+import type { CliContext, OptionDef, OptionValues } from '../command.js';
+import { formatComponents, formatSteps } from '../format.js';
+
+export const WORKSPACE_OPTIONS = {
+  store: { type: 'string', valueName: 'DIR', description: 'run store directory (default .ecoml, or $ECOML_STORE)' },
+  country: { type: 'string', valueName: 'CODE', description: 'grid country for CO2e, ISO 3166 alpha-2/3 (default $ECOML_COUNTRY, else world average)' },
+  pue: { type: 'string', valueName: 'X', description: 'data-centre power usage effectiveness (default $ECOML_PUE, else 1.0)' },
+  engine: { type: 'string', valueName: 'NAME', description: 'training/inference engine (default tfjs)' },
+} as const satisfies Record<string, OptionDef>;
+
+export const DATA_LIMIT_OPTIONS = {
+  'train-limit': { type: 'string', valueName: 'N', description: 'use only the first N training samples' },
+  'test-limit': { type: 'string', valueName: 'N', description: 'use only the first N test samples' },
+} as const satisfies Record<string, OptionDef>;
+
+export const FIT_OPTIONS = {
+  epochs: { type: 'string', valueName: 'N', description: 'epochs (default: the spec’s train.epochs)' },
+  'batch-size': { type: 'string', valueName: 'N', description: 'mini-batch size (default: the spec’s train.batchSize)' },
+  seed: { type: 'string', valueName: 'N', description: 'seed for initial weights, shuffling and dropout' },
+  'validation-split': { type: 'string', valueName: 'F', description: 'hold out fraction F of train for validation (default: validate on the test split)' },
+  patience: { type: 'string', valueName: 'N', description: 'early stopping: epochs without improvement before stopping' },
+  'min-delta': { type: 'string', valueName: 'X', description: 'early stopping: smallest change that counts as improvement' },
+  ...DATA_LIMIT_OPTIONS,
+} as const satisfies Record<string, OptionDef>;
+
+export async function workspaceFrom(values: OptionValues, ctx: CliContext): Promise<Workspace> {
+  const country = stringOption(values, 'country');
+  const pue = numberOption(values, 'pue', { min: 1 });
+  const storeDir = stringOption(values, 'store');
+  const engine = stringOption(values, 'engine');
+  return openWorkspace({
+    cwd: ctx.cwd,
+    env: ctx.env,
+    log: (line) => ctx.stderr.write(`${line}\n`),
+    ...(country !== undefined ? { country } : {}),
+    ...(pue !== undefined ? { pue } : {}),
+    ...(storeDir !== undefined ? { storeDir } : {}),
+    ...(engine !== undefined ? { engine } : {}),
+  });
+}
+
+export function fitOverrides(values: OptionValues): Record<string, number> {
+  const entries: [string, number | undefined][] = [
+    ['epochs', numberOption(values, 'epochs', { integer: true, min: 1 })],
+    ['batchSize', numberOption(values, 'batch-size', { integer: true, min: 1 })],
+    ['seed', numberOption(values, 'seed', { integer: true, min: 0 })],
+    ['validationSplit', numberOption(values, 'validation-split', { min: 0, max: 1, exclusiveMax: true })],
+    ['patience', numberOption(values, 'patience', { integer: true, min: 0 })],
+    ['minDelta', numberOption(values, 'min-delta', { min: 0 })],
+    ...limitEntries(values),
+  ];
+  return Object.fromEntries(entries.filter((e): e is [string, number] => e[1] !== undefined));
+}
+
+function limitEntries(values: OptionValues): [string, number | undefined][] {
+  return [
+    ['trainLimit', numberOption(values, 'train-limit', { integer: true, min: 1 })],
+    ['testLimit', numberOption(values, 'test-limit', { integer: true, min: 1 })],
+  ];
+}
+
+/** `--hp filters=64 --hp units=128`: explicit hyperparameter values, numbers and booleans parsed. */
+export function parseHpAssignments(raw: string | boolean | string[] | undefined): Record<string, HpValue> | undefined {
+  if (raw === undefined || typeof raw === 'boolean') return undefined;
+  const list = Array.isArray(raw) ? raw : [raw];
+  const out: Record<string, HpValue> = {};
+  for (const item of list) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new EcomlError('E_CONFIG_INVALID', `--hp expects name=value, got "${item}"`);
+    const name = item.slice(0, eq);
+    const text = item.slice(eq + 1);
+    out[name] = text === 'true' ? true : text === 'false' ? false : text.trim() !== '' && Number.isFinite(Number(text)) ? Number(text) : text;
+  }
+  return out;
+}
+
+/** The energy/emissions fields every metered command reports in --json. */
+export interface MeteredJson {
+  readonly energy: EnergyJson;
+  readonly emissions: EmissionsJson;
+  readonly steps: readonly StepJson[];
+}
+
+export function meteredJson(total: Measurement, steps: readonly (readonly [string, Measurement])[]): MeteredJson {
+  return { energy: energyJson(total), emissions: emissionsJson(total), steps: steps.map(([name, m]) => stepJson(name, m)) };
+}
+
+export function renderMetered(result: MeteredJson): string {
+  return [
+    'energy and emissions per step:',
+    formatSteps(result.steps, { step: 'total', energy: result.energy, emissions: result.emissions }),
+    'components (total):',
+    formatComponents(result.energy),
+    `grid: ${result.emissions.country_name} (${result.emissions.intensity_source}), PUE ${result.emissions.pue}`,
+  ].join('\n');
+}

@@ -1,0 +1,81 @@
+/** `ecoml train SPEC`: fit a model from a spec file, evaluate it on the test split, save it. @module */
+import { stringOption, requirePositional } from '../args.js';
+import { defineCommand } from '../command.js';
+import { formatMetrics } from '../format.js';
+import { createProgress } from '../progress.js';
+import { trainFromSpec } from '../../workflows/train.js';
+import { evaluationJson, type EvaluationReport } from '../../workflows/evaluate.js';
+import { FIT_OPTIONS, WORKSPACE_OPTIONS, fitOverrides, meteredJson, parseHpAssignments, renderMetered, workspaceFrom, type MeteredJson } from './shared.js';
+
+export interface TrainResult extends MeteredJson {
+  readonly run_id: string;
+  readonly model_dir: string;
+  readonly spec: string;
+  readonly engine: string;
+  readonly stop_reason: string;
+  readonly hyperparameters: Readonly<Record<string, unknown>>;
+  readonly metrics: Readonly<Record<string, number>>;
+  readonly epochs: readonly unknown[];
+  readonly evaluation?: Omit<EvaluationReport, 'measurement'>;
+}
+
+export default defineCommand<TrainResult>({
+  name: 'train',
+  summary: 'Train a model from a spec file (YAML or JSON), evaluate it on the test split and save it.',
+  usage: 'ecoml train SPEC [options]',
+  description: 'Checkpoints after every epoch under the run store; --resume RUN continues an interrupted run exactly.',
+  options: {
+    ...FIT_OPTIONS,
+    out: { type: 'string', short: 'o', valueName: 'DIR', description: 'model directory to write (default models/<spec name>)' },
+    resume: { type: 'string', valueName: 'RUN', description: 'continue the train run RUN (id or unique prefix) from its last checkpoint' },
+    hp: { type: 'string', multiple: true, valueName: 'NAME=VALUE', description: 'set a hyperparameter of the spec’s tune space (repeatable)' },
+    ...WORKSPACE_OPTIONS,
+  },
+  async run({ positionals, values }, ctx) {
+    const specPath = requirePositional(positionals, 0, 'SPEC');
+    const overrides = fitOverrides(values);
+    const hyperparameters = parseHpAssignments(values.hp);
+    const out = stringOption(values, 'out');
+    const resume = stringOption(values, 'resume');
+    const ws = await workspaceFrom(values, ctx);
+    try {
+      const progress = createProgress(ctx.stderr, ctx.isTTY);
+      const report = await trainFromSpec(ws, {
+        specPath,
+        ...overrides,
+        ...(hyperparameters ? { hyperparameters } : {}),
+        ...(out !== undefined ? { outDir: out } : {}),
+        ...(resume !== undefined ? { resume } : {}),
+        onBatch: progress.onBatch,
+        onEpochEnd: progress.onEpochEnd,
+        signal: ctx.signal,
+      });
+      const m = report.measurements;
+      const steps: [string, typeof m.train][] = [['train', m.train]];
+      if (m.evaluate) steps.push(['evaluate', m.evaluate]);
+      steps.push(['save', m.save]);
+      return {
+        run_id: report.run_id,
+        model_dir: report.model_dir,
+        spec: report.spec,
+        engine: report.engine,
+        stop_reason: report.stop_reason,
+        hyperparameters: report.hyperparameters,
+        metrics: report.metrics,
+        epochs: report.epochs,
+        ...(report.evaluation ? { evaluation: evaluationJson(report.evaluation) } : {}),
+        ...meteredJson(m.total, steps),
+      };
+    } finally {
+      await ws.close();
+    }
+  },
+  render(r) {
+    return [
+      `trained ${r.spec} on ${r.engine} (run ${r.run_id}), ${r.epochs.length} epochs, ${r.stop_reason}`,
+      `  ${formatMetrics(r.metrics)}`,
+      renderMetered(r),
+      `model saved to ${r.model_dir}`,
+    ].join('\n');
+  },
+});

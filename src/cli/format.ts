@@ -1,0 +1,55 @@
+/**
+ * Human-readable renderings shared by commands. Every energy figure shows its method.
+ * @module
+ */
+import type { EnergyJson, EmissionsJson, StepJson } from '../workflows/report.js';
+import type { EpochRecord } from '../train/index.js';
+
+export function formatJoulesShort(joules: number): string {
+  const abs = Math.abs(joules);
+  if (abs >= 3.6e6) return `${(joules / 3.6e6).toFixed(3)} kWh`;
+  if (abs >= 1e6) return `${(joules / 1e6).toFixed(2)} MJ`;
+  if (abs >= 1e3) return `${(joules / 1e3).toFixed(2)} kJ`;
+  if (abs >= 1) return `${joules.toFixed(1)} J`;
+  return `${(joules * 1e3).toFixed(1)} mJ`;
+}
+
+export function formatCo2(kg: number): string {
+  if (kg >= 1) return `${kg.toFixed(3)} kgCO2e`;
+  if (kg >= 1e-3) return `${(kg * 1e3).toFixed(2)} gCO2e`;
+  return `${(kg * 1e6).toFixed(1)} mgCO2e`;
+}
+
+function methodLabel(energy: EnergyJson): string {
+  const methods = new Set(energy.components.map((c) => c.method));
+  return methods.size === 1 ? [...methods][0] ?? 'estimated' : 'measured+estimated';
+}
+
+export function formatEnergy(energy: EnergyJson, emissions: EmissionsJson): string {
+  return `${formatJoulesShort(energy.joules)} (${methodLabel(energy)}) → ${formatCo2(emissions.kg_co2e)} @ ${emissions.intensity_g_per_kwh.toFixed(0)} g/kWh ${emissions.country}`;
+}
+
+export function formatComponents(energy: EnergyJson, indent = '    '): string {
+  return energy.components
+    .map((c) => `${indent}${c.name.padEnd(8)} ${formatJoulesShort(c.joules).padStart(10)}  ${c.method}: ${c.model}`)
+    .join('\n');
+}
+
+export function formatSteps(steps: readonly StepJson[], total: StepJson): string {
+  const rows = [...steps, total].map((s) => {
+    const name = s.step === total.step ? 'total' : s.step;
+    return `  ${name.padEnd(10)} ${s.energy.duration_s.toFixed(1).padStart(7)} s  ${formatEnergy(s.energy, s.emissions)}`;
+  });
+  return rows.join('\n');
+}
+
+export function formatMetrics(metrics: Readonly<Record<string, number>>): string {
+  return Object.entries(metrics)
+    .map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(4)}`)
+    .join('  ');
+}
+
+export function formatEpochLine(record: EpochRecord, epochs: number): string {
+  const energy = record.measurement ? `  ${formatJoulesShort(record.measurement.energy.joules)}` : '';
+  return `epoch ${record.epoch}/${epochs}  ${formatMetrics(record.metrics)}  ${record.durationS.toFixed(1)}s  ${record.samplesPerSecond.toFixed(0)} samples/s${energy}`;
+}

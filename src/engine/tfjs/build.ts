@@ -1,0 +1,230 @@
+/**
+ * From a resolved ModelSpec to a compiled tf.LayersModel: one builder per layer type, the
+ * optimizers and the losses, each a plain registry. Initializers are seeded from the compile seed
+ * (one derived seed per layer and role), so two compiles with one seed give identical weights.
+ * Defaults follow Keras where tfjs differs (glorot-uniform kernels, sigmoid recurrent
+ * activation, unit forget bias, epsilon 1e-7).
+ * @module
+ */
+import { EcomlError } from '../../errors.js';
+import { parseLayerConfig, type LayerConfigOf, type LayerType, type RecurrentLayerConfig, type TypedLayerConfig } from '../../models/layers.js';
+import type { ModelSpec } from '../../models/spec.js';
+import { tf } from './runtime.js';
+
+/** A 31-bit seed mixed from `parts` (FNV-1a over 32-bit words with a final avalanche). */
+export function mixSeed(...parts: number[]): number {
+  let h = 0x811c9dc5;
+  for (const part of parts) {
+    h = Math.imul(h ^ (part >>> 0), 0x01000193);
+    h ^= h >>> 15;
+  }
+  h = Math.imul(h ^ (h >>> 16), 0x2c1b3c6d);
+  h ^= h >>> 13;
+  return (h >>> 0) % 0x7fffffff;
+}
+
+/** What each seeded draw is for, so one layer's draws stay independent of each other. */
+const SEED_ROLE = { kernel: 1, recurrent: 2, dropout: 3, embeddings: 4 } as const;
+
+interface BuildContext {
+  readonly name: string;
+  seed(role: keyof typeof SEED_ROLE): number;
+}
+
+// Method syntax keeps each builder's parameter bivariant, so the registry can be indexed by any type.
+interface Builder<C> {
+  build(config: C, ctx: BuildContext): tf.layers.Layer;
+}
+
+function glorot(ctx: BuildContext): ReturnType<typeof tf.initializers.glorotUniform> {
+  return tf.initializers.glorotUniform({ seed: ctx.seed('kernel') });
+}
+
+function recurrent(c: RecurrentLayerConfig, ctx: BuildContext): tf.layers.RNN {
+  const common = {
+    name: ctx.name,
+    units: c.units,
+    activation: c.activation,
+    useBias: c.useBias,
+    returnSequences: c.returnSequences,
+    kernelInitializer: glorot(ctx),
+    recurrentInitializer: tf.initializers.orthogonal({ seed: ctx.seed('recurrent'), gain: 1 }),
+  };
+  switch (c.type) {
+    case 'simpleRnn':
+      return tf.layers.simpleRNN(common);
+    case 'lstm':
+      return tf.layers.lstm({ ...common, recurrentActivation: c.recurrentActivation, unitForgetBias: true });
+    case 'gru':
+      return tf.layers.gru({ ...common, recurrentActivation: c.recurrentActivation });
+  }
+}
+
+const BUILDERS: { readonly [K in LayerType]: Builder<LayerConfigOf<K>> } = {
+  conv2d: {
+    build: (c, ctx) =>
+      tf.layers.conv2d({
+        name: ctx.name,
+        filters: c.filters,
+        kernelSize: typeof c.kernelSize === 'number' ? c.kernelSize : [...c.kernelSize],
+        strides: typeof c.strides === 'number' ? c.strides : [...c.strides],
+        padding: c.padding,
+        dilationRate: typeof c.dilationRate === 'number' ? c.dilationRate : [...c.dilationRate],
+        activation: c.activation,
+        useBias: c.useBias,
+        kernelInitializer: glorot(ctx),
+      }),
+  },
+  conv1d: {
+    build: (c, ctx) =>
+      tf.layers.conv1d({
+        name: ctx.name,
+        filters: c.filters,
+        kernelSize: c.kernelSize,
+        strides: c.strides,
+        padding: c.padding,
+        dilationRate: c.dilationRate,
+        activation: c.activation,
+        useBias: c.useBias,
+        kernelInitializer: glorot(ctx),
+      }),
+  },
+  maxPooling2d: {
+    build: (c, ctx) =>
+      tf.layers.maxPooling2d({ name: ctx.name, poolSize: pair(c.poolSize), padding: c.padding, ...(c.strides !== undefined ? { strides: pair(c.strides) } : {}) }),
+  },
+  averagePooling2d: {
+    build: (c, ctx) =>
+      tf.layers.averagePooling2d({ name: ctx.name, poolSize: pair(c.poolSize), padding: c.padding, ...(c.strides !== undefined ? { strides: pair(c.strides) } : {}) }),
+  },
+  maxPooling1d: {
+    build: (c, ctx) => tf.layers.maxPooling1d({ name: ctx.name, poolSize: c.poolSize, padding: c.padding, ...(c.strides !== undefined ? { strides: c.strides } : {}) }),
+  },
+  averagePooling1d: {
+    build: (c, ctx) => tf.layers.averagePooling1d({ name: ctx.name, poolSize: c.poolSize, padding: c.padding, ...(c.strides !== undefined ? { strides: c.strides } : {}) }),
+  },
+  globalMaxPooling2d: { build: (_c, ctx) => tf.layers.globalMaxPooling2d({ name: ctx.name }) },
+  globalAveragePooling2d: { build: (_c, ctx) => tf.layers.globalAveragePooling2d({ name: ctx.name }) },
+  globalMaxPooling1d: { build: (_c, ctx) => tf.layers.globalMaxPooling1d({ name: ctx.name }) },
+  globalAveragePooling1d: { build: (_c, ctx) => tf.layers.globalAveragePooling1d({ name: ctx.name }) },
+  flatten: { build: (_c, ctx) => tf.layers.flatten({ name: ctx.name }) },
+  reshape: { build: (c, ctx) => tf.layers.reshape({ name: ctx.name, targetShape: c.targetShape.map((d) => (d === -1 ? null : d)) }) },
+  dense: {
+    build: (c, ctx) => tf.layers.dense({ name: ctx.name, units: c.units, activation: c.activation, useBias: c.useBias, kernelInitializer: glorot(ctx) }),
+  },
+  dropout: { build: (c, ctx) => tf.layers.dropout({ name: ctx.name, rate: c.rate, seed: c.seed ?? ctx.seed('dropout') }) },
+  batchNormalization: { build: (c, ctx) => tf.layers.batchNormalization({ name: ctx.name, momentum: c.momentum, epsilon: c.epsilon }) },
+  layerNormalization: { build: (c, ctx) => tf.layers.layerNormalization({ name: ctx.name, epsilon: c.epsilon }) },
+  activation: { build: (c, ctx) => tf.layers.activation({ name: ctx.name, activation: c.activation }) },
+  leakyRelu: { build: (c, ctx) => tf.layers.leakyReLU({ name: ctx.name, alpha: c.alpha }) },
+  embedding: {
+    build: (c, ctx) =>
+      tf.layers.embedding({
+        name: ctx.name,
+        inputDim: c.inputDim,
+        outputDim: c.outputDim,
+        // Keras' default: uniform in ±0.05.
+        embeddingsInitializer: tf.initializers.randomUniform({ minval: -0.05, maxval: 0.05, seed: ctx.seed('embeddings') }),
+      }),
+  },
+  simpleRnn: { build: (c, ctx) => recurrent({ ...c, type: 'simpleRnn' }, ctx) },
+  lstm: { build: (c, ctx) => recurrent({ ...c, type: 'lstm' }, ctx) },
+  gru: { build: (c, ctx) => recurrent({ ...c, type: 'gru' }, ctx) },
+  bidirectional: {
+    build: (c, ctx) =>
+      tf.layers.bidirectional({ name: ctx.name, mergeMode: c.mergeMode, layer: recurrent(c.layer, { name: `${ctx.name}_${snake(c.layer.type)}`, seed: ctx.seed }) }),
+  },
+};
+
+// The registry with configs erased, indexed only by the `type` of the config passed to it.
+const ERASED_BUILDERS: Readonly<Record<LayerType, Builder<TypedLayerConfig>>> = BUILDERS;
+
+function pair(v: number | readonly [number, number]): [number, number] {
+  return typeof v === 'number' ? [v, v] : [v[0], v[1]];
+}
+
+/** Keras' layer naming: snake_case of the type. */
+function snake(type: string): string {
+  return type.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
+}
+
+/** Layer names as Keras gives them: conv2d, dense, dense_1, … (stable, so weight names are too). */
+export function layerNames(layers: readonly TypedLayerConfig[]): string[] {
+  const seen = new Map<string, number>();
+  return layers.map((l) => {
+    const base = snake(l.type);
+    const n = seen.get(base) ?? 0;
+    seen.set(base, n + 1);
+    return n === 0 ? base : `${base}_${n}`;
+  });
+}
+
+/** The spec's layers, validated and typed again (ModelSpec keeps them as plain records). */
+export function typedLayers(spec: ModelSpec): TypedLayerConfig[] {
+  return spec.layers.map((l, i) => parseLayerConfig(l, `model.layers[${i}]`));
+}
+
+/** A Sequential model for `spec` with every initializer seeded from `seed`. */
+export function buildLayersModel(spec: ModelSpec, seed: number): tf.LayersModel {
+  const layers = typedLayers(spec);
+  const names = layerNames(layers);
+  const model = tf.sequential({ name: spec.name });
+  model.add(tf.layers.inputLayer({ name: 'input', inputShape: [...spec.input] }));
+  layers.forEach((config, i) => {
+    const ctx: BuildContext = { name: names[i] as string, seed: (role) => mixSeed(seed, i, SEED_ROLE[role]) };
+    model.add(ERASED_BUILDERS[config.type].build(config, ctx));
+  });
+  return model;
+}
+
+/**
+ * tfjs-core refuses dilated conv2d gradients on its fused path, which tfjs-layers takes for
+ * conv2d layers whose activation it cannot fuse into the unfused training graph (anything but
+ * relu, relu6, elu, sigmoid). Our kernels cover the unfused path only, so say so up front.
+ */
+const DILATION_TRAINABLE = new Set(['relu', 'relu6', 'elu', 'sigmoid']);
+
+export function checkTrainable(spec: ModelSpec): void {
+  typedLayers(spec).forEach((l, i) => {
+    if (l.type !== 'conv2d') return;
+    const [dh, dw] = pair(l.dilationRate);
+    if ((dh > 1 || dw > 1) && !DILATION_TRAINABLE.has(l.activation)) {
+      throw new EcomlError(
+        'E_SPEC_INVALID',
+        `model.layers[${i}].dilationRate: the tfjs engine trains dilated conv2d layers only with activation relu, relu6, elu or sigmoid (got ${l.activation}); add a separate activation layer`,
+        { details: { path: `model.layers[${i}].dilationRate` } },
+      );
+    }
+  });
+}
+
+type OptimizerSpec = ModelSpec['compile']['optimizer'];
+
+/** Keras' defaults where the spec leaves a value out. */
+export const OPTIMIZERS = {
+  adam: (o: OptimizerSpec) => tf.train.adam(o.learningRate ?? 0.001, o.beta1 ?? 0.9, o.beta2 ?? 0.999, o.epsilon ?? 1e-7),
+  sgd: (o: OptimizerSpec) =>
+    o.momentum !== undefined || o.nesterov === true
+      ? tf.train.momentum(o.learningRate ?? 0.01, o.momentum ?? 0, o.nesterov ?? false)
+      : tf.train.sgd(o.learningRate ?? 0.01),
+  rmsprop: (o: OptimizerSpec) => tf.train.rmsprop(o.learningRate ?? 0.001, o.rho ?? 0.9, o.momentum ?? 0, o.epsilon ?? 1e-7),
+} satisfies Record<OptimizerSpec['type'], (o: OptimizerSpec) => tf.Optimizer>;
+
+/** How labels become targets: class ids, one-hot rows, or one 0/1 column. */
+export type TargetKind = 'sparse' | 'onehot' | 'binary';
+
+export const LOSSES = {
+  sparse_categorical_crossentropy: { tfjs: 'sparseCategoricalCrossentropy', targets: 'sparse' },
+  categorical_crossentropy: { tfjs: 'categoricalCrossentropy', targets: 'onehot' },
+  binary_crossentropy: { tfjs: 'binaryCrossentropy', targets: 'binary' },
+  mean_squared_error: { tfjs: 'meanSquaredError', targets: 'onehot' },
+  mean_absolute_error: { tfjs: 'meanAbsoluteError', targets: 'onehot' },
+} as const satisfies Record<ModelSpec['compile']['loss'], { tfjs: string; targets: TargetKind }>;
+
+export function compileLayersModel(model: tf.LayersModel, compile: ModelSpec['compile']): void {
+  model.compile({
+    optimizer: OPTIMIZERS[compile.optimizer.type](compile.optimizer),
+    loss: LOSSES[compile.loss].tfjs,
+    metrics: [...compile.metrics],
+  });
+}

@@ -1,0 +1,79 @@
+/**
+ * A small reader for the shipped data tables: `#` comment lines, one header row, RFC 4180 quoting.
+ * @module
+ */
+
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { EcomlError } from '../errors.js';
+
+export interface CsvRow {
+  /** 1-based line number in the file, for error messages. */
+  readonly line: number;
+  readonly fields: Readonly<Record<string, string>>;
+}
+
+/** Reads a data table, checking it has the expected columns. */
+export async function readCsvTable(file: URL | string, columns: readonly string[]): Promise<readonly CsvRow[]> {
+  const path = file instanceof URL ? fileURLToPath(file) : file;
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new EcomlError(code === 'ENOENT' ? 'E_FILE_NOT_FOUND' : 'E_DATA_MALFORMED', `cannot read ${path}: ${(error as Error).message}`, {
+      details: { path },
+      cause: error,
+    });
+  }
+  return parseCsvTable(text, columns, path);
+}
+
+/** Parses CSV text; throws E_DATA_MALFORMED naming the file and line on any structural fault. */
+export function parseCsvTable(text: string, columns: readonly string[], path: string): readonly CsvRow[] {
+  const malformed = (line: number, why: string): EcomlError =>
+    new EcomlError('E_DATA_MALFORMED', `${path}:${line}: ${why}`, { details: { path, line } });
+  let header: readonly string[] | undefined;
+  const rows: CsvRow[] = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = i + 1;
+    if (raw.trim() === '' || raw.startsWith('#')) return;
+    const fields = splitCsvLine(raw);
+    if (fields === undefined) throw malformed(line, 'unterminated quoted field');
+    if (header === undefined) {
+      const missing = columns.filter((column) => !fields.includes(column));
+      if (missing.length > 0) throw malformed(line, `header lacks column(s) ${missing.join(', ')}`);
+      header = fields;
+      return;
+    }
+    if (fields.length !== header.length) throw malformed(line, `expected ${header.length} fields, found ${fields.length}`);
+    const columnsOfHeader = header;
+    rows.push({ line, fields: Object.fromEntries(fields.map((value, j) => [columnsOfHeader[j] as string, value])) });
+  });
+  if (header === undefined) throw malformed(1, 'no header row');
+  return rows;
+}
+
+/** Splits one line into fields; undefined when a quote is left open. */
+function splitCsvLine(line: string): string[] | undefined {
+  const fields: string[] = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (quoted) {
+      if (c === '"' && line[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') {
+      fields.push(field);
+      field = '';
+    } else field += c;
+  }
+  if (quoted) return undefined;
+  fields.push(field);
+  return fields;
+}

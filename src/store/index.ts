@@ -1,0 +1,16 @@
+/**
+ * The run store's public surface.
+ * @module
+ */
+export {
+  DEFAULT_STORE_DIR,
+  FINAL_RUN_STATUSES,
+  RUN_KINDS,
+  RUN_STATUSES,
+  SCHEMA_VERSION,
+  STORE_FILE,
+  guardStore,
+  openRunStore,
+} from './run-store.js';
+export type { CreateRunInput, EpochRecord, FinalRunStatus, FinishRunInput, ListRunsOptions, RunKind, RunRecord, RunStatus, RunStore } from './run-store.js';
+export { decodeJson, deepFreeze, encodeJson } from './json.js';

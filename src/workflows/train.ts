@@ -1,0 +1,263 @@
+/**
+ * `train` as a library workflow: spec → data → compiled model → fit (metered per epoch,
+ * checkpointed, resumable) → test evaluation → saved model directory, all recorded in the run store.
+ * @module
+ */
+import { dirname, join, resolve } from 'node:path';
+import { loadTrainTest, type Dataset, type Preprocessing } from '../data/index.js';
+import type { CompiledModel } from '../engine/types.js';
+import { EcomlError } from '../errors.js';
+import type { Measurement } from '../meter/index.js';
+import { defaultHpValues, loadSpecFile, resolveModelSpec, type SpecFile } from '../models/index.js';
+import type { HpValue, ModelSpec } from '../models/spec.js';
+import { fit, readCheckpoint, type BatchProgress, type EpochRecord, type FitResult } from '../train/index.js';
+import { evaluateModel, type EvaluationReport } from './evaluate.js';
+import { saveTrainedModel } from './save.js';
+import type { Workspace } from './workspace.js';
+
+export interface TrainOverrides {
+  readonly epochs?: number;
+  readonly batchSize?: number;
+  readonly seed?: number;
+  readonly validationSplit?: number;
+  readonly patience?: number;
+  readonly minDelta?: number;
+  readonly trainLimit?: number;
+  readonly testLimit?: number;
+}
+
+export interface PreparedData {
+  readonly train: Dataset;
+  readonly validation?: Dataset;
+  readonly test?: Dataset;
+  readonly preprocessing: Preprocessing;
+  /** Where validation metrics come from: a held-out split of train, or the test split (Keras Tuner's recipe). */
+  readonly validationSource: 'split' | 'test' | 'none';
+}
+
+export interface TrainCallbacks {
+  readonly onBatch?: (progress: BatchProgress) => void;
+  readonly onEpochEnd?: (record: EpochRecord, epochs: number) => void;
+  readonly signal?: AbortSignal;
+}
+
+export interface TrainedModel {
+  readonly compiled: CompiledModel;
+  readonly spec: ModelSpec;
+  readonly file: SpecFile;
+  /** The spec file's directory: relative data paths in it resolve against this. */
+  readonly specDir: string;
+  readonly hyperparameters: Readonly<Record<string, HpValue>>;
+  readonly data: PreparedData;
+  readonly fit: FitResult;
+  readonly measurement: Measurement;
+  readonly settings: { readonly epochs: number; readonly batchSize: number; readonly seed: number };
+}
+
+export async function loadSpec(path: string, cwd: string): Promise<{ file: SpecFile; baseDir: string }> {
+  const full = resolve(cwd, path);
+  return { file: await loadSpecFile(full), baseDir: dirname(full) };
+}
+
+export async function prepareData(
+  file: SpecFile,
+  baseDir: string,
+  overrides: TrainOverrides,
+): Promise<PreparedData> {
+  const fraction = overrides.validationSplit ?? file.train.validationSplit;
+  // The validation rows are split off before preprocessing is fitted, so they cannot leak into it.
+  const loaded = await loadTrainTest(file.data, {
+    baseDir,
+    normalize: file.normalize,
+    ...(overrides.trainLimit !== undefined ? { trainLimit: overrides.trainLimit } : {}),
+    ...(overrides.testLimit !== undefined ? { testLimit: overrides.testLimit } : {}),
+    ...(file.numClasses !== undefined ? { numClasses: file.numClasses } : {}),
+    ...(fraction > 0 ? { validation: { fraction, seed: overrides.seed ?? file.train.seed } } : {}),
+  });
+  const test = loaded.test ? { test: loaded.test } : {};
+  if (loaded.validation) return { train: loaded.train, validation: loaded.validation, ...test, preprocessing: loaded.preprocessing, validationSource: 'split' };
+  if (loaded.test) return { train: loaded.train, validation: loaded.test, test: loaded.test, preprocessing: loaded.preprocessing, validationSource: 'test' };
+  return { train: loaded.train, preprocessing: loaded.preprocessing, validationSource: 'none' };
+}
+
+/** Fits one model of `file` with `hyperparameters` on prepared data. Used by train, tune and quickstart. */
+export async function trainModel(
+  ws: Workspace,
+  args: {
+    readonly file: SpecFile;
+    readonly specDir: string;
+    readonly data: PreparedData;
+    readonly hyperparameters?: Readonly<Record<string, HpValue>>;
+    readonly overrides: TrainOverrides;
+    readonly runId: string;
+    readonly checkpointDir?: string;
+    readonly resumeFrom?: string;
+    readonly label?: string;
+    readonly shouldStop?: (nextEpoch: number, history: readonly EpochRecord[]) => string | undefined;
+  } & TrainCallbacks,
+): Promise<TrainedModel> {
+  const { file, data, overrides } = args;
+  const numClasses = file.numClasses ?? data.train.numClasses;
+  const hyperparameters = args.hyperparameters ?? defaultHpValues(file.tune?.space ?? {});
+  const spec = resolveModelSpec(file, hyperparameters, { numClasses });
+  const epochs = overrides.epochs ?? file.train.epochs;
+  const batchSize = overrides.batchSize ?? file.train.batchSize;
+  const seed = overrides.seed ?? file.train.seed;
+  const early = file.train.earlyStopping;
+  const patience = overrides.patience ?? early?.patience;
+  const earlyStopping =
+    patience === undefined
+      ? undefined
+      : { monitor: early?.monitor ?? (data.validation ? 'val_loss' : 'loss'), patience, minDelta: overrides.minDelta ?? early?.minDelta ?? 0 };
+
+  const compiled = await ws.engine.compile(spec, { seed });
+  try {
+    let resume;
+    if (args.resumeFrom !== undefined) {
+      const checkpoint = await readCheckpoint(args.resumeFrom);
+      compiled.setWeights(checkpoint.weights);
+      await compiled.setOptimizerState(checkpoint.optimizer);
+      resume = checkpoint.state;
+      ws.log(`resuming ${checkpoint.state.runId} after epoch ${checkpoint.state.epoch}`);
+    }
+    const window = await ws.meter.begin(args.label ?? 'train');
+    const result = await fit({
+      model: compiled,
+      train: data.train,
+      ...(data.validation ? { validation: data.validation } : {}),
+      epochs,
+      batchSize,
+      seed,
+      shuffle: file.train.shuffle,
+      ...(earlyStopping ? { earlyStopping } : {}),
+      meter: ws.meter,
+      ...(args.checkpointDir ? { checkpoint: { dir: args.checkpointDir, runId: args.runId } } : {}),
+      ...(resume ? { resume } : {}),
+      ...(args.signal ? { signal: args.signal } : {}),
+      ...(args.shouldStop ? { shouldStop: args.shouldStop } : {}),
+      ...(args.onBatch ? { onBatch: args.onBatch } : {}),
+      onEpochEnd: (record) => {
+        ws.store.addEpoch(args.runId, record.epoch, record.metrics, record.measurement ?? null);
+        args.onEpochEnd?.(record, epochs);
+      },
+    });
+    const measurement = await window.end();
+    return { compiled, spec, file, specDir: args.specDir, hyperparameters, data, fit: result, measurement, settings: { epochs, batchSize, seed } };
+  } catch (error) {
+    compiled.dispose();
+    throw error;
+  }
+}
+
+export interface TrainRequest extends TrainOverrides, TrainCallbacks {
+  readonly specPath: string;
+  readonly hyperparameters?: Readonly<Record<string, HpValue>>;
+  /** Model directory to write; default `models/<spec name>`. */
+  readonly outDir?: string;
+  /** A run id (or unique prefix) whose checkpoint to continue. */
+  readonly resume?: string;
+}
+
+export interface TrainReport {
+  readonly run_id: string;
+  readonly model_dir: string;
+  readonly spec: string;
+  readonly engine: string;
+  readonly hyperparameters: Readonly<Record<string, HpValue>>;
+  readonly epochs: readonly { readonly epoch: number; readonly metrics: Readonly<Record<string, number>>; readonly duration_s: number; readonly joules?: number }[];
+  readonly stop_reason: string;
+  readonly metrics: Readonly<Record<string, number>>;
+  readonly evaluation?: EvaluationReport;
+  readonly measurements: { readonly train: Measurement; readonly evaluate?: Measurement; readonly save: Measurement; readonly total: Measurement };
+}
+
+export async function trainFromSpec(ws: Workspace, request: TrainRequest): Promise<TrainReport> {
+  const { file, baseDir } = await loadSpec(request.specPath, ws.cwd);
+  let runId: string;
+  let resumeFrom: string | undefined;
+  if (request.resume !== undefined) {
+    const previous = ws.store.getRun(request.resume);
+    if (previous.kind !== 'train') throw new EcomlError('E_CONFIG_INVALID', `--resume needs a train run; ${previous.id} is a ${previous.kind} run`);
+    runId = previous.id;
+    resumeFrom = checkpointDirFor(ws, runId);
+    ws.store.reopenRun(runId);
+  } else {
+    runId = ws.store.createRun({ kind: 'train', name: file.name, spec: file, params: { ...request, specPath: resolve(ws.cwd, request.specPath) } }).id;
+  }
+  const total = await ws.meter.begin('total');
+  try {
+    const data = await prepareData(file, baseDir, request);
+    const trained = await trainModel(ws, {
+      file,
+      specDir: baseDir,
+      data,
+      ...(request.hyperparameters ? { hyperparameters: request.hyperparameters } : {}),
+      overrides: request,
+      runId,
+      checkpointDir: checkpointDirFor(ws, runId),
+      ...(resumeFrom ? { resumeFrom } : {}),
+      ...pickCallbacks(request),
+    });
+    try {
+      let evaluation: EvaluationReport | undefined;
+      if (data.test) evaluation = await evaluateModel(ws, trained.compiled, data.test, { batchSize: trained.settings.batchSize });
+      const last = trained.fit.history.at(-1)?.metrics ?? {};
+      const metrics: Record<string, number> = { ...last };
+      if (evaluation) {
+        metrics.test_loss = evaluation.loss;
+        if (evaluation.accuracy !== undefined) metrics.test_accuracy = evaluation.accuracy;
+      }
+      const modelDir = resolve(ws.cwd, request.outDir ?? join('models', file.name));
+      const saved = await saveTrainedModel(ws, trained, modelDir, { metrics, runId, ...(evaluation ? { evaluation } : {}) });
+      const totalMeasurement = await total.end();
+      const stopReason = trained.fit.stopReason;
+      ws.store.finishRun(runId, {
+        status: stopReason === 'completed' || stopReason === 'early_stopping' ? 'completed' : 'stopped',
+        stopReason,
+        metrics,
+        measurement: totalMeasurement,
+        modelDir,
+      });
+      return {
+        run_id: runId,
+        model_dir: modelDir,
+        spec: file.name,
+        engine: ws.engine.name,
+        hyperparameters: trained.hyperparameters,
+        epochs: trained.fit.history.map((e) => ({
+          epoch: e.epoch,
+          metrics: e.metrics,
+          duration_s: e.durationS,
+          ...(e.measurement ? { joules: e.measurement.energy.joules } : {}),
+        })),
+        stop_reason: stopReason,
+        metrics,
+        ...(evaluation ? { evaluation } : {}),
+        measurements: {
+          train: trained.measurement,
+          ...(evaluation ? { evaluate: evaluation.measurement } : {}),
+          save: saved.measurement,
+          total: totalMeasurement,
+        },
+      };
+    } finally {
+      trained.compiled.dispose();
+    }
+  } catch (error) {
+    await total.end().catch(() => undefined);
+    ws.store.finishRun(runId, { status: 'failed', error: { message: (error as Error).message, code: (error as EcomlError).code ?? 'E_INTERNAL' } });
+    throw error;
+  }
+}
+
+export function checkpointDirFor(ws: Workspace, runId: string): string {
+  return join(ws.storeDir, 'checkpoints', runId);
+}
+
+export function pickCallbacks(source: TrainCallbacks): TrainCallbacks {
+  return {
+    ...(source.onBatch ? { onBatch: source.onBatch } : {}),
+    ...(source.onEpochEnd ? { onEpochEnd: source.onEpochEnd } : {}),
+    ...(source.signal ? { signal: source.signal } : {}),
+  };
+}

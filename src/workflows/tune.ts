@@ -1,0 +1,222 @@
+/**
+ * `tune` as a library workflow: a spec with a `tune` section → a study whose trials train real
+ * models (each execution metered and recorded as a child run) → the best trial's model saved.
+ * @module
+ */
+import { join, resolve } from 'node:path';
+import { EcomlError, lookup } from '../errors.js';
+import type { Measurement } from '../meter/index.js';
+import { sumMeasurements } from '../meter/index.js';
+import type { HpValue } from '../models/spec.js';
+import {
+  NopPruner,
+  SqliteStudyStorage,
+  createSamplers,
+  createSearchSpace,
+  formatResultsSummary,
+  isBetter,
+  runStudy,
+  scoreCurve,
+  type FrozenTrial,
+  type Objective,
+} from '../tune/index.js';
+import { evaluateModel, type EvaluationReport } from './evaluate.js';
+import { saveTrainedModel } from './save.js';
+import { loadSpec, pickCallbacks, prepareData, trainModel, type PreparedData, type TrainCallbacks, type TrainedModel, type TrainOverrides } from './train.js';
+import type { Workspace } from './workspace.js';
+
+export interface TuneRequest extends TrainOverrides, TrainCallbacks {
+  readonly specPath: string;
+  readonly maxTrials?: number;
+  readonly executionsPerTrial?: number;
+  readonly sampler?: string;
+  /** Where the best model is written; default `models/<spec name>-best`. */
+  readonly outDir?: string;
+  readonly onTrialStart?: (trialNumber: number, execution: number, values: Readonly<Record<string, HpValue>>) => void;
+  readonly onTrialEnd?: (trial: FrozenTrial) => void;
+  /** Reuse already prepared data (quickstart loads MNIST once). */
+  readonly data?: PreparedData;
+}
+
+export interface TrialJson {
+  readonly number: number;
+  readonly values: Readonly<Record<string, HpValue>>;
+  readonly state: string;
+  readonly score?: number;
+  readonly best_epoch?: number;
+  readonly duration_s?: number;
+  readonly joules?: number;
+  readonly kg_co2e?: number;
+  readonly error?: string;
+}
+
+export interface TuneReport {
+  readonly run_id: string;
+  readonly study: string;
+  readonly objective: Objective;
+  readonly status: 'completed' | 'exhausted';
+  readonly trials: readonly TrialJson[];
+  readonly best?: TrialJson;
+  readonly model_dir?: string;
+  readonly metrics: Readonly<Record<string, number>>;
+  readonly evaluation?: EvaluationReport;
+  readonly summary: string;
+  readonly measurements: { readonly tune: Measurement; readonly evaluate?: Measurement; readonly save?: Measurement; readonly total: Measurement };
+}
+
+function trialJson(trial: FrozenTrial): TrialJson {
+  const energy = trial.energy as Measurement | undefined;
+  return {
+    number: trial.number,
+    values: trial.values,
+    state: trial.state,
+    ...(trial.score !== undefined ? { score: trial.score } : {}),
+    ...(trial.bestEpoch !== undefined ? { best_epoch: trial.bestEpoch } : {}),
+    ...(trial.durationS !== undefined ? { duration_s: trial.durationS } : {}),
+    ...(energy ? { joules: energy.energy.joules, kg_co2e: energy.emissions.kgCo2e } : {}),
+    ...(trial.error !== undefined ? { error: trial.error } : {}),
+  };
+}
+
+export async function tuneFromSpec(ws: Workspace, request: TuneRequest): Promise<TuneReport> {
+  const { file, baseDir } = await loadSpec(request.specPath, ws.cwd);
+  if (!file.tune) throw new EcomlError('E_SPEC_INVALID', `${request.specPath} has no tune section: add tune.space (see examples/mnist-cnn-tune.yaml)`);
+  const tune = file.tune;
+  const objective: Objective = tune.objective;
+  const seed = tune.seed ?? request.seed ?? file.train.seed;
+  const sampler = lookup(createSamplers(), request.sampler ?? tune.sampler, 'sampler')({ seed });
+  const space = createSearchSpace(tune.space);
+  const runId = ws.store.createRun({ kind: 'tune', name: file.name, spec: file, params: tuneParams(request, ws.cwd) }).id;
+
+  // The best execution of the best trial so far stays in memory; every other model is disposed.
+  let best: { trial: number; score: number; model: TrainedModel } | undefined;
+  const candidates = new Map<number, { score: number; model: TrainedModel }>();
+  const total = await ws.meter.begin('total');
+  try {
+    const data = request.data ?? (await prepareData(file, baseDir, request));
+    if (!data.validation && objective.name.startsWith('val_')) {
+      throw new EcomlError('E_CONFIG_INVALID', `objective ${objective.name} needs validation data: the spec has no test split; set train.validationSplit or --validation-split`);
+    }
+    const tuneWindow = await ws.meter.begin('tune');
+    const result = await runStudy({
+      name: file.name,
+      runId,
+      space,
+      sampler,
+      pruner: new NopPruner(),
+      storage: new SqliteStudyStorage(ws.store),
+      objective,
+      maxTrials: request.maxTrials ?? tune.maxTrials,
+      executionsPerTrial: request.executionsPerTrial ?? tune.executionsPerTrial,
+      seed,
+      meter: async (trialNumber, work) => {
+        const window = await ws.meter.begin(`trial ${trialNumber}`);
+        await work();
+        return window.end();
+      },
+      runTrial: async (ctx) => {
+        request.onTrialStart?.(ctx.trialNumber, ctx.execution, ctx.values);
+        const child = ws.store.createRun({ kind: 'trial', name: `${file.name}#${ctx.trialNumber}.${ctx.execution}`, parentId: runId, params: { values: ctx.values, seed: ctx.seed } });
+        try {
+          const trained = await trainModel(ws, {
+            file,
+            specDir: baseDir,
+            data,
+            hyperparameters: ctx.values,
+            overrides: { ...request, seed: ctx.seed },
+            runId: child.id,
+            label: `trial ${ctx.trialNumber}`,
+            ...pickCallbacks(request),
+            onEpochEnd: (record, epochs) => {
+              request.onEpochEnd?.(record, epochs);
+              ctx.report(record.epoch, record.metrics);
+            },
+          });
+          const curve = trained.fit.history.map((e) => e.metrics);
+          const own = scoreCurve(curve, objective);
+          const previous = candidates.get(ctx.trialNumber);
+          if (own !== undefined && (previous === undefined || isBetter(objective.direction, own.score, previous.score))) {
+            previous?.model.compiled.dispose();
+            candidates.set(ctx.trialNumber, { score: own.score, model: trained });
+          } else {
+            trained.compiled.dispose();
+          }
+          ws.store.finishRun(child.id, { status: 'completed', metrics: curve.at(-1) ?? {}, measurement: trained.measurement, stopReason: trained.fit.stopReason });
+          return { metricsByEpoch: curve, extra: { runId: child.id } };
+        } catch (error) {
+          ws.store.finishRun(child.id, { status: 'failed', error });
+          throw error;
+        }
+      },
+      onTrialEnd: (trial) => {
+        const candidate = candidates.get(trial.number);
+        candidates.delete(trial.number);
+        if (candidate && trial.state === 'completed' && trial.score !== undefined && (best === undefined || isBetter(objective.direction, trial.score, best.score))) {
+          best?.model.compiled.dispose();
+          best = { trial: trial.number, score: trial.score, model: candidate.model };
+        } else {
+          candidate?.model.compiled.dispose();
+        }
+        request.onTrialEnd?.(trial);
+      },
+    });
+    const tuneMeasurement = await tuneWindow.end();
+
+    const metrics: Record<string, number> = {};
+    let evaluation: EvaluationReport | undefined;
+    let save: Measurement | undefined;
+    let modelDir: string | undefined;
+    const winner = best;
+    if (winner) {
+      metrics.best_score = winner.score;
+      metrics.best_trial = winner.trial;
+      if (data.test) {
+        evaluation = await evaluateModel(ws, winner.model.compiled, data.test, { batchSize: winner.model.settings.batchSize });
+        metrics.test_loss = evaluation.loss;
+        if (evaluation.accuracy !== undefined) metrics.test_accuracy = evaluation.accuracy;
+      }
+      modelDir = resolve(ws.cwd, request.outDir ?? join('models', `${file.name}-best`));
+      save = (await saveTrainedModel(ws, winner.model, modelDir, { metrics, runId, ...(evaluation ? { evaluation } : {}) })).measurement;
+    }
+    const totalMeasurement = await total.end();
+    ws.store.finishRun(runId, { status: 'completed', stopReason: result.status, metrics, measurement: totalMeasurement, ...(modelDir ? { modelDir } : {}) });
+    const bestTrial = result.trials.find((t) => t.number === winner?.trial);
+    return {
+      run_id: runId,
+      study: file.name,
+      objective,
+      status: result.status,
+      trials: result.trials.map(trialJson),
+      ...(bestTrial ? { best: trialJson(bestTrial) } : {}),
+      ...(modelDir ? { model_dir: modelDir } : {}),
+      metrics,
+      ...(evaluation ? { evaluation } : {}),
+      summary: formatResultsSummary(result),
+      measurements: {
+        tune: tuneMeasurement,
+        ...(evaluation ? { evaluate: evaluation.measurement } : {}),
+        ...(save ? { save } : {}),
+        total: totalMeasurement,
+      },
+    };
+  } catch (error) {
+    const measurement = await total.end().catch(() => undefined);
+    ws.store.finishRun(runId, { status: 'failed', error, ...(measurement ? { measurement } : {}) });
+    throw error;
+  } finally {
+    best?.model.compiled.dispose();
+    for (const c of candidates.values()) c.model.compiled.dispose();
+  }
+}
+
+/** What a tune run records of its request: the settings, not callbacks or preloaded data. */
+function tuneParams(request: TuneRequest, cwd: string): Record<string, unknown> {
+  const { onBatch: _b, onEpochEnd: _e, onTrialStart: _s, onTrialEnd: _t, signal: _sig, data: _d, ...settings } = request;
+  return { ...settings, specPath: resolve(cwd, request.specPath) };
+}
+
+/** Sum of every trial's energy, for reports that want the search's share alone. */
+export function trialsEnergy(trials: readonly FrozenTrial[]): Measurement | undefined {
+  const measured = trials.map((t) => t.energy as Measurement | undefined).filter((m): m is Measurement => m !== undefined);
+  return measured.length ? sumMeasurements('trials', measured) : undefined;
+}

@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import { createNvmlSource, openKoffiNvml } from '../../src/meter/index.js';
+import { runEnergySourceSuite } from './energy-source.suite.js';
+import { createFakeClock } from './fake-clock.js';
+import { createFakeNvml } from './fake-nvml.js';
+
+runEnergySourceSuite(
+  'nvml (fake library, energy counter)',
+  () => {
+    const fake = createFakeNvml([{ name: 'NVIDIA H200', energyMj: 5_000_000 }]);
+    return {
+      source: createNvmlSource({ library: fake.library }),
+      advance() {
+        (fake.gpus[0] as { energyMj: number }).energyMj += 4_387;
+      },
+    };
+  },
+  { makeUnavailable: () => createNvmlSource({ library: createFakeNvml([], { initError: 'Driver Not Loaded (NVML return code 9)' }).library }) },
+);
+
+runEnergySourceSuite('nvml (fake library, power sampling)', () => {
+  const time = createFakeClock();
+  const fake = createFakeNvml([{ name: 'Tesla P100-PCIE-16GB', powerMw: 250_000 }]);
+  return { source: createNvmlSource({ library: fake.library, clock: time.clock }), advance: () => time.advance(500) };
+});
+
+describe('NVML source', () => {
+  it('reads the total-energy counter per GPU as measured joules since open', async () => {
+    const fake = createFakeNvml([
+      { name: 'NVIDIA H200', energyMj: 1_000_000 },
+      { name: 'NVIDIA H200', energyMj: 7_000_000 },
+    ]);
+    const source = createNvmlSource({ library: fake.library });
+    expect(await source.probe()).toEqual({ available: true });
+    expect(source.gpus).toEqual([
+      { index: 0, name: 'NVIDIA H200' },
+      { index: 1, name: 'NVIDIA H200' },
+    ]);
+    (fake.gpus[0] as { energyMj: number }).energyMj += 4_387_000;
+    (fake.gpus[1] as { energyMj: number }).energyMj += 78_500;
+    const reading = await source.read();
+    expect(reading.components).toEqual([
+      { name: 'gpu:0', joules: 4_387, method: 'measured', model: 'nvml:total-energy-counter (NVIDIA H200)' },
+      { name: 'gpu:1', joules: 78.5, method: 'measured', model: 'nvml:total-energy-counter (NVIDIA H200)' },
+    ]);
+    expect(reading.notes).toEqual([]);
+    await source.close();
+  });
+
+  it('integrates sampled power where the counter is not supported, labelled as an estimate', async () => {
+    const time = createFakeClock();
+    const fake = createFakeNvml([
+      { name: 'NVIDIA H200', energyMj: 0 },
+      { name: 'Tesla P100-PCIE-16GB', powerMw: 200_000 },
+    ]);
+    const source = createNvmlSource({ library: fake.library, clock: time.clock, samplingIntervalMs: 250 });
+    await source.probe();
+    time.advance(1_000);
+    (fake.gpus[1] as { powerMw: number }).powerMw = 300_000;
+    await source.sample?.();
+    time.advance(1_000);
+    const reading = await source.read();
+    const gpu1 = reading.components.find((c) => c.name === 'gpu:1');
+    // Trapezoids: (200 + 300) / 2 W × 1 s, then 300 W × 1 s.
+    expect(gpu1?.joules).toBeCloseTo(550, 9);
+    expect(gpu1?.method).toBe('estimated');
+    expect(gpu1?.model).toBe('nvml:power-sampling (Tesla P100-PCIE-16GB; nvmlDeviceGetPowerUsage every ~250 ms, trapezoidal)');
+    expect(reading.components.find((c) => c.name === 'gpu:0')?.method).toBe('measured');
+    expect(reading.notes).toEqual([expect.stringMatching(/gpu:1 has no energy counter \(nvmlDeviceGetTotalEnergyConsumption: Not Supported.*\)/)]);
+    await source.close();
+  });
+
+  it('skips a GPU that offers neither counter nor power, and says so', async () => {
+    const fake = createFakeNvml([{ name: 'NVIDIA H200', energyMj: 0 }, { name: 'Mystery GPU' }]);
+    const source = createNvmlSource({ library: fake.library });
+    await source.probe();
+    expect(source.gpus.map((g) => g.index)).toEqual([0]);
+    const reading = await source.read();
+    expect(reading.components.map((c) => c.name)).toEqual(['gpu:0']);
+    expect(reading.notes).toEqual([expect.stringMatching(/gpu:1 skipped: no energy counter .* and no power reading/)]);
+    await source.close();
+  });
+
+  it('is unavailable, with NVML’s reason, when init fails, no GPU exists or none can be read', async () => {
+    const initFails = createFakeNvml([], { initError: 'Driver Not Loaded (NVML return code 9)' });
+    expect(await createNvmlSource({ library: initFails.library }).probe()).toEqual({
+      available: false,
+      reason: 'nvmlInit_v2: Driver Not Loaded (NVML return code 9)',
+    });
+
+    const none = createFakeNvml([]);
+    expect(await createNvmlSource({ library: none.library }).probe()).toEqual({ available: false, reason: 'NVML reports no GPUs' });
+    expect(none.calls.shutdown).toBe(1);
+
+    const unreadable = createFakeNvml([{ name: 'Mystery GPU' }]);
+    expect(await createNvmlSource({ library: unreadable.library }).probe()).toMatchObject({ available: false, reason: expect.stringMatching(/gpu:0 skipped/) });
+    expect(unreadable.calls.shutdown).toBe(1);
+  });
+
+  it('is unavailable, not an error, when the library cannot be loaded', async () => {
+    const loader = () => openKoffiNvml('/nonexistent/libnvidia-ml.so.1');
+    await expect(loader()).rejects.toMatchObject({ code: 'E_METER_UNAVAILABLE', message: expect.stringContaining('/nonexistent/libnvidia-ml.so.1') });
+    const probe = await createNvmlSource({ library: loader }).probe();
+    expect(probe).toMatchObject({ available: false, reason: expect.stringMatching(/could not be loaded.*no NVIDIA driver/) });
+  });
+
+  it('shuts NVML down exactly once however often it is closed', async () => {
+    const fake = createFakeNvml([{ name: 'NVIDIA H200', energyMj: 0 }]);
+    const source = createNvmlSource({ library: fake.library });
+    await source.probe();
+    await Promise.all([source.close(), source.close()]);
+    await source.close();
+    expect(fake.calls).toEqual({ init: 1, shutdown: 1 });
+  });
+
+  it('fails a read loudly when a GPU is lost mid-run', async () => {
+    const fake = createFakeNvml([{ name: 'NVIDIA H200', energyMj: 0 }]);
+    const source = createNvmlSource({ library: fake.library });
+    await source.probe();
+    (fake.gpus[0] as { lost: boolean }).lost = true;
+    await expect(source.read()).rejects.toMatchObject({ code: 'E_METER_UNAVAILABLE', message: expect.stringMatching(/gpu:0 \(NVIDIA H200\) can no longer be read: .*GPU is lost/) });
+    await source.close();
+  });
+});

@@ -1,0 +1,208 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { EcomlError } from '../../src/errors.js';
+import { SCHEMA_VERSION, STORE_FILE, openRunStore } from '../../src/store/index.js';
+import type { RunStore } from '../../src/store/index.js';
+
+let dir: string;
+let store: RunStore;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ecoml-store-'));
+  store = openRunStore(join(dir, '.ecoml'));
+});
+
+afterEach(() => {
+  store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return err instanceof EcomlError ? err.code : `not an EcomlError: ${String(err)}`;
+  }
+  return undefined;
+}
+
+describe('openRunStore', () => {
+  it('creates <dir>/ecoml.db in WAL mode with foreign keys on', () => {
+    expect(store.path).toBe(join(dir, '.ecoml', STORE_FILE));
+    expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(store.db.pragma('foreign_keys', { simple: true })).toBe(1);
+  });
+
+  it('migrates to the current schema version once, and reopening keeps the data', () => {
+    expect(store.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    const tables = store.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all();
+    expect(tables).toEqual(['epochs', 'runs', 'studies', 'trials']);
+    const run = store.createRun({ kind: 'train', name: 'mnist' });
+    store.close();
+    store = openRunStore(join(dir, '.ecoml'));
+    expect(store.getRun(run.id)).toEqual(run);
+    expect(store.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+  });
+
+  it('refuses a store written by a newer schema (E_STORE_FAILED)', () => {
+    store.db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    store.close();
+    expect(() => openRunStore(join(dir, '.ecoml'))).toThrow(/newer than this ecoml supports/);
+    store = openRunStore(join(dir, 'other'));
+  });
+
+  it('a directory that cannot be created is E_STORE_FAILED naming the path', () => {
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'not a directory');
+    const target = join(file, 'store');
+    try {
+      openRunStore(target);
+      expect.unreachable('should not open');
+    } catch (err) {
+      expect(err).toBeInstanceOf(EcomlError);
+      expect((err as EcomlError).code).toBe('E_STORE_FAILED');
+      expect((err as EcomlError).message).toContain(join(target, STORE_FILE));
+      expect((err as EcomlError).details['path']).toBe(join(target, STORE_FILE));
+    }
+  });
+
+  it('a database file that is not SQLite is E_STORE_FAILED', () => {
+    const broken = join(dir, 'broken');
+    rmSync(broken, { recursive: true, force: true });
+    openRunStore(broken).close();
+    writeFileSync(join(broken, STORE_FILE), 'garbage '.repeat(1000));
+    rmSync(join(broken, `${STORE_FILE}-wal`), { force: true });
+    rmSync(join(broken, `${STORE_FILE}-shm`), { force: true });
+    expect(codeOf(() => openRunStore(broken))).toBe('E_STORE_FAILED');
+  });
+});
+
+describe('runs', () => {
+  it('creates a running run with a run-YYYYMMDD-HHMMSS-xxxx id, JSON fields parsed back, frozen', () => {
+    const run = store.createRun({ kind: 'train', name: 'mnist-cnn', spec: { model: { layers: [{ type: 'dense', units: 10 }] } }, params: { epochs: 3 } });
+    expect(run.id).toMatch(/^run-\d{8}-\d{6}-[0-9a-f]{4}$/);
+    expect(run).toMatchObject({ kind: 'train', name: 'mnist-cnn', status: 'running', parentId: null, endedAt: null, metrics: null, measurement: null, error: null });
+    expect(run.spec).toEqual({ model: { layers: [{ type: 'dense', units: 10 }] } });
+    expect(run.params).toEqual({ epochs: 3 });
+    expect(Object.isFrozen(run) && Object.isFrozen(run.spec)).toBe(true);
+    expect(Math.abs(Date.parse(run.startedAt) - Date.now())).toBeLessThan(60_000);
+  });
+
+  it('finishes a run with metrics, measurement, model dir, stop reason and error', () => {
+    const run = store.createRun({ kind: 'train', name: 'm' });
+    const measurement = { label: 'train', energy: { joules: 120.5, components: [] }, emissions: { kgCo2e: 1e-5 } };
+    const done = store.finishRun(run.id, { status: 'stopped', metrics: { loss: 0.1, accuracy: 0.97 }, measurement, modelDir: 'models/m', stopReason: 'early-stopping' });
+    expect(done).toMatchObject({ status: 'stopped', metrics: { loss: 0.1, accuracy: 0.97 }, measurement, modelDir: 'models/m', stopReason: 'early-stopping', error: null });
+    expect(done.endedAt).not.toBeNull();
+
+    const failed = store.finishRun(store.createRun({ kind: 'predict', name: 'p' }).id, { status: 'failed', error: new EcomlError('E_MODEL_NOT_FOUND', 'no model at x', { details: { path: 'x' } }) });
+    expect(failed.error).toEqual({ code: 'E_MODEL_NOT_FOUND', message: 'no model at x', details: { path: 'x' } });
+    const plain = store.finishRun(store.createRun({ kind: 'predict', name: 'p' }).id, { status: 'failed', error: new TypeError('bad') });
+    expect(plain.error).toEqual({ name: 'TypeError', message: 'bad' });
+  });
+
+  it('reopens a stopped run for --resume, keeping its metrics but clearing end, reason and error', () => {
+    const run = store.createRun({ kind: 'train', name: 'm' });
+    store.finishRun(run.id, { status: 'failed', metrics: { loss: 1 }, error: new TypeError('killed'), stopReason: 'signal' });
+    const reopened = store.reopenRun(run.id);
+    expect(reopened).toMatchObject({ status: 'running', endedAt: null, stopReason: null, error: null, metrics: { loss: 1 } });
+    expect(codeOf(() => store.reopenRun('run-nope'))).toBe('E_RUN_NOT_FOUND');
+  });
+
+  it('validates kinds and statuses as E_CONFIG_INVALID', () => {
+    expect(codeOf(() => store.createRun({ kind: 'serve' as never, name: 'x' }))).toBe('E_CONFIG_INVALID');
+    const run = store.createRun({ kind: 'train', name: 'x' });
+    expect(codeOf(() => store.finishRun(run.id, { status: 'running' as never }))).toBe('E_CONFIG_INVALID');
+    expect(codeOf(() => store.listRuns({ limit: 0 }))).toBe('E_CONFIG_INVALID');
+  });
+
+  it('unknown runs are E_RUN_NOT_FOUND everywhere', () => {
+    expect(codeOf(() => store.getRun('run-nope'))).toBe('E_RUN_NOT_FOUND');
+    expect(codeOf(() => store.finishRun('run-nope', { status: 'completed' }))).toBe('E_RUN_NOT_FOUND');
+    expect(codeOf(() => store.addEpoch('run-nope', 0, { loss: 1 }))).toBe('E_RUN_NOT_FOUND');
+    expect(codeOf(() => store.epochs('run-nope'))).toBe('E_RUN_NOT_FOUND');
+    expect(codeOf(() => store.createRun({ kind: 'trial', name: 't', parentId: 'run-nope' }))).toBe('E_RUN_NOT_FOUND');
+  });
+
+  it('finds a run by a unique id prefix; an ambiguous one lists the candidates', () => {
+    const a = store.createRun({ kind: 'train', name: 'a' });
+    const b = store.createRun({ kind: 'train', name: 'b' });
+    const unique = [a.id, b.id].map((id, i, ids) => {
+      const other = ids[1 - i] as string;
+      let n = 1;
+      while (other.startsWith(id.slice(0, n))) n++;
+      return id.slice(0, n);
+    });
+    expect(store.getRun(unique[0] as string).id).toBe(a.id);
+    expect(store.getRun(unique[1] as string).id).toBe(b.id);
+    try {
+      store.getRun('run-');
+      expect.unreachable('ambiguous');
+    } catch (err) {
+      expect((err as EcomlError).code).toBe('E_RUN_NOT_FOUND');
+      expect((err as EcomlError).details['candidates']).toEqual([a.id, b.id].sort());
+    }
+    expect(codeOf(() => store.getRun(''))).toBe('E_RUN_NOT_FOUND');
+    // LIKE wildcards are not wildcards here.
+    expect(codeOf(() => store.getRun('run-%'))).toBe('E_RUN_NOT_FOUND');
+  });
+
+  it('lists newest first, filtered by kind, status and parent, with a limit', () => {
+    const tune = store.createRun({ kind: 'tune', name: 'study' });
+    const trials = [0, 1, 2].map((n) => store.createRun({ kind: 'trial', name: `trial-${n}`, parentId: tune.id, params: { n } }));
+    store.finishRun(trials[1]?.id as string, { status: 'completed' });
+    const train = store.createRun({ kind: 'train', name: 'train' });
+    expect(store.listRuns().map((r) => r.name)).toEqual(['train', 'trial-2', 'trial-1', 'trial-0', 'study']);
+    expect(store.listRuns({ kind: 'trial' }).map((r) => r.name)).toEqual(['trial-2', 'trial-1', 'trial-0']);
+    expect(store.listRuns({ kind: 'trial', status: 'completed' }).map((r) => r.name)).toEqual(['trial-1']);
+    expect(store.listRuns({ parentId: tune.id, limit: 2 }).map((r) => r.name)).toEqual(['trial-2', 'trial-1']);
+    expect(store.listRuns({ status: 'failed' })).toEqual([]);
+    expect(store.getRun(train.id).parentId).toBeNull();
+    expect(Object.isFrozen(store.listRuns())).toBe(true);
+  });
+});
+
+describe('epochs', () => {
+  it('records per-epoch metrics and measurements in order; rewriting an epoch replaces it', () => {
+    const run = store.createRun({ kind: 'train', name: 'm' });
+    store.addEpoch(run.id, 1, { loss: 0.5 }, { joules: 2 });
+    store.addEpoch(run.id, 0, { loss: Number.NaN });
+    store.addEpoch(run.id, 1, { loss: 0.4 }, { joules: 3 });
+    const epochs = store.epochs(run.id);
+    expect(epochs.map((e) => e.epoch)).toEqual([0, 1]);
+    expect(epochs[0]?.metrics['loss']).toBeNaN();
+    expect(epochs[0]?.measurement).toBeNull();
+    expect(epochs[1]).toEqual({ runId: run.id, epoch: 1, metrics: { loss: 0.4 }, measurement: { joules: 3 } });
+    expect(Object.isFrozen(epochs[1]?.metrics)).toBe(true);
+    expect(codeOf(() => store.addEpoch(run.id, -1, {}))).toBe('E_CONFIG_INVALID');
+  });
+
+  it('go with their run when a parent run is deleted (cascade)', () => {
+    const parent = store.createRun({ kind: 'tune', name: 's' });
+    const child = store.createRun({ kind: 'trial', name: 't', parentId: parent.id });
+    store.addEpoch(child.id, 0, { loss: 1 });
+    store.db.prepare('DELETE FROM runs WHERE id = ?').run(parent.id);
+    expect(store.db.prepare('SELECT count(*) FROM epochs').pluck().get()).toBe(0);
+  });
+});
+
+describe('failures', () => {
+  it('writes after close are E_STORE_FAILED', () => {
+    const other = openRunStore(join(dir, 'closed'));
+    other.close();
+    expect(codeOf(() => other.createRun({ kind: 'train', name: 'x' }))).toBe('E_STORE_FAILED');
+  });
+
+  it('a second connection sees committed runs (WAL readers while a writer is open)', () => {
+    const run = store.createRun({ kind: 'train', name: 'visible' });
+    const reader = new Database(store.path, { readonly: true });
+    try {
+      expect(reader.prepare('SELECT name FROM runs WHERE id = ?').pluck().get(run.id)).toBe('visible');
+    } finally {
+      reader.close();
+    }
+  });
+});
