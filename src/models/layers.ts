@@ -347,13 +347,14 @@ export function formatPath(base: string, path: readonly PropertyKey[]): string {
 /** One line per zod issue, each naming its field: `model.layers[0].units: expected a positive integer, got "x"`. */
 export function describeIssues(base: string, issues: readonly z.core.$ZodIssue[]): { path: string; message: string }[] {
   return issues.map((issue) => {
-    const path = formatPath(base, issue.path);
+    const path = formatPath(base, issue.path) || '(spec)';
     if (issue.code === 'unrecognized_keys') {
       return { path, message: `${path}: unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}` };
     }
-    const input = issue.input;
-    const got = input === undefined ? 'missing' : `got ${JSON.stringify(input)}`;
-    return { path, message: `${path}: ${issue.message}, ${got}` };
+    // zod's default type message names the type received; we show the value itself instead.
+    const text = issue.code === 'invalid_type' ? issue.message.replace(/^Invalid input: /, '').replace(/, received \w+$/, '') : issue.message;
+    if (issue.input === undefined) return { path, message: `${path}: required (${text})` };
+    return { path, message: `${path}: ${text}, got ${JSON.stringify(issue.input)}` };
   });
 }
 

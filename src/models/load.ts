@@ -49,11 +49,13 @@ function syntaxError(source: string, kind: string, message: string, line: number
 
 function parseYamlText(text: string, source: string): unknown {
   try {
-    return parseYaml(text, { prettyErrors: false });
+    return parseYaml(text);
   } catch (error) {
     if (error instanceof YAMLParseError) {
       const pos = error.linePos?.[0] ?? { line: 1, col: 1 };
-      throw syntaxError(source, 'YAML', error.message.split('\n')[0] ?? error.message, pos.line, pos.col);
+      // The message's first line, without the position the pretty form appends (we prefix our own).
+      const message = (error.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
+      throw syntaxError(source, 'YAML', message, pos.line, pos.col);
     }
     throw error;
   }
@@ -154,7 +156,7 @@ function substitute(value: unknown, values: Readonly<Record<string, HpValue>>): 
   return value;
 }
 
-function deepFreeze<T>(value: T): T {
+export function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
     for (const v of Object.values(value)) deepFreeze(v);
     Object.freeze(value);

@@ -3,11 +3,11 @@
  * optimizers and the losses, each a plain registry. Initializers are seeded from the compile seed
  * (one derived seed per layer and role), so two compiles with one seed give identical weights.
  * Defaults follow Keras where tfjs differs (glorot-uniform kernels, sigmoid recurrent
- * activation, unit forget bias, epsilon 1e-7).
+ * activation, LSTM unit forget bias, epsilon 1e-7).
  * @module
  */
 import { EcomlError } from '../../errors.js';
-import { parseLayerConfig, type LayerConfigOf, type LayerType, type RecurrentLayerConfig, type TypedLayerConfig } from '../../models/layers.js';
+import { analyzeLayer, parseLayerConfig, type LayerConfigOf, type LayerType, type RecurrentLayerConfig, type TypedLayerConfig } from '../../models/layers.js';
 import type { ModelSpec } from '../../models/spec.js';
 import { tf } from './runtime.js';
 
@@ -28,6 +28,8 @@ const SEED_ROLE = { kernel: 1, recurrent: 2, dropout: 3, embeddings: 4 } as cons
 
 interface BuildContext {
   readonly name: string;
+  /** The layer's input shape (one sample). */
+  readonly inputShape: readonly number[];
   seed(role: keyof typeof SEED_ROLE): number;
 }
 
@@ -54,7 +56,8 @@ function recurrent(c: RecurrentLayerConfig, ctx: BuildContext): tf.layers.RNN {
     case 'simpleRnn':
       return tf.layers.simpleRNN(common);
     case 'lstm':
-      return tf.layers.lstm({ ...common, recurrentActivation: c.recurrentActivation, unitForgetBias: true });
+      // unitForgetBias is applied after building: tfjs's own option leaks tensors (see unitForgetBias()).
+      return tf.layers.lstm({ ...common, recurrentActivation: c.recurrentActivation });
     case 'gru':
       return tf.layers.gru({ ...common, recurrentActivation: c.recurrentActivation });
   }
@@ -108,7 +111,14 @@ const BUILDERS: { readonly [K in LayerType]: Builder<LayerConfigOf<K>> } = {
   globalMaxPooling1d: { build: (_c, ctx) => tf.layers.globalMaxPooling1d({ name: ctx.name }) },
   globalAveragePooling1d: { build: (_c, ctx) => tf.layers.globalAveragePooling1d({ name: ctx.name }) },
   flatten: { build: (_c, ctx) => tf.layers.flatten({ name: ctx.name }) },
-  reshape: { build: (c, ctx) => tf.layers.reshape({ name: ctx.name, targetShape: c.targetShape.map((d) => (d === -1 ? null : d)) }) },
+  reshape: {
+    build: (c, ctx) => {
+      // tfjs leaves a -1 dimension unknown, which layers after it (Flatten) reject: resolve it here.
+      const known = c.targetShape.reduce((a, d) => (d === -1 ? a : a * d), 1);
+      const size = ctx.inputShape.reduce((a, d) => a * d, 1);
+      return tf.layers.reshape({ name: ctx.name, targetShape: c.targetShape.map((d) => (d === -1 ? size / known : d)) });
+    },
+  },
   dense: {
     build: (c, ctx) => tf.layers.dense({ name: ctx.name, units: c.units, activation: c.activation, useBias: c.useBias, kernelInitializer: glorot(ctx) }),
   },
@@ -132,7 +142,7 @@ const BUILDERS: { readonly [K in LayerType]: Builder<LayerConfigOf<K>> } = {
   gru: { build: (c, ctx) => recurrent({ ...c, type: 'gru' }, ctx) },
   bidirectional: {
     build: (c, ctx) =>
-      tf.layers.bidirectional({ name: ctx.name, mergeMode: c.mergeMode, layer: recurrent(c.layer, { name: `${ctx.name}_${snake(c.layer.type)}`, seed: ctx.seed }) }),
+      tf.layers.bidirectional({ name: ctx.name, mergeMode: c.mergeMode, layer: recurrent(c.layer, { ...ctx, name: `${ctx.name}_${snake(c.layer.type)}` }) }),
   },
 };
 
@@ -149,7 +159,7 @@ function snake(type: string): string {
 }
 
 /** Layer names as Keras gives them: conv2d, dense, dense_1, … (stable, so weight names are too). */
-export function layerNames(layers: readonly TypedLayerConfig[]): string[] {
+function layerNames(layers: readonly TypedLayerConfig[]): string[] {
   const seen = new Map<string, number>();
   return layers.map((l) => {
     const base = snake(l.type);
@@ -160,8 +170,22 @@ export function layerNames(layers: readonly TypedLayerConfig[]): string[] {
 }
 
 /** The spec's layers, validated and typed again (ModelSpec keeps them as plain records). */
-export function typedLayers(spec: ModelSpec): TypedLayerConfig[] {
+function typedLayers(spec: ModelSpec): TypedLayerConfig[] {
   return spec.layers.map((l, i) => parseLayerConfig(l, `model.layers[${i}]`));
+}
+
+/**
+ * Keras' unit_forget_bias: an LSTM's forget-gate biases (the second quarter, gates being i, f, c, o)
+ * start at 1. tfjs's `unitForgetBias` option does this with an initializer that leaks four tensors
+ * per build, and per load; setting the zero-initialized bias afterwards leaks nothing.
+ */
+function unitForgetBias(layer: tf.layers.Layer, units: number): void {
+  for (const weight of layer.weights) {
+    if (!weight.originalName.endsWith('/bias') || weight.shape[0] !== 4 * units) continue;
+    const bias = tf.tidy(() => tf.concat([tf.zeros([units]), tf.ones([units]), tf.zeros([2 * units])]));
+    weight.write(bias);
+    bias.dispose();
+  }
 }
 
 /** A Sequential model for `spec` with every initializer seeded from `seed`. */
@@ -170,9 +194,15 @@ export function buildLayersModel(spec: ModelSpec, seed: number): tf.LayersModel 
   const names = layerNames(layers);
   const model = tf.sequential({ name: spec.name });
   model.add(tf.layers.inputLayer({ name: 'input', inputShape: [...spec.input] }));
+  let shape: readonly number[] = spec.input;
   layers.forEach((config, i) => {
-    const ctx: BuildContext = { name: names[i] as string, seed: (role) => mixSeed(seed, i, SEED_ROLE[role]) };
-    model.add(ERASED_BUILDERS[config.type].build(config, ctx));
+    const name = names[i] as string;
+    const ctx: BuildContext = { name, inputShape: shape, seed: (role) => mixSeed(seed, i, SEED_ROLE[role]) };
+    const layer = ERASED_BUILDERS[config.type].build(config, ctx);
+    model.add(layer);
+    const lstm = config.type === 'lstm' ? config : config.type === 'bidirectional' && config.layer.type === 'lstm' ? config.layer : undefined;
+    if (lstm?.useBias) unitForgetBias(layer, lstm.units);
+    shape = analyzeLayer(config, shape, name).outputShape;
   });
   return model;
 }
@@ -201,7 +231,7 @@ export function checkTrainable(spec: ModelSpec): void {
 type OptimizerSpec = ModelSpec['compile']['optimizer'];
 
 /** Keras' defaults where the spec leaves a value out. */
-export const OPTIMIZERS = {
+const OPTIMIZERS = {
   adam: (o: OptimizerSpec) => tf.train.adam(o.learningRate ?? 0.001, o.beta1 ?? 0.9, o.beta2 ?? 0.999, o.epsilon ?? 1e-7),
   sgd: (o: OptimizerSpec) =>
     o.momentum !== undefined || o.nesterov === true

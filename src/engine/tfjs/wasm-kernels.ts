@@ -6,6 +6,7 @@
  *   chunked over the batch to bound memory.
  * - Conv2DBackpropInput (a naive loop in wasm): dy times the transposed filter, then col2im in JS.
  * - BatchMatMul with a transposed operand (10× slower than untransposed): transposes explicitly.
+ * - MaxPoolGrad and AvgPoolGrad (3× and 2× slower than a scatter over the windows in JS): JS.
  * - UnsortedSegmentSum (missing: Embedding could not train): a scatter-add in JS.
  * - The Conv2D gradient, re-registered so the two conv kernels also receive `dilations`.
  *
@@ -129,17 +130,18 @@ function conv2dBackpropFilter(ops: WasmOps, x: Info, dy: Info, attrs: ConvAttrs 
     const kStride = transposeDy ? 1 : M;
     const colsV = floats(be, cols);
     const xV = floats(be, x);
-    let k = 0;
-    for (let fh = 0; fh < filterHeight; fh++) {
-      for (let fw = 0; fw < filterWidth; fw++) {
-        for (let ci = 0; ci < inChannels; ci++, k++) {
-          let at = k * kStride;
-          for (let b = b0; b < b0 + count; b++) {
-            const xb = b * inHeight;
-            for (let oh = 0; oh < outHeight; oh++) {
-              const ih = oh * strideHeight - top + fh * dilationHeight;
-              const xRow = (xb + ih) * inWidth;
-              const inside = ih >= 0 && ih < inHeight;
+    // Output row by output row, so the input rows read stay in cache while every (kh, kw, ci)
+    // entry of that output row is written.
+    for (let b = b0; b < b0 + count; b++) {
+      for (let oh = 0; oh < outHeight; oh++) {
+        const m0 = ((b - b0) * outHeight + oh) * outWidth;
+        for (let fh = 0; fh < filterHeight; fh++) {
+          const ih = oh * strideHeight - top + fh * dilationHeight;
+          const inside = ih >= 0 && ih < inHeight;
+          const xRow = (b * inHeight + ih) * inWidth;
+          for (let fw = 0; fw < filterWidth; fw++) {
+            for (let ci = 0; ci < inChannels; ci++) {
+              let at = m0 * mStride + ((fh * filterWidth + fw) * inChannels + ci) * kStride;
               for (let ow = 0; ow < outWidth; ow++, at += mStride) {
                 const iw = ow * strideWidth - left + fw * dilationWidth;
                 colsV[at] = inside && iw >= 0 && iw < inWidth ? (xV[(xRow + iw) * inChannels + ci] as number) : 0;
@@ -270,6 +272,89 @@ function batchMatMul(ops: WasmOps, original: tf.KernelFunc, args: Parameters<tf.
   return out;
 }
 
+interface PoolAttrs {
+  filterSize: number | [number, number];
+  strides: number | [number, number];
+  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+
+/**
+ * Calls `visit(o, count)` for each output position o of a 2D pooling after writing the offsets of
+ * its window's in-bounds input pixels (row-major, as tfjs visits them) into `bases[0…count)`.
+ */
+function forEachWindow(p: tf.backend_util.Conv2DInfo, bases: Int32Array, visit: (o: number, count: number) => void): void {
+  const channels = p.inChannels;
+  for (let b = 0, o = 0; b < p.batchSize; b++) {
+    for (let oh = 0; oh < p.outHeight; oh++) {
+      const top = oh * p.strideHeight - p.padInfo.top;
+      const r0 = Math.max(0, top);
+      const r1 = Math.min(p.inHeight, top + p.filterHeight);
+      for (let ow = 0; ow < p.outWidth; ow++, o++) {
+        const left = ow * p.strideWidth - p.padInfo.left;
+        const c1 = Math.min(p.inWidth, left + p.filterWidth);
+        let count = 0;
+        for (let r = r0; r < r1; r++) {
+          for (let c = Math.max(0, left); c < c1; c++) bases[count++] = ((b * p.inHeight + r) * p.inWidth + c) * channels;
+        }
+        visit(o, count);
+      }
+    }
+  }
+}
+
+function poolInfo(x: Info, attrs: PoolAttrs): tf.backend_util.Conv2DInfo {
+  return tf.backend_util.computePool2DInfo(x.shape as Shape4, attrs.filterSize, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
+}
+
+/** dx: each window's dy goes to its first strictly largest input, as tfjs's cpu backend does. */
+function maxPoolGrad(be: BackendWasm, dy: Info, x: Info, attrs: PoolAttrs): Info {
+  const p = poolInfo(x, attrs);
+  const channels = p.inChannels;
+  const dx = be.makeOutput(x.shape, 'float32');
+  const dxV = floats(be, dx);
+  const xV = floats(be, x);
+  const dyV = floats(be, dy);
+  dxV.fill(0);
+  const bases = new Int32Array(p.filterHeight * p.filterWidth);
+  forEachWindow(p, bases, (o, count) => {
+    for (let d = 0; d < channels; d++) {
+      let best = Number.NEGATIVE_INFINITY;
+      let at = -1;
+      for (let k = 0; k < count; k++) {
+        const i = (bases[k] as number) + d;
+        const v = xV[i] as number;
+        if (v > best) {
+          best = v;
+          at = i;
+        }
+      }
+      if (at >= 0) dxV[at] = (dxV[at] as number) + (dyV[o * channels + d] as number);
+    }
+  });
+  return dx;
+}
+
+/** dx: each window's dy, over the full window size (tfjs's convention), added to every input it covers. */
+function avgPoolGrad(be: BackendWasm, dy: Info, x: Info, attrs: PoolAttrs): Info {
+  const p = poolInfo(x, attrs);
+  const channels = p.inChannels;
+  const scale = 1 / (p.filterHeight * p.filterWidth);
+  const dx = be.makeOutput(x.shape, 'float32');
+  const dxV = floats(be, dx);
+  const dyV = floats(be, dy);
+  dxV.fill(0);
+  const bases = new Int32Array(p.filterHeight * p.filterWidth);
+  forEachWindow(p, bases, (o, count) => {
+    const src = o * channels;
+    for (let k = 0; k < count; k++) {
+      const base = bases[k] as number;
+      for (let d = 0; d < channels; d++) dxV[base + d] = (dxV[base + d] as number) + (dyV[src + d] as number) * scale;
+    }
+  });
+  return dx;
+}
+
 function unsortedSegmentSum(be: BackendWasm, x: Info, segmentIds: Info, numSegments: number): Info {
   const ids = be.typedArrayFromHeap(segmentIds);
   const rowSize = size(x.shape) / ids.length;
@@ -334,6 +419,8 @@ export function installWasmKernels(): void {
     [tf.Conv2DBackpropInput]: ({ inputs, backend, attrs }) =>
       conv2dBackpropInput(opsFor(backend), inputs.dy as Info, inputs.filter as Info, attrs as unknown as ConvAttrs & { inputShape: Shape4 }),
     [tf.BatchMatMul]: (args) => batchMatMul(opsFor(args.backend), matMulKernel, args),
+    [tf.MaxPoolGrad]: ({ inputs, backend, attrs }) => maxPoolGrad(backend as BackendWasm, inputs.dy as Info, inputs.input as Info, attrs as unknown as PoolAttrs),
+    [tf.AvgPoolGrad]: ({ inputs, backend, attrs }) => avgPoolGrad(backend as BackendWasm, inputs.dy as Info, inputs.input as Info, attrs as unknown as PoolAttrs),
     [tf.UnsortedSegmentSum]: ({ inputs, backend, attrs }) =>
       unsortedSegmentSum(backend as BackendWasm, inputs.x as Info, inputs.segmentIds as Info, (attrs as unknown as tf.UnsortedSegmentSumAttrs).numSegments),
   };

@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { cli, tempDir } from './helpers.js';
+
+const COMMANDS = ['quickstart', 'train', 'tune', 'evaluate', 'predict', 'runs'];
+
+describe('ecoml CLI surface', () => {
+  it('prints the command list with --help and exits 2 with no command', async () => {
+    const cwd = await tempDir();
+    const help = await cli(['--help'], cwd);
+    expect(help.code).toBe(0);
+    for (const c of COMMANDS) expect(help.stdout).toContain(c);
+    expect((await cli([], cwd)).code).toBe(2);
+  });
+
+  it.each(COMMANDS)('%s --help documents --json and its own options', async (name) => {
+    const r = await cli([name, '--help'], await tempDir());
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^Usage: ecoml ${name}`));
+    expect(r.stdout).toContain('--json');
+  });
+
+  it('an unknown command lists the valid ones (E_UNKNOWN_NAME, exit 2)', async () => {
+    const r = await cli(['trian'], await tempDir());
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^error E_UNKNOWN_NAME: unknown command "trian"; valid: evaluate, predict, quickstart, runs, train, tune/);
+  });
+
+  it('an unknown flag with --json prints one error object on stdout', async () => {
+    const r = await cli(['train', 'x.yaml', '--epochz', '3', '--json'], await tempDir());
+    expect(r.code).toBe(2);
+    expect(r.json<{ error: { code: string; message: string } }>().error.code).toBe('E_CONFIG_INVALID');
+    expect(r.stderr).toContain("Unknown option '--epochz'");
+  });
+
+  it('rejects bad numbers at the boundary, naming the flag', async () => {
+    const r = await cli(['train', 'x.yaml', '--epochs', 'many'], await tempDir());
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('error E_CONFIG_INVALID: --epochs must be a number, got "many"\n');
+  });
+
+  it('a missing spec file is one clear line, exit 4, and writes no model', async () => {
+    const cwd = await tempDir();
+    const r = await cli(['train', 'missing.yaml', '--json'], cwd);
+    expect(r.code).toBe(4);
+    expect(r.json<{ error: { code: string } }>().error.code).toBe('E_FILE_NOT_FOUND');
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('runs --json on an empty store lists nothing', async () => {
+    const r = await cli(['runs', '--json'], await tempDir());
+    expect(r.code).toBe(0);
+    expect(r.json()).toMatchObject({ action: 'list', runs: [] });
+  });
+
+  it('runs --kind validates against the run kinds', async () => {
+    const r = await cli(['runs', '--kind', 'trainn'], await tempDir());
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown run kind "trainn"; valid: evaluate, predict, quickstart, train, trial, tune/);
+  });
+});
