@@ -6,7 +6,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
-import { loadMnist, batches } from '../src/data/index.js';
+import { applyPreprocessing, batches, loadMnist } from '../src/data/index.js';
 import { createEngines } from '../src/engine/index.js';
 import { createMeter } from '../src/meter/index.js';
 import type { Measurement } from '../src/meter/index.js';
@@ -18,6 +18,7 @@ const trainSamples = Number(values.samples);
 const file = await loadSpecFile(new URL('../examples/mnist-cnn.yaml', import.meta.url).pathname);
 const spec = resolveModelSpec(file, defaultHpValues(file.tune?.space ?? {}), { numClasses: 10 });
 const data = loadMnist('train', { limit: trainSamples });
+applyPreprocessing({ kind: 'scale', scale: 1 / 255 }, data.x);
 const meter = await createMeter({});
 
 interface Row {

@@ -88,7 +88,13 @@ function validateSpec(raw: unknown, source: string): SpecFile {
   try {
     resolveModelSpec(file, defaultHpValues(file.tune?.space ?? {}), { numClasses: file.numClasses ?? 'from-model' });
   } catch (error) {
-    if (error instanceof EcomlError) throw new EcomlError(error.code, `${source}: ${error.message}`, { details: { file: source, ...error.details } });
+    if (error instanceof EcomlError) {
+      const message = error.message
+        .split('\n')
+        .map((line) => `${source}: ${line}`)
+        .join('\n');
+      throw new EcomlError(error.code, message, { details: { file: source, ...error.details } });
+    }
     throw error;
   }
   return file;

@@ -75,7 +75,15 @@ describe('tfjs engine', () => {
       input: [6, 6, 2],
       layers: [{ type: 'conv2d', filters: 3, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu' }, { type: 'flatten' }],
     },
-    { name: 'conv2d, dilated', input: [7, 7, 1], layers: [{ type: 'conv2d', filters: 2, kernelSize: 2, dilationRate: 2, activation: 'relu' }, { type: 'flatten' }] },
+    {
+      name: 'conv2d, dilated',
+      input: [7, 7, 1],
+      layers: [
+        { type: 'conv2d', filters: 2, kernelSize: 2, dilationRate: 2, activation: 'relu' },
+        { type: 'conv2d', filters: 2, kernelSize: 2, dilationRate: [2, 1], activation: 'elu' },
+        { type: 'flatten' },
+      ],
+    },
     { name: 'conv2d, tanh, two convs', input: [6, 6, 1], layers: [{ type: 'conv2d', filters: 2, kernelSize: [2, 3], activation: 'tanh' }, { type: 'conv2d', filters: 2, kernelSize: 2 }, { type: 'flatten' }] },
     { name: 'conv1d, strided same', input: [8, 2], layers: [{ type: 'conv1d', filters: 3, kernelSize: 3, strides: 2, padding: 'same' }, { type: 'flatten' }] },
     { name: 'conv1d, dilated', input: [8, 2], layers: [{ type: 'conv1d', filters: 2, kernelSize: 2, dilationRate: 2 }, { type: 'flatten' }] },

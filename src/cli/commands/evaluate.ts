@@ -3,9 +3,8 @@ import { numberOption, requirePositional, stringOption } from '../args.js';
 import { defineCommand } from '../command.js';
 import { formatJoulesShort } from '../format.js';
 import { evaluationJson, type EvaluationReport } from '../../workflows/evaluate.js';
-import { evaluateSaved, evaluationData, openModel } from '../../workflows/saved.js';
-import { WORKSPACE_OPTIONS, meteredJson, renderMetered, workspaceFrom, type MeteredJson } from './shared.js';
-import { sumMeasurements } from '../../meter/index.js';
+import { evaluateSaved, evaluationData } from '../../workflows/saved.js';
+import { WORKSPACE_OPTIONS, loadedStepJson, renderMetered, withSavedModel, type MeteredJson } from './shared.js';
 
 export interface EvaluateResult extends MeteredJson, Omit<EvaluationReport, 'measurement'> {
   readonly model_dir: string;
@@ -35,37 +34,26 @@ export default defineCommand<EvaluateResult>({
     const labelsPath = stringOption(values, 'labels');
     const limit = numberOption(values, 'limit', { integer: true, min: 1 });
     const batchSize = numberOption(values, 'batch-size', { integer: true, min: 1 });
-    const ws = await workspaceFrom(values, ctx);
-    try {
-      const model = await openModel(ws, dir);
-      try {
-        const data = await evaluationData(ws, model, {
-          ...(path !== undefined ? { path } : {}),
-          ...(labelsPath !== undefined ? { labelsPath } : {}),
-          ...(limit !== undefined ? { limit } : {}),
-        });
-        const report = await evaluateSaved(ws, model, data, batchSize !== undefined ? { batchSize } : {});
-        const total = sumMeasurements('evaluate', [model.measurement, report.measurement]);
-        const profile = model.sidecar.profile;
-        const metrics = { test_loss: report.loss, ...(report.accuracy !== undefined ? { test_accuracy: report.accuracy } : {}) };
-        const run = ws.store.createRun({ kind: 'evaluate', name: model.sidecar.spec.name, params: { modelDir: model.dir, data: path ?? 'test split', limit } });
-        ws.store.finishRun(run.id, { status: 'completed', metrics, measurement: total, modelDir: model.dir });
-        return {
-          model_dir: model.dir,
-          metrics,
-          ...evaluationJson(report),
-          profile: { parameter_count: profile.parameterCount, flops_per_sample: profile.flopsPerSample, bytes_on_disk: profile.bytesOnDisk },
-          ...meteredJson(total, [
-            ['load', model.measurement],
-            ['predict', report.measurement],
-          ]),
-        };
-      } finally {
-        model.compiled.dispose();
-      }
-    } finally {
-      await ws.close();
-    }
+    return withSavedModel(values, ctx, dir, async (ws, model) => {
+      const data = await evaluationData(ws, model, {
+        ...(path !== undefined ? { path } : {}),
+        ...(labelsPath !== undefined ? { labelsPath } : {}),
+        ...(limit !== undefined ? { limit } : {}),
+      });
+      const report = await evaluateSaved(ws, model, data, batchSize !== undefined ? { batchSize } : {});
+      const { total, ...metered } = loadedStepJson(model, 'evaluate', report.measurement);
+      const profile = model.sidecar.profile;
+      const metrics = { test_loss: report.loss, ...(report.accuracy !== undefined ? { test_accuracy: report.accuracy } : {}) };
+      const run = ws.store.createRun({ kind: 'evaluate', name: model.sidecar.spec.name, params: { modelDir: model.dir, data: path ?? 'test split', limit } });
+      ws.store.finishRun(run.id, { status: 'completed', metrics, measurement: total, modelDir: model.dir });
+      return {
+        model_dir: model.dir,
+        metrics,
+        ...evaluationJson(report),
+        profile: { parameter_count: profile.parameterCount, flops_per_sample: profile.flopsPerSample, bytes_on_disk: profile.bytesOnDisk },
+        ...metered,
+      };
+    });
   },
   render(r) {
     const header = `class  precision  recall     f1  support`;

@@ -2,11 +2,10 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { EcomlError } from '../../errors.js';
-import { sumMeasurements } from '../../meter/index.js';
-import { openModel, predictWithModel, type Prediction } from '../../workflows/saved.js';
+import { predictWithModel, type Prediction } from '../../workflows/saved.js';
 import { numberOption, requirePositional, stringOption } from '../args.js';
 import { defineCommand } from '../command.js';
-import { WORKSPACE_OPTIONS, meteredJson, renderMetered, workspaceFrom, type MeteredJson } from './shared.js';
+import { WORKSPACE_OPTIONS, loadedStepJson, renderMetered, withSavedModel, type MeteredJson } from './shared.js';
 
 export interface PredictResult extends MeteredJson {
   readonly model_dir: string;
@@ -53,36 +52,25 @@ export default defineCommand<PredictResult>({
     if (!FORMATS.includes(requested as Format)) throw new EcomlError('E_CONFIG_INVALID', `--format must be one of ${FORMATS.join(', ')}, got "${requested}"`);
     const format = requested as Format;
     const batchSize = numberOption(values, 'batch-size', { integer: true, min: 1 });
-    const ws = await workspaceFrom(values, ctx);
-    try {
-      const model = await openModel(ws, dir);
-      try {
-        const report = await predictWithModel(ws, model, { path: input, ...(labelsPath ? { labelsPath } : {}) }, batchSize ? { batchSize } : {});
-        let written: string | undefined;
-        if (out !== undefined) {
-          written = resolve(ctx.cwd, out);
-          await writeFile(written, format === 'csv' ? predictionsCsv(report.predictions) : `${JSON.stringify(report.predictions)}\n`);
-        }
-        const total = sumMeasurements('predict', [model.measurement, report.measurement]);
-        return {
-          model_dir: report.model_dir,
-          input: report.input,
-          n: report.n,
-          ...(report.accuracy !== undefined ? { accuracy: report.accuracy } : {}),
-          ...(written ? { out: written } : {}),
-          format,
-          predictions: report.predictions,
-          ...meteredJson(total, [
-            ['load', model.measurement],
-            ['predict', report.measurement],
-          ]),
-        };
-      } finally {
-        model.compiled.dispose();
+    return withSavedModel(values, ctx, dir, async (ws, model) => {
+      const report = await predictWithModel(ws, model, { path: input, ...(labelsPath ? { labelsPath } : {}) }, batchSize ? { batchSize } : {});
+      let written: string | undefined;
+      if (out !== undefined) {
+        written = resolve(ctx.cwd, out);
+        await writeFile(written, format === 'csv' ? predictionsCsv(report.predictions) : `${JSON.stringify(report.predictions)}\n`);
       }
-    } finally {
-      await ws.close();
-    }
+      const { total: _total, ...metered } = loadedStepJson(model, 'predict', report.measurement);
+      return {
+        model_dir: report.model_dir,
+        input: report.input,
+        n: report.n,
+        ...(report.accuracy !== undefined ? { accuracy: report.accuracy } : {}),
+        ...(written ? { out: written } : {}),
+        format,
+        predictions: report.predictions,
+        ...metered,
+      };
+    });
   },
   render(r) {
     if (r.format === 'csv' && !r.out) return predictionsCsv(r.predictions).trimEnd();

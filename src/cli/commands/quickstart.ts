@@ -3,20 +3,12 @@ import { booleanOption, numberOption, stringOption } from '../args.js';
 import { defineCommand } from '../command.js';
 import { formatMetrics } from '../format.js';
 import { createProgress } from '../progress.js';
-import { FULL_SIZES, QUICK_SIZES, quickstart, type QuickstartSizes } from '../../workflows/quickstart.js';
-import type { TrialJson } from '../../workflows/tune.js';
+import { FULL_SIZES, QUICK_SIZES, quickstart, type QuickstartReport, type QuickstartSizes } from '../../workflows/quickstart.js';
 import { WORKSPACE_OPTIONS, meteredJson, renderMetered, workspaceFrom, type MeteredJson } from './shared.js';
 import { trialLine } from './tune.js';
 
-export interface QuickstartResult extends MeteredJson {
-  readonly run_id: string;
+export interface QuickstartResult extends MeteredJson, Omit<QuickstartReport, 'steps' | 'total'> {
   readonly mode: 'quick' | 'full';
-  readonly sizes: QuickstartSizes;
-  readonly model_dir: string;
-  readonly best_model_dir?: string;
-  readonly metrics: Readonly<Record<string, number>>;
-  readonly reload_identical: boolean;
-  readonly tune: { readonly run_id: string; readonly trials: readonly TrialJson[]; readonly best?: TrialJson };
 }
 
 export default defineCommand<QuickstartResult>({

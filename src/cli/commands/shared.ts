@@ -6,6 +6,8 @@ import type { Measurement } from '../../meter/index.js';
 import type { HpValue } from '../../models/spec.js';
 import { EcomlError } from '../../errors.js';
 import { openWorkspace, type Workspace } from '../../workflows/workspace.js';
+import { openModel, type LoadedModel } from '../../workflows/saved.js';
+import { sumMeasurements } from '../../meter/index.js';
 import { emissionsJson, energyJson, stepJson, type EmissionsJson, type EnergyJson, type StepJson } from '../../workflows/report.js';
 import { numberOption, stringOption } from '../args.js';
 import type { CliContext, OptionDef, OptionValues } from '../command.js';
@@ -47,6 +49,27 @@ export async function workspaceFrom(values: OptionValues, ctx: CliContext): Prom
     ...(storeDir !== undefined ? { storeDir } : {}),
     ...(engine !== undefined ? { engine } : {}),
   });
+}
+
+/** Opens a workspace and a saved model for `work`, and releases both whatever happens. */
+export async function withSavedModel<T>(values: OptionValues, ctx: CliContext, dir: string, work: (ws: Workspace, model: LoadedModel) => Promise<T>): Promise<T> {
+  const ws = await workspaceFrom(values, ctx);
+  try {
+    const model = await openModel(ws, dir);
+    try {
+      return await work(ws, model);
+    } finally {
+      model.compiled.dispose();
+    }
+  } finally {
+    await ws.close();
+  }
+}
+
+/** The energy report of a command that loads a saved model and then runs one step with it. */
+export function loadedStepJson(model: LoadedModel, step: string, measurement: Measurement): MeteredJson & { readonly total: Measurement } {
+  const total = sumMeasurements(step, [model.measurement, measurement]);
+  return { total, ...meteredJson(total, [['load', model.measurement], [step, measurement]]) };
 }
 
 export function fitOverrides(values: OptionValues): Record<string, number> {

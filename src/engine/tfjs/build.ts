@@ -208,11 +208,11 @@ export function buildLayersModel(spec: ModelSpec, seed: number): tf.LayersModel 
 }
 
 /**
- * tfjs-core refuses dilated conv2d gradients on its fused path, which tfjs-layers takes for
- * conv2d layers whose activation it cannot fuse into the unfused training graph (anything but
- * relu, relu6, elu, sigmoid). Our kernels cover the unfused path only, so say so up front.
+ * tfjs-layers runs a conv2d layer through tfjs-core's fused conv2d op unless its activation is
+ * relu or elu (the fusable non-linear ones), and that op's own gradient refuses dilation. Our
+ * kernels serve the plain Conv2D gradient, which relu and elu layers take in training.
  */
-const DILATION_TRAINABLE = new Set(['relu', 'relu6', 'elu', 'sigmoid']);
+const DILATION_TRAINABLE = new Set(['relu', 'elu']);
 
 export function checkTrainable(spec: ModelSpec): void {
   typedLayers(spec).forEach((l, i) => {
@@ -221,7 +221,7 @@ export function checkTrainable(spec: ModelSpec): void {
     if ((dh > 1 || dw > 1) && !DILATION_TRAINABLE.has(l.activation)) {
       throw new EcomlError(
         'E_SPEC_INVALID',
-        `model.layers[${i}].dilationRate: the tfjs engine trains dilated conv2d layers only with activation relu, relu6, elu or sigmoid (got ${l.activation}); add a separate activation layer`,
+        `model.layers[${i}].dilationRate: the tfjs engine trains dilated conv2d layers only with activation relu or elu (got ${l.activation})`,
         { details: { path: `model.layers[${i}].dilationRate` } },
       );
     }
