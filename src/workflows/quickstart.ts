@@ -138,6 +138,7 @@ export async function quickstart(ws: Workspace, request: QuickstartRequest): Pro
       trained.compiled.dispose();
     }
   } catch (error) {
+    for (const open of ws.store.listRuns({ parentId: run.id, status: 'running' })) ws.store.finishRun(open.id, { status: 'failed', error });
     ws.store.finishRun(run.id, { status: 'failed', error });
     throw error;
   }

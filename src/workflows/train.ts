@@ -182,7 +182,7 @@ export async function trainFromSpec(ws: Workspace, request: TrainRequest): Promi
     resumeFrom = checkpointDirFor(ws, runId);
     ws.store.reopenRun(runId);
   } else {
-    runId = ws.store.createRun({ kind: 'train', name: file.name, spec: file, params: { ...request, specPath: resolve(ws.cwd, request.specPath) } }).id;
+    runId = ws.store.createRun({ kind: 'train', name: file.name, spec: file, params: requestSettings(request, ws.cwd) }).id;
   }
   const total = await ws.meter.begin('total');
   try {
@@ -248,6 +248,17 @@ export async function trainFromSpec(ws: Workspace, request: TrainRequest): Promi
     ws.store.finishRun(runId, { status: 'failed', error: { message: (error as Error).message, code: (error as EcomlError).code ?? 'E_INTERNAL' } });
     throw error;
   }
+}
+
+/**
+ * What a run records of its request: plain settings, with the spec path made absolute. Callbacks,
+ * the abort signal and preloaded data are dropped (functions and handles are not settings).
+ */
+export function requestSettings(request: object & { readonly specPath: string }, cwd: string): Record<string, unknown> {
+  const settings = Object.fromEntries(
+    Object.entries(request as Record<string, unknown>).filter(([key, value]) => typeof value !== 'function' && !(value instanceof AbortSignal) && key !== 'data'),
+  );
+  return { ...settings, specPath: resolve(cwd, request.specPath) };
 }
 
 export function checkpointDirFor(ws: Workspace, runId: string): string {

@@ -6,7 +6,6 @@
 import { join, resolve } from 'node:path';
 import { EcomlError, lookup } from '../errors.js';
 import type { Measurement } from '../meter/index.js';
-import { sumMeasurements } from '../meter/index.js';
 import type { HpValue } from '../models/spec.js';
 import {
   NopPruner,
@@ -22,7 +21,7 @@ import {
 } from '../tune/index.js';
 import { evaluateModel, type EvaluationReport } from './evaluate.js';
 import { saveTrainedModel } from './save.js';
-import { loadSpec, pickCallbacks, prepareData, trainModel, type PreparedData, type TrainCallbacks, type TrainedModel, type TrainOverrides } from './train.js';
+import { loadSpec, pickCallbacks, prepareData, requestSettings, trainModel, type PreparedData, type TrainCallbacks, type TrainedModel, type TrainOverrides } from './train.js';
 import type { Workspace } from './workspace.js';
 
 export interface TuneRequest extends TrainOverrides, TrainCallbacks {
@@ -86,7 +85,7 @@ export async function tuneFromSpec(ws: Workspace, request: TuneRequest): Promise
   const seed = tune.seed ?? request.seed ?? file.train.seed;
   const sampler = lookup(createSamplers(), request.sampler ?? tune.sampler, 'sampler')({ seed });
   const space = createSearchSpace(tune.space);
-  const runId = ws.store.createRun({ kind: 'tune', name: file.name, spec: file, params: tuneParams(request, ws.cwd) }).id;
+  const runId = ws.store.createRun({ kind: 'tune', name: file.name, spec: file, params: requestSettings(request, ws.cwd) }).id;
 
   // The best execution of the best trial so far stays in memory; every other model is disposed.
   let best: { trial: number; score: number; model: TrainedModel } | undefined;
@@ -207,16 +206,4 @@ export async function tuneFromSpec(ws: Workspace, request: TuneRequest): Promise
     best?.model.compiled.dispose();
     for (const c of candidates.values()) c.model.compiled.dispose();
   }
-}
-
-/** What a tune run records of its request: the settings, not callbacks or preloaded data. */
-function tuneParams(request: TuneRequest, cwd: string): Record<string, unknown> {
-  const { onBatch: _b, onEpochEnd: _e, onTrialStart: _s, onTrialEnd: _t, signal: _sig, data: _d, ...settings } = request;
-  return { ...settings, specPath: resolve(cwd, request.specPath) };
-}
-
-/** Sum of every trial's energy, for reports that want the search's share alone. */
-export function trialsEnergy(trials: readonly FrozenTrial[]): Measurement | undefined {
-  const measured = trials.map((t) => t.energy as Measurement | undefined).filter((m): m is Measurement => m !== undefined);
-  return measured.length ? sumMeasurements('trials', measured) : undefined;
 }

@@ -83,8 +83,10 @@ describe('train → evaluate → predict → runs through the CLI', () => {
     expect(listed.map((r) => r.kind).sort()).toEqual(['evaluate', 'train']);
     const shown = await cli(['runs', 'show', t.run_id.slice(0, -2), '--json'], cwd);
     expect(shown.code, shown.stderr).toBe(0);
-    const s = shown.json<{ run: { status: string; measurement: { energy: { joules: number } } }; epochs: unknown[] }>();
+    const s = shown.json<{ run: { status: string; params: Record<string, unknown>; measurement: { energy: { joules: number } } }; epochs: unknown[] }>();
     expect(s.run.status).toBe('completed');
+    // The run records its settings, not the CLI's callbacks or signal.
+    expect(s.run.params).toEqual({ specPath: RECIPE, trainLimit: 256, testLimit: 128, epochs: 2, batchSize: 64 });
     expect(s.epochs).toHaveLength(2);
     expect(s.run.measurement.energy.joules).toBeCloseTo(t.energy.joules, 9);
   });
