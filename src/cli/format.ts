@@ -3,7 +3,7 @@
  * @module
  */
 import type { EnergyJson, EmissionsJson, StepJson } from '../workflows/report.js';
-import type { EpochRecord } from '../train/index.js';
+import type { EpochRecord, Forecast } from '../train/index.js';
 
 export function formatJoulesShort(joules: number): string {
   const abs = Math.abs(joules);
@@ -52,4 +52,10 @@ export function formatMetrics(metrics: Readonly<Record<string, number>>): string
 export function formatEpochLine(record: EpochRecord, epochs: number): string {
   const energy = record.measurement ? `  ${formatJoulesShort(record.measurement.energy.joules)}` : '';
   return `epoch ${record.epoch}/${epochs}  ${formatMetrics(record.metrics)}  ${record.durationS.toFixed(1)}s  ${record.samplesPerSecond.toFixed(0)} samples/s${energy}`;
+}
+
+export function formatForecast(f: Forecast): string {
+  const minutes = f.durationS / 60;
+  const duration = minutes >= 1 ? `${minutes.toFixed(1)} min` : `${f.durationS.toFixed(0)} s`;
+  return `forecast for ${f.epochs} epochs (from ${f.basedOn}): ${duration}, ${formatJoulesShort(f.joules)} (${f.kwh.toPrecision(3)} kWh), ${formatCo2(f.kgCo2e)}`;
 }

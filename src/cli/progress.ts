@@ -3,12 +3,13 @@
  * @module
  */
 import type { Writable } from 'node:stream';
-import type { BatchProgress, EpochRecord } from '../train/index.js';
-import { formatEpochLine } from './format.js';
+import type { BatchProgress, EpochRecord, Forecast } from '../train/index.js';
+import { formatEpochLine, formatForecast } from './format.js';
 
 export interface ProgressReporter {
   onBatch(progress: BatchProgress): void;
   onEpochEnd(record: EpochRecord, epochs: number): void;
+  onForecast(forecast: Forecast): void;
 }
 
 const REDRAW_MS = 100;
@@ -34,6 +35,9 @@ export function createProgress(stream: Writable, isTTY: boolean, label = ''): Pr
     },
     onEpochEnd(record, epochs) {
       stream.write(`${isTTY ? '\r\x1b[K' : ''}${prefix}${formatEpochLine(record, epochs)}\n`);
+    },
+    onForecast(forecast) {
+      stream.write(`${prefix}${formatForecast(forecast)}\n`);
     },
   };
 }

@@ -5,3 +5,5 @@ export { INITIAL_EARLY_STOPPING, monitorDirection, stepEarlyStopping } from './e
 export type { EarlyStoppingConfig, EarlyStoppingState } from './early-stopping.js';
 export { readCheckpoint, writeCheckpoint } from './checkpoint.js';
 export type { CheckpointState } from './checkpoint.js';
+export { budgetStop, forecastRun } from './budget.js';
+export type { Budget, Forecast } from './budget.js';

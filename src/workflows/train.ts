@@ -10,7 +10,7 @@ import { EcomlError } from '../errors.js';
 import type { Measurement } from '../meter/index.js';
 import { defaultHpValues, loadSpecFile, resolveModelSpec, type SpecFile } from '../models/index.js';
 import type { HpValue, ModelSpec } from '../models/spec.js';
-import { fit, readCheckpoint, type BatchProgress, type EpochRecord, type FitResult } from '../train/index.js';
+import { budgetStop, fit, forecastRun, readCheckpoint, type BatchProgress, type EpochRecord, type FitResult, type Forecast } from '../train/index.js';
 import { evaluateModel, type EvaluationReport } from './evaluate.js';
 import { saveTrainedModel } from './save.js';
 import type { Workspace } from './workspace.js';
@@ -24,6 +24,9 @@ export interface TrainOverrides {
   readonly minDelta?: number;
   readonly trainLimit?: number;
   readonly testLimit?: number;
+  /** Stop before an epoch that would take the run past this energy (kWh) or these emissions (kg CO2e). */
+  readonly budgetKwh?: number;
+  readonly budgetKg?: number;
 }
 
 export interface PreparedData {
@@ -38,6 +41,8 @@ export interface PreparedData {
 export interface TrainCallbacks {
   readonly onBatch?: (progress: BatchProgress) => void;
   readonly onEpochEnd?: (record: EpochRecord, epochs: number) => void;
+  /** Called once, after the first metered epoch, with the whole run's predicted totals. */
+  readonly onForecast?: (forecast: Forecast) => void;
   readonly signal?: AbortSignal;
 }
 
@@ -51,6 +56,8 @@ export interface TrainedModel {
   readonly data: PreparedData;
   readonly fit: FitResult;
   readonly measurement: Measurement;
+  /** The prediction made after the first metered epoch of this call. */
+  readonly forecast?: Forecast;
   readonly settings: { readonly epochs: number; readonly batchSize: number; readonly seed: number };
 }
 
@@ -120,6 +127,10 @@ export async function trainModel(
       resume = checkpoint.state;
       ws.log(`resuming ${checkpoint.state.runId} after epoch ${checkpoint.state.epoch}`);
     }
+    const budget = { ...(overrides.budgetKwh !== undefined ? { kwh: overrides.budgetKwh } : {}), ...(overrides.budgetKg !== undefined ? { kgCo2e: overrides.budgetKg } : {}) };
+    // Forecasts and budgets cover the whole run, resumed epochs included.
+    const history: EpochRecord[] = [...(resume?.history ?? [])];
+    let forecast: Forecast | undefined;
     const window = await ws.meter.begin(args.label ?? 'train');
     const result = await fit({
       model: compiled,
@@ -134,15 +145,31 @@ export async function trainModel(
       ...(args.checkpointDir ? { checkpoint: { dir: args.checkpointDir, runId: args.runId } } : {}),
       ...(resume ? { resume } : {}),
       ...(args.signal ? { signal: args.signal } : {}),
-      ...(args.shouldStop ? { shouldStop: args.shouldStop } : {}),
+      shouldStop: (nextEpoch, history) => args.shouldStop?.(nextEpoch, history) ?? budgetStop(history, budget),
       ...(args.onBatch ? { onBatch: args.onBatch } : {}),
       onEpochEnd: (record) => {
         ws.store.addEpoch(args.runId, record.epoch, record.metrics, record.measurement ?? null);
         args.onEpochEnd?.(record, epochs);
+        history.push(record);
+        if (forecast === undefined) {
+          forecast = forecastRun(history, epochs);
+          if (forecast) args.onForecast?.(forecast);
+        }
       },
     });
     const measurement = await window.end();
-    return { compiled, spec, file, specDir: args.specDir, hyperparameters, data, fit: result, measurement, settings: { epochs, batchSize, seed } };
+    return {
+      compiled,
+      spec,
+      file,
+      specDir: args.specDir,
+      hyperparameters,
+      data,
+      fit: result,
+      measurement,
+      ...(forecast ? { forecast } : {}),
+      settings: { epochs, batchSize, seed },
+    };
   } catch (error) {
     compiled.dispose();
     throw error;
@@ -166,6 +193,7 @@ export interface TrainReport {
   readonly hyperparameters: Readonly<Record<string, HpValue>>;
   readonly epochs: readonly { readonly epoch: number; readonly metrics: Readonly<Record<string, number>>; readonly duration_s: number; readonly joules?: number }[];
   readonly stop_reason: string;
+  readonly forecast?: Forecast;
   readonly metrics: Readonly<Record<string, number>>;
   readonly evaluation?: EvaluationReport;
   readonly measurements: { readonly train: Measurement; readonly evaluate?: Measurement; readonly save: Measurement; readonly total: Measurement };
@@ -231,6 +259,7 @@ export async function trainFromSpec(ws: Workspace, request: TrainRequest): Promi
           ...(e.measurement ? { joules: e.measurement.energy.joules } : {}),
         })),
         stop_reason: stopReason,
+        ...(trained.forecast ? { forecast: trained.forecast } : {}),
         metrics,
         ...(evaluation ? { evaluation } : {}),
         measurements: {
@@ -269,6 +298,7 @@ export function pickCallbacks(source: TrainCallbacks): TrainCallbacks {
   return {
     ...(source.onBatch ? { onBatch: source.onBatch } : {}),
     ...(source.onEpochEnd ? { onEpochEnd: source.onEpochEnd } : {}),
+    ...(source.onForecast ? { onForecast: source.onForecast } : {}),
     ...(source.signal ? { signal: source.signal } : {}),
   };
 }

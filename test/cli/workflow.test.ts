@@ -104,6 +104,21 @@ describe('train → evaluate → predict → runs through the CLI', () => {
     expect(existsSync(join(cwd, 'models'))).toBe(false);
   });
 
+  it('forecasts after the first epoch and stops cleanly on an energy budget, checkpoint kept', async () => {
+    const cwd = await tempDir();
+    const r = await cli(['train', RECIPE, ...TINY, '--epochs', '5', '--budget-kwh', '1e-12', '--json'], cwd);
+    expect(r.code, r.stderr).toBe(0);
+    const t = r.json<TrainJson & { stop_reason: string; forecast: { epochs: number; joules: number } }>();
+    expect(t.stop_reason).toBe('budget');
+    expect(t.epochs).toHaveLength(1);
+    expect(t.forecast.epochs).toBe(5);
+    expect(t.forecast.joules).toBeGreaterThan(0);
+    expect(r.stderr).toMatch(/forecast for 5 epochs \(from 1\)/);
+    const shown = (await cli(['runs', 'show', t.run_id, '--json'], cwd)).json<{ run: { status: string; stopReason: string } }>();
+    expect(shown.run).toMatchObject({ status: 'stopped', stopReason: 'budget' });
+    expect(existsSync(join(cwd, '.ecoml', 'checkpoints', t.run_id, 'checkpoint.json'))).toBe(true);
+  });
+
   it('--resume continues a run from its checkpoint to the requested epochs', async () => {
     const cwd = await tempDir();
     const first = await cli(['train', RECIPE, ...TINY, '--epochs', '1', '--json'], cwd);

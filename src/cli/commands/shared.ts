@@ -32,6 +32,8 @@ export const FIT_OPTIONS = {
   'validation-split': { type: 'string', valueName: 'F', description: 'hold out fraction F of train for validation (default: validate on the test split)' },
   patience: { type: 'string', valueName: 'N', description: 'early stopping: epochs without improvement before stopping' },
   'min-delta': { type: 'string', valueName: 'X', description: 'early stopping: smallest change that counts as improvement' },
+  'budget-kwh': { type: 'string', valueName: 'KWH', description: 'stop (checkpoint kept) before an epoch would take the run past this energy' },
+  'budget-kg': { type: 'string', valueName: 'KG', description: 'stop (checkpoint kept) before an epoch would take the run past these kg CO2e' },
   ...DATA_LIMIT_OPTIONS,
 } as const satisfies Record<string, OptionDef>;
 
@@ -80,6 +82,8 @@ export function fitOverrides(values: OptionValues): Record<string, number> {
     ['validationSplit', numberOption(values, 'validation-split', { min: 0, max: 1, exclusiveMax: true })],
     ['patience', numberOption(values, 'patience', { integer: true, min: 0 })],
     ['minDelta', numberOption(values, 'min-delta', { min: 0 })],
+    ['budgetKwh', numberOption(values, 'budget-kwh', { min: 0 })],
+    ['budgetKg', numberOption(values, 'budget-kg', { min: 0 })],
     ...limitEntries(values),
   ];
   return Object.fromEntries(entries.filter((e): e is [string, number] => e[1] !== undefined));

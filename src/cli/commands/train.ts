@@ -4,6 +4,7 @@ import { defineCommand } from '../command.js';
 import { formatMetrics } from '../format.js';
 import { createProgress } from '../progress.js';
 import { trainFromSpec } from '../../workflows/train.js';
+import type { Forecast } from '../../train/index.js';
 import { evaluationJson, type EvaluationReport } from '../../workflows/evaluate.js';
 import { FIT_OPTIONS, WORKSPACE_OPTIONS, fitOverrides, meteredJson, parseHpAssignments, renderMetered, workspaceFrom, type MeteredJson } from './shared.js';
 
@@ -13,6 +14,7 @@ export interface TrainResult extends MeteredJson {
   readonly spec: string;
   readonly engine: string;
   readonly stop_reason: string;
+  readonly forecast?: Forecast;
   readonly hyperparameters: Readonly<Record<string, unknown>>;
   readonly metrics: Readonly<Record<string, number>>;
   readonly epochs: readonly unknown[];
@@ -48,6 +50,7 @@ export default defineCommand<TrainResult>({
         ...(resume !== undefined ? { resume } : {}),
         onBatch: progress.onBatch,
         onEpochEnd: progress.onEpochEnd,
+        onForecast: progress.onForecast,
         signal: ctx.signal,
       });
       const m = report.measurements;
@@ -60,6 +63,7 @@ export default defineCommand<TrainResult>({
         spec: report.spec,
         engine: report.engine,
         stop_reason: report.stop_reason,
+        ...(report.forecast ? { forecast: report.forecast } : {}),
         hyperparameters: report.hyperparameters,
         metrics: report.metrics,
         epochs: report.epochs,
@@ -72,7 +76,7 @@ export default defineCommand<TrainResult>({
   },
   render(r) {
     return [
-      `trained ${r.spec} on ${r.engine} (run ${r.run_id}), ${r.epochs.length} epochs, ${r.stop_reason}`,
+      `trained ${r.spec} on ${r.engine} (run ${r.run_id}), ${r.epochs.length} epochs, ${r.stop_reason === 'budget' ? 'stopped: budget (checkpoint kept; --resume continues)' : r.stop_reason}`,
       `  ${formatMetrics(r.metrics)}`,
       renderMetered(r),
       `model saved to ${r.model_dir}`,
