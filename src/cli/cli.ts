@@ -8,7 +8,15 @@ import { parseArgs } from 'node:util';
 import { EcomlError, lookup, toEcomlError } from '../errors.js';
 import { GLOBAL_OPTIONS, formatHelp, type CliContext, type CliIO, type Command } from './command.js';
 
-/** Loaded lazily so that, e.g., `ecoml runs` never loads tfjs. */
+type Loader = () => Promise<Command>;
+
+/** `ecoml meter <sub>`: the meter's own commands. */
+const METER_COMMANDS = {
+  serve: async () => (await import('./commands/meter-serve.js')).default,
+  calibrate: async () => (await import('./commands/meter-calibrate.js')).default,
+} satisfies Record<string, Loader>;
+
+/** Loaded lazily so that, e.g., `ecoml runs` never loads tfjs. A nested table holds subcommands. */
 const COMMANDS = {
   quickstart: async () => (await import('./commands/quickstart.js')).default,
   train: async () => (await import('./commands/train.js')).default,
@@ -16,7 +24,9 @@ const COMMANDS = {
   evaluate: async () => (await import('./commands/evaluate.js')).default,
   predict: async () => (await import('./commands/predict.js')).default,
   runs: async () => (await import('./commands/runs.js')).default,
-} satisfies Record<string, () => Promise<Command>>;
+  measure: async () => (await import('./commands/measure.js')).default,
+  meter: METER_COMMANDS,
+} satisfies Record<string, Loader | Record<string, Loader>>;
 
 const SUMMARIES: Readonly<Record<keyof typeof COMMANDS, string>> = {
   quickstart: 'train the reference MNIST model, tune it, save, reload, predict — with energy and CO2e per step',
@@ -25,6 +35,8 @@ const SUMMARIES: Readonly<Record<keyof typeof COMMANDS, string>> = {
   evaluate: 'loss, accuracy, per-class precision/recall, confusion matrix and resource profile of a saved model',
   predict: 'predict classes and probabilities for IDX, CSV, PNG or JSON input',
   runs: 'list or inspect recorded runs, epochs and trials',
+  measure: 'run any command and meter its process tree: energy, CO2e, heat (like codecarbon monitor)',
+  meter: 'meter serve (Prometheus exporter) | meter calibrate (this machine’s power profile)',
 };
 
 function topHelp(): string {
@@ -49,7 +61,9 @@ function packageVersion(): string {
 
 export async function runCli(argv: readonly string[], io: CliIO, signal: AbortSignal = new AbortController().signal): Promise<number> {
   const [name, ...rest] = argv;
-  const json = rest.includes('--json');
+  // Flags after `--` belong to a wrapped command (`ecoml measure -- cmd --json`), not to us.
+  const dashes = rest.indexOf('--');
+  const json = (dashes === -1 ? rest : rest.slice(0, dashes)).includes('--json');
   try {
     if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
       io.stdout.write(topHelp());
@@ -59,10 +73,24 @@ export async function runCli(argv: readonly string[], io: CliIO, signal: AbortSi
       io.stdout.write(`${packageVersion()}\n`);
       return 0;
     }
-    const command = await lookup<() => Promise<Command>>(COMMANDS, name, 'command')();
+    const entry = lookup<Loader | Record<string, Loader>>(COMMANDS, name, 'command');
+    let args = rest;
+    let loader: Loader;
+    if (typeof entry === 'function') {
+      loader = entry;
+    } else {
+      const [sub, ...subRest] = rest;
+      if (sub === undefined || sub === '--help' || sub === '-h') {
+        io.stdout.write(`Usage: ecoml ${name} <${Object.keys(entry).join('|')}> [options]\n`);
+        return sub === undefined ? 2 : 0;
+      }
+      loader = lookup(entry, sub, `${name} command`);
+      args = subRest;
+    }
+    const command = await loader();
     let parsed;
     try {
-      parsed = parseArgs({ args: [...rest], options: { ...command.options, ...GLOBAL_OPTIONS }, allowPositionals: true, strict: true });
+      parsed = parseArgs({ args: [...args], options: { ...command.options, ...GLOBAL_OPTIONS }, allowPositionals: true, strict: true });
     } catch (error) {
       throw new EcomlError('E_CONFIG_INVALID', `${(error as Error).message} (see 'ecoml ${name} --help')`);
     }
@@ -72,8 +100,9 @@ export async function runCli(argv: readonly string[], io: CliIO, signal: AbortSi
     }
     const ctx: CliContext = { ...io, json, signal };
     const result = await command.run({ positionals: parsed.positionals, values: parsed.values }, ctx);
-    io.stdout.write(json ? `${JSON.stringify(result)}\n` : `${command.render(result)}\n`);
-    return 0;
+    if (json) io.stdout.write(`${JSON.stringify(result)}\n`);
+    else (command.renderTo === 'stderr' ? io.stderr : io.stdout).write(`${command.render(result)}\n`);
+    return command.exitCode?.(result) ?? 0;
   } catch (caught) {
     const error = signal.aborted ? new EcomlError('E_INTERRUPTED', 'interrupted') : toEcomlError(caught);
     if (json) io.stdout.write(`${JSON.stringify({ error: error.toJSON() })}\n`);

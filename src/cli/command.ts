@@ -50,6 +50,10 @@ export interface Command<R = unknown> {
   // Method syntax on purpose: a Command<SpecificResult> must fit the registry's Command<unknown>.
   run(input: CommandInput, ctx: CliContext): Promise<R>;
   render(result: R): string;
+  /** Where the human rendering goes: stderr for commands whose stdout belongs to a wrapped program. */
+  readonly renderTo?: 'stdout' | 'stderr';
+  /** The process exit status for a result (e.g. `measure` passes on its child's); default 0. */
+  exitCode?(result: R): number;
 }
 
 export function defineCommand<R>(command: Command<R>): Command<R> {

@@ -2,7 +2,8 @@
  * Human-readable renderings shared by commands. Every energy figure shows its method.
  * @module
  */
-import type { EnergyJson, EmissionsJson, StepJson } from '../workflows/report.js';
+import { formatEnergyWithBounds, type ComponentEnergy } from '../meter/index.js';
+import type { ComponentJson, EnergyJson, EmissionsJson, StepJson } from '../workflows/report.js';
 import type { EpochRecord, Forecast } from '../train/index.js';
 
 export function formatJoulesShort(joules: number): string {
@@ -20,18 +21,23 @@ export function formatCo2(kg: number): string {
   return `${(kg * 1e6).toFixed(1)} mgCO2e`;
 }
 
-function methodLabel(energy: EnergyJson): string {
-  const methods = new Set(energy.components.map((c) => c.method));
-  return methods.size === 1 ? [...methods][0] ?? 'estimated' : 'measured+estimated';
+
+function componentOf(c: ComponentJson): ComponentEnergy {
+  return { name: c.name, joules: c.joules, low: c.joules_low, high: c.joules_high, method: c.method, model: c.model };
+}
+
+/** e.g. `12.4 kJ (9.8–15.1, estimated)`: the figure, its bounds and how it was obtained. */
+export function formatBoundedEnergy(energy: EnergyJson): string {
+  return formatEnergyWithBounds({ joules: energy.joules, low: energy.joules_low, high: energy.joules_high, kwh: energy.kwh, components: energy.components.map(componentOf) });
 }
 
 export function formatEnergy(energy: EnergyJson, emissions: EmissionsJson): string {
-  return `${formatJoulesShort(energy.joules)} (${methodLabel(energy)}) → ${formatCo2(emissions.kg_co2e)} @ ${emissions.intensity_g_per_kwh.toFixed(0)} g/kWh ${emissions.country}`;
+  return `${formatBoundedEnergy(energy)} → ${formatCo2(emissions.kg_co2e)} @ ${emissions.intensity_g_per_kwh.toFixed(0)} g/kWh ${emissions.country}`;
 }
 
 export function formatComponents(energy: EnergyJson, indent = '    '): string {
   return energy.components
-    .map((c) => `${indent}${c.name.padEnd(8)} ${formatJoulesShort(c.joules).padStart(10)}  ${c.method}: ${c.model}`)
+    .map((c) => `${indent}${c.name.padEnd(8)} ${formatEnergyWithBounds(componentOf(c)).padStart(30)}  ${c.model}`)
     .join('\n');
 }
 

@@ -53,3 +53,85 @@ export {
   type TdpTable,
 } from './sources/cpu-tdp.js';
 export { createRamEstimateSource, RAM_WATTS_PER_GIB, type RamEstimateOptions } from './sources/ram-estimate.js';
+
+// Honest figures: error models and bounds, embodied emissions (SCI), water, heat.
+export { ERROR_MODELS, withBounds, type ErrorModel, type ErrorModelName } from './bounds.js';
+export { BASE_SERVER_RAM_GB, DEFAULT_LIFESPAN_YEARS, EMBODIED_DEFAULTS, embodiedFor, embodiedModel, type EmbodiedModel, type EmbodiedOptions } from './embodied.js';
+export { BTU_PER_KWH, heatFor, sciScore, waterFor, type BoundedJoules, type SciInputs } from './emissions.js';
+export { energyReport, mergeGpuTelemetry, telemetryOfSamples } from './totals.js';
+export { formatEnergyWithBounds } from './format.js';
+export type { EmbodiedComponent, EmbodiedReport, GpuTelemetry, GpuTelemetrySample, HeatReport, SampledRange, WaterReport } from './types.js';
+export type { SourceSample } from './energy-source.js';
+export { resolveWue } from './meter.js';
+export { RAPL_MAX_DOMAIN_WATTS } from './sources/rapl.js';
+export { NVML_ERROR_INSUFFICIENT_SIZE, NVML_ERROR_NOT_FOUND, NVML_ERROR_NOT_SUPPORTED, type NvmlProcessUtilization, type NvmlRunningProcess } from './sources/nvml-library.js';
+
+// Zeus-style tracker: start/stop, track(fn), named nestable windows.
+export { createTracker, type Tracker, type TrackerOptions } from './tracker.js';
+
+// Calibration profiles for machines of the same CPU without RAPL.
+export {
+  BUSY_WARMUP_MS,
+  DEFAULT_IDLE_SECONDS,
+  DEFAULT_LOAD_SECONDS,
+  calibrateCpu,
+  calibrationProfilePath,
+  defaultCalibrationDir,
+  findCalibrationProfile,
+  loadCalibrationProfiles,
+  saveCalibrationProfile,
+  startBusyThreads,
+  type BusyLoad,
+  type CalibrateOptions,
+  type CalibrationOutcome,
+  type CalibrationProfile,
+  type StoredProfile,
+} from './calibration.js';
+
+// Live grid intensity: providers, resilience, the fallback chain.
+export type { IntensityForecast, IntensityKind, IntensityPoint, IntensityRequestOptions } from './intensity/carbon-intensity.js';
+export { ELECTRICITY_MAPS_TOKEN_ENV, createElectricityMapsProvider, type ElectricityMapsOptions } from './intensity/electricity-maps.js';
+export {
+  G_PER_KWH_PER_LB_PER_MWH,
+  WATTTIME_PASSWORD_ENV,
+  WATTTIME_USER_ENV,
+  createWattTimeProvider,
+  type WattTimeOptions,
+  type WattTimeProvider,
+  type WattTimeSignalIndex,
+} from './intensity/watttime.js';
+export { createUkCarbonIntensityProvider, parseUkLocation, type UkCarbonIntensityOptions } from './intensity/uk-carbon-intensity.js';
+export { INTENSITY_FILE_ENV, createLocalFileProvider, type LocalFileOptions } from './intensity/local-file.js';
+export { DEFAULT_RESILIENCE, withResilience, type ResilienceOptions } from './intensity/resilient.js';
+export { createIntensityChain, type ChainEntry, type ChainedForecast, type ChainedIntensity, type IntensityChain, type IntensityChainOptions } from './intensity/chain.js';
+export {
+  INTENSITY_PROVIDERS_ENV,
+  createIntensityProviders,
+  parseIntensitySpec,
+  resolveIntensityChain,
+  type IntensityChainSettings,
+  type IntensityProviderName,
+  type IntensityProvidersConfig,
+} from './intensity/registry.js';
+
+// Per-process metering (`ecoml measure`).
+export { exitStatusOf, runMeasured, type MeasuredRun, type RunMeasuredOptions } from './process/run-measured.js';
+export { createProcessTreeSampler } from './process/proc.js';
+export { attribute } from './process/attribution.js';
+export type { GpuProcessUtilization } from './process/gpu-share.js';
+
+// File sinks. Prometheus metrics and the exporter live in 'ecoml/meter/outputs' (prom-client and
+// fastify load only there).
+export { createSerialSink, newRunMetadata, type EmissionsRecord, type EmissionsSink, type RunMetadata, type TrackingMode } from './outputs/sink.js';
+export {
+  CODECARBON_COLUMNS,
+  appendEmissionsCsv,
+  createCodeCarbonCsvSink,
+  describeHost,
+  toCodeCarbonRow,
+  trackingModeOf,
+  type CodeCarbonColumn,
+  type CodeCarbonRow,
+  type HostInfo,
+} from './outputs/codecarbon-csv.js';
+export { appendEmissionsJsonl, createJsonlSink, readEmissionsJsonl, toJsonLine } from './outputs/jsonl.js';

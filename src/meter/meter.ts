@@ -11,12 +11,15 @@
 
 import { totalmem } from 'node:os';
 import { EcomlError } from '../errors.js';
+import { defaultCalibrationDir, findCalibrationProfile } from './calibration.js';
 import { systemClock, type Clock } from './clock.js';
-import { emissionsFor, joulesToKwh } from './emissions.js';
+import { embodiedFor, embodiedModel, type EmbodiedModel, type EmbodiedOptions } from './embodied.js';
+import { emissionsFor, heatFor, waterFor } from './emissions.js';
 import { DEFAULT_SAMPLING_INTERVAL_MS } from './sampling.js';
-import type { EnergySource, SourceReading } from './energy-source.js';
+import type { EnergySource, SourceReading, SourceSample } from './energy-source.js';
 import type { CarbonIntensity, CarbonIntensityProvider } from './intensity/carbon-intensity.js';
 import { createCountryTableProvider } from './intensity/country-table.js';
+import { INTENSITY_PROVIDERS_ENV, resolveIntensityChain } from './intensity/registry.js';
 import { detectCpu } from './sources/cpu-info.js';
 import { createCpuEstimateSource } from './sources/cpu-estimate.js';
 import { loadTdpTable, resolveCpuPower } from './sources/cpu-tdp.js';
@@ -24,7 +27,8 @@ import type { NvmlLibrary } from './sources/nvml-library.js';
 import { createNvmlSource } from './sources/nvml.js';
 import { createRamEstimateSource } from './sources/ram-estimate.js';
 import { createRaplSource } from './sources/rapl.js';
-import type { ComponentEnergy, HardwareDescription, Measurement } from './types.js';
+import { energyReport, mergeGpuTelemetry, telemetryOfSamples } from './totals.js';
+import type { ComponentEnergy, GpuTelemetry, HardwareDescription, Measurement } from './types.js';
 
 /** The fallback order for one component: the first source that can be read wins. */
 export interface SourceChain {
@@ -52,6 +56,10 @@ export interface Meter {
   readonly hardware: HardwareDescription;
   readonly intensity: CarbonIntensity;
   readonly pue: number;
+  /** Water usage effectiveness in L/kWh (0: water not counted). */
+  readonly wue: number;
+  /** How often sources are sampled: the requested interval, shortened where a source needs it (RAPL wraps). */
+  readonly samplingIntervalMs: number;
   /** A snapshot of every source and its state. */
   readonly sources: readonly SourceStatus[];
   /** Opens a window; windows may overlap and nest. */
@@ -70,12 +78,19 @@ export interface MeterOptions {
   /** An NVML library to use, or false to leave GPUs out; by default libnvidia-ml is loaded through koffi. */
   readonly nvml?: NvmlLibrary | false;
   readonly cpuInfoPath?: string;
-  /** Whole-machine CPU TDP in watts, overriding the table. */
+  /** Whole-machine CPU TDP in watts, overriding the table and any calibration profile. */
   readonly tdpWatts?: number;
+  /** Where CPU calibration profiles are looked up (calibration.ts); default env ECOML_CALIBRATION_DIR, else ~/.config/ecoml/calibration. */
+  readonly calibrationDir?: string;
   /** Country for grid intensity (ISO alpha-3/alpha-2 or name); default env ECOML_COUNTRY, else the world average. */
   readonly country?: string;
   /** Power usage effectiveness ≥ 1; default env ECOML_PUE, else 1.0. */
   readonly pue?: number;
+  /** Water usage effectiveness in L per device kWh ≥ 0; default env ECOML_WUE, else 0 (not counted, as in CodeCarbon). */
+  readonly wue?: number;
+  /** Embodied-emissions figures and the share of the machine reserved (embodied.ts). */
+  readonly embodied?: EmbodiedOptions;
+  /** Default 1 s; shortened where a source needs it. */
   readonly samplingIntervalMs?: number;
   readonly clock?: Clock;
   readonly env?: Readonly<Record<string, string | undefined>>;
@@ -89,9 +104,17 @@ export async function createMeter(options: MeterOptions = {}): Promise<Meter> {
   const clock = options.clock ?? systemClock;
   const samplingIntervalMs = checkSamplingInterval(options.samplingIntervalMs ?? DEFAULT_SAMPLING_INTERVAL_MS);
   const pue = resolvePue(options.pue, env.ECOML_PUE);
-  const intensity = await (options.carbonIntensity ?? createCountryTableProvider()).intensityFor(options.country ?? env.ECOML_COUNTRY);
+  const wue = resolveWue(options.wue, env.ECOML_WUE);
+  const location = options.country ?? env.ECOML_COUNTRY;
+  // A live provider (given, or named by ECOML_INTENSITY) is asked again for every window; the bare table never changes.
+  const live = options.carbonIntensity ?? (env[INTENSITY_PROVIDERS_ENV]?.trim() ? resolveIntensityChain({ env, clock }) : undefined);
+  const intensity = await (live ?? createCountryTableProvider()).intensityFor(location);
   const [cpu, tdpTable] = await Promise.all([detectCpu(options.cpuInfoPath === undefined ? {} : { cpuInfoPath: options.cpuInfoPath }), loadTdpTable()]);
   const power = resolveCpuPower(cpu, tdpTable, options.tdpWatts);
+  const calibration =
+    options.tdpWatts === undefined && cpu.model !== undefined
+      ? await findCalibrationProfile(cpu.model, options.calibrationDir ?? defaultCalibrationDir(env))
+      : { match: undefined, problems: [] };
 
   const nvml =
     options.nvml === false ? undefined : createNvmlSource({ clock, samplingIntervalMs, ...(options.nvml === undefined ? {} : { library: options.nvml }) });
@@ -101,13 +124,14 @@ export async function createMeter(options: MeterOptions = {}): Promise<Meter> {
 
   return createMeterFromChains({
     chains: [
-      { component: 'cpu', sources: [rapl(['package']), createCpuEstimateSource({ power })] },
+      { component: 'cpu', sources: [rapl(['package']), createCpuEstimateSource({ power, clock, ...(calibration.match ? { calibration: calibration.match } : {}) })] },
       ...(nvml ? [{ component: 'gpu', sources: [nvml] }] : []),
       { component: 'ram', sources: [...(options.raplDram ? [rapl(['dram'])] : []), createRamEstimateSource({ clock })] },
     ],
     hardware: {
       cpuModel: power.cpuModel,
       logicalCpus: power.logicalCpus,
+      cpuSockets: cpu.sockets,
       tdpWatts: power.tdpWatts,
       tdpSource: power.tdpSource,
       ramGb: totalmem() / 2 ** 30,
@@ -115,10 +139,16 @@ export async function createMeter(options: MeterOptions = {}): Promise<Meter> {
       platform: `${process.platform}-${process.arch}`,
     },
     intensity,
+    ...(live ? { liveIntensity: { provider: live, ...(location === undefined ? {} : { location }) } } : {}),
     pue,
+    wue,
+    ...(options.embodied === undefined ? {} : { embodied: options.embodied }),
     clock,
     samplingIntervalMs,
-    notes: options.nvml === false ? ['gpu: NVML disabled by the nvml option; GPU energy is not metered'] : [],
+    notes: [
+      ...(options.nvml === false ? ['gpu: NVML disabled by the nvml option; GPU energy is not metered'] : []),
+      ...calibration.problems.map((problem) => `cpu: ${problem}`),
+    ],
   });
 }
 
@@ -126,7 +156,12 @@ export interface MeterFromChainsOptions {
   readonly chains: readonly SourceChain[];
   readonly hardware: HardwareDescription;
   readonly intensity: CarbonIntensity;
+  /** Asked for the intensity at each window's midpoint; `intensity` stands in (with a note) when it fails. */
+  readonly liveIntensity?: { readonly provider: CarbonIntensityProvider; readonly location?: string };
   readonly pue: number;
+  /** L per device kWh; default 0. */
+  readonly wue?: number;
+  readonly embodied?: EmbodiedOptions;
   readonly clock?: Clock;
   readonly samplingIntervalMs?: number;
   /** Notes to carry on every measurement. */
@@ -142,8 +177,19 @@ interface Entry {
 /** Composes a meter from explicit chains (custom sources, tests). Throws E_METER_UNAVAILABLE if no source at all can be read. */
 export async function createMeterFromChains(options: MeterFromChainsOptions): Promise<Meter> {
   const clock = options.clock ?? systemClock;
-  const samplingIntervalMs = checkSamplingInterval(options.samplingIntervalMs ?? DEFAULT_SAMPLING_INTERVAL_MS);
+  const requestedIntervalMs = checkSamplingInterval(options.samplingIntervalMs ?? DEFAULT_SAMPLING_INTERVAL_MS);
   const { chains, hardware, intensity, pue } = options;
+  const allSources = chains.flatMap((chain) => chain.sources);
+  let wue: number;
+  let embodied: EmbodiedModel;
+  try {
+    wue = resolveWue(options.wue, undefined);
+    embodied = embodiedModel(hardware, options.embodied);
+  } catch (error) {
+    // The meter owns its sources, some perhaps already probed (createMeter lists the GPUs first).
+    await Promise.all(allSources.map((source) => source.close()));
+    throw error;
+  }
 
   const entries: Entry[] = await Promise.all(
     chains.flatMap((chain) =>
@@ -160,6 +206,25 @@ export async function createMeterFromChains(options: MeterFromChainsOptions): Pr
     throw new EcomlError('E_METER_UNAVAILABLE', `no energy source can be read (${reasons.join('; ')})`, { details: { reasons } });
   }
 
+  // A source that would lose energy between sparser samples (a counter wrapping twice) sets the pace.
+  const paceSetters = entries.filter((entry) => isOk(entry) && (entry.source.maxSampleIntervalMs ?? Infinity) < requestedIntervalMs);
+  const samplingIntervalMs = Math.min(requestedIntervalMs, ...paceSetters.map((entry) => entry.source.maxSampleIntervalMs ?? Infinity));
+  const baseNotes = [
+    ...(options.notes ?? []),
+    ...paceSetters.map(
+      (entry) =>
+        `${entry.component}: sampled every ${Number(samplingIntervalMs.toPrecision(3))} ms rather than ${requestedIntervalMs} ms so that ${entry.source.name} counters cannot wrap unseen`,
+    ),
+  ];
+
+  // Every open window keeps the range of the GPU telemetry read while it is open.
+  const openTelemetry = new Set<{ telemetry: readonly GpuTelemetry[] }>();
+  const record = (sample: SourceSample | void) => {
+    if (!sample?.gpuTelemetry?.length) return;
+    const telemetry = telemetryOfSamples(sample.gpuTelemetry);
+    for (const window of openTelemetry) window.telemetry = mergeGpuTelemetry(window.telemetry, telemetry);
+  };
+
   const fail = (entry: Entry, error: unknown): void => {
     if (!isOk(entry)) return;
     entry.health = { state: 'failed', reason: error instanceof Error ? error.message : String(error) };
@@ -172,7 +237,9 @@ export async function createMeterFromChains(options: MeterFromChainsOptions): Pr
     await Promise.all(
       list.map(async (entry) => {
         try {
-          readings.set(entry, await entry.source.read());
+          const reading = await entry.source.read();
+          readings.set(entry, reading);
+          record(reading);
         } catch (error) {
           fail(entry, error);
         }
@@ -185,7 +252,7 @@ export async function createMeterFromChains(options: MeterFromChainsOptions): Pr
     await Promise.all(
       entries.filter(isOk).map(async (entry) => {
         try {
-          await entry.source.sample?.();
+          record(await entry.source.sample?.());
         } catch (error) {
           fail(entry, error);
         }
@@ -208,12 +275,21 @@ export async function createMeterFromChains(options: MeterFromChainsOptions): Pr
   let closing: Promise<void> | undefined;
   const closedError = (what: string) => new EcomlError('E_METER_UNAVAILABLE', `the meter is closed: ${what}`);
 
-  const endWindow = async (label: string, startedAt: Date, startMs: number, start: ReadonlyMap<Entry, SourceReading>): Promise<Measurement> => {
+  interface OpenWindow {
+    readonly label: string;
+    readonly startedAt: Date;
+    readonly startMs: number;
+    readonly start: ReadonlyMap<Entry, SourceReading>;
+    readonly telemetry: { telemetry: readonly GpuTelemetry[] };
+  }
+
+  const endWindow = async ({ label, startedAt, startMs, start, telemetry }: OpenWindow): Promise<Measurement> => {
     if (closing) throw closedError(`window "${label}" was still open`);
     const end = await readAll([...start.keys()].filter(isOk));
+    openTelemetry.delete(telemetry);
     const durationS = (clock.monotonicMs() - startMs) / 1000;
     const components: ComponentEnergy[] = [];
-    const notes = [...(options.notes ?? []), ...statusNotes()];
+    const notes = [...baseNotes, ...statusNotes()];
     for (const chain of chains) {
       const inChain = entries.filter((entry) => entry.component === chain.component);
       const activeAtStart = inChain.find((entry) => start.has(entry));
@@ -231,22 +307,43 @@ export async function createMeterFromChains(options: MeterFromChainsOptions): Pr
     if (components.length === 0) {
       throw new EcomlError('E_METER_UNAVAILABLE', `no energy source could be read across window "${label}"`, { details: { label, notes } });
     }
-    const joules = components.reduce((sum, c) => sum + c.joules, 0);
+    const energy = energyReport(components);
+    const windowIntensity = await intensityAt(new Date(startedAt.getTime() + (durationS * 1000) / 2), notes);
     return {
       label,
       startedAt: startedAt.toISOString(),
       durationS,
-      energy: { joules, kwh: joulesToKwh(joules), components },
-      emissions: emissionsFor(joules, intensity, pue),
+      energy,
+      emissions: emissionsFor(energy, windowIntensity, pue),
       hardware,
+      embodied: embodiedFor(embodied, durationS),
+      water: waterFor(energy, wue),
+      heat: heatFor(energy),
+      ...(telemetry.telemetry.length > 0 ? { gpuTelemetry: telemetry.telemetry } : {}),
       notes: [...new Set(notes)],
     };
+  };
+
+  const intensityAt = async (at: Date, notes: string[]): Promise<CarbonIntensity> => {
+    const live = options.liveIntensity;
+    if (live === undefined) return intensity;
+    try {
+      const found = await live.provider.intensityFor(live.location, at);
+      const warnings = 'warnings' in found && Array.isArray(found.warnings) ? (found.warnings as readonly string[]) : [];
+      notes.push(...warnings.map((warning) => `intensity: ${warning}`));
+      return found;
+    } catch (error) {
+      notes.push(`intensity: live lookup failed (${(error as Error).message}); used the intensity read when the meter started`);
+      return intensity;
+    }
   };
 
   return {
     hardware,
     intensity,
     pue,
+    wue,
+    samplingIntervalMs,
     get sources() {
       return entries.map((entry): SourceStatus => {
         if (entry.health.state !== 'ok') return { component: entry.component, source: entry.source.name, state: entry.health.state, reason: entry.health.reason };
@@ -258,14 +355,17 @@ export async function createMeterFromChains(options: MeterFromChainsOptions): Pr
       if (closing) throw closedError(`cannot begin window "${label}"`);
       const startedAt = clock.wallTime();
       const startMs = clock.monotonicMs();
+      const telemetry = { telemetry: [] };
+      openTelemetry.add(telemetry);
       const start = await readAll(entries.filter(isOk));
       let ending: Promise<Measurement> | undefined;
-      return { label, end: () => (ending ??= endWindow(label, startedAt, startMs, start)) };
+      return { label, end: () => (ending ??= endWindow({ label, startedAt, startMs, start, telemetry })) };
     },
     sample: () => (closing ? Promise.resolve() : sampleAll()),
     close() {
       closing ??= (async () => {
         clearInterval(timer);
+        openTelemetry.clear();
         await inFlight;
         // Failed sources were closed when they failed.
         await Promise.all(entries.filter((entry) => entry.health.state !== 'failed').map((entry) => entry.source.close()));
@@ -275,15 +375,27 @@ export async function createMeterFromChains(options: MeterFromChainsOptions): Pr
   };
 }
 
-/** A window's energy from a source's readings at its two edges. */
+/**
+ * A window's energy from a source's readings at its two edges. Bounds are differenced like the energy,
+ * then widened if need be so that rounding in the two subtractions never puts joules outside them.
+ */
 function windowComponents(start: SourceReading, end: SourceReading): { components: ComponentEnergy[]; notes: string[] } {
-  const before = new Map(start.components.map((c) => [c.name, c.joules]));
+  const before = new Map(start.components.map((c) => [c.name, c]));
   const components: ComponentEnergy[] = [];
   const notes = [...(end.notes ?? [])];
   for (const component of end.components) {
-    const startJoules = before.get(component.name);
-    if (startJoules === undefined) notes.push(`${component.name} appeared mid-window and is left out`);
-    else components.push({ ...component, joules: component.joules - startJoules });
+    const atStart = before.get(component.name);
+    if (atStart === undefined) {
+      notes.push(`${component.name} appeared mid-window and is left out`);
+      continue;
+    }
+    const joules = component.joules - atStart.joules;
+    components.push({
+      ...component,
+      joules,
+      low: Math.min(joules, component.low - atStart.low),
+      high: Math.max(joules, component.high - atStart.high),
+    });
   }
   return { components, notes };
 }
@@ -291,6 +403,19 @@ function windowComponents(start: SourceReading, end: SourceReading): { component
 function checkSamplingInterval(ms: number): number {
   if (Number.isFinite(ms) && ms > 0) return ms;
   throw new EcomlError('E_CONFIG_INVALID', `samplingIntervalMs must be a positive number of milliseconds, got ${ms}`, { details: { samplingIntervalMs: ms } });
+}
+
+/** WUE (L/kWh) from the option, else ECOML_WUE, else 0; it must be a number ≥ 0. */
+export function resolveWue(option: number | undefined, envValue: string | undefined): number {
+  const fromEnv = envValue?.trim() ? Number(envValue) : undefined;
+  const wue = option ?? fromEnv ?? 0;
+  if (!(Number.isFinite(wue) && wue >= 0)) {
+    const origin = option === undefined ? `ECOML_WUE="${envValue}"` : `wue ${option}`;
+    throw new EcomlError('E_CONFIG_INVALID', `${origin} is not a valid WUE: it must be litres per kWh ≥ 0 (0 = on-site water not counted)`, {
+      details: { wue: option ?? envValue },
+    });
+  }
+  return wue;
 }
 
 /** PUE from the option, else ECOML_PUE, else 1.0; it must be a number ≥ 1 (facility energy never undercuts device energy). */

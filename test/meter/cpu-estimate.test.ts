@@ -41,6 +41,8 @@ describe('CPU estimate', () => {
       {
         name: 'cpu',
         joules: 2 * (300 / 64),
+        low: 0.3 * 2 * (300 / 64),
+        high: 2 * 2 * (300 / 64),
         method: 'estimated',
         model: 'tdp-per-core×process-cpu-time (Intel Xeon Platinum 8375C, 300 W TDP / 64 threads)',
       },

@@ -1,5 +1,5 @@
-/** An NVML stand-in: GPUs whose counters and power the test sets, with NVML-style error strings. */
-import type { NvmlLibrary, NvmlResult } from '../../src/meter/index.js';
+/** An NVML stand-in: GPUs whose counters, power and telemetry the test sets, with NVML-style errors and codes. */
+import type { NvmlLibrary, NvmlProcessUtilization, NvmlResult, NvmlRunningProcess } from '../../src/meter/sources/nvml-library.js';
 
 export interface FakeGpu {
   name: string;
@@ -7,6 +7,13 @@ export interface FakeGpu {
   energyMj?: number;
   /** Undefined: power readings are not supported. */
   powerMw?: number;
+  /** Undefined: no temperature sensor reading. */
+  temperatureC?: number;
+  /** Undefined: no fan speed (passively cooled datacenter GPUs). */
+  fanPercent?: number;
+  /** Undefined: per-process queries are not supported (vGPU, old GPUs). */
+  processes?: NvmlRunningProcess[];
+  utilization?: NvmlProcessUtilization[];
   /** Set to make every later call on this GPU fail. */
   lost?: boolean;
 }
@@ -17,36 +24,42 @@ export interface FakeNvml {
   readonly calls: { init: number; shutdown: number };
 }
 
-const NOT_SUPPORTED = 'Not Supported (NVML return code 3)';
-const GPU_LOST = 'GPU is lost (NVML return code 15)';
+const NOT_SUPPORTED = { why: 'Not Supported (NVML return code 3)', code: 3 };
+const GPU_LOST = { why: 'GPU is lost (NVML return code 15)', code: 15 };
 
 export function createFakeNvml(gpus: FakeGpu[], options: { initError?: string } = {}): FakeNvml {
   const calls = { init: 0, shutdown: 0 };
   const ok = <T>(value: T): NvmlResult<T> => ({ ok: true, value });
-  const fail = (fn: string, why: string): NvmlResult<never> => ({ ok: false, error: `${fn}: ${why}` });
+  const fail = (fn: string, { why, code }: { why: string; code: number }): NvmlResult<never> => ({ ok: false, error: `${fn}: ${why}`, code });
   const gpuOf = (handle: unknown): FakeGpu => gpus[(handle as { index: number }).index] as FakeGpu;
+  /** A per-GPU reading: lost beats unsupported beats the value. */
+  const reading =
+    <T>(fn: string, pick: (gpu: FakeGpu) => T | undefined) =>
+    (handle: unknown): NvmlResult<T> => {
+      const gpu = gpuOf(handle);
+      if (gpu.lost) return fail(fn, GPU_LOST);
+      const value = pick(gpu);
+      return value === undefined ? fail(fn, NOT_SUPPORTED) : ok(value);
+    };
   const library: NvmlLibrary = {
     init: () => {
       calls.init++;
-      return options.initError ? fail('nvmlInit_v2', options.initError) : ok(undefined);
+      return options.initError ? fail('nvmlInit_v2', { why: options.initError, code: 9 }) : ok(undefined);
     },
     shutdown: () => {
       calls.shutdown++;
       return ok(undefined);
     },
     deviceCount: () => ok(gpus.length),
-    deviceHandle: (index) => (index < gpus.length ? ok({ index }) : fail('nvmlDeviceGetHandleByIndex_v2', 'Invalid Argument (NVML return code 2)')),
+    deviceHandle: (index) => (index < gpus.length ? ok({ index }) : fail('nvmlDeviceGetHandleByIndex_v2', { why: 'Invalid Argument (NVML return code 2)', code: 2 })),
     deviceName: (handle) => ok(gpuOf(handle).name),
-    totalEnergyMillijoules: (handle) => {
-      const gpu = gpuOf(handle);
-      if (gpu.lost) return fail('nvmlDeviceGetTotalEnergyConsumption', GPU_LOST);
-      return gpu.energyMj === undefined ? fail('nvmlDeviceGetTotalEnergyConsumption', NOT_SUPPORTED) : ok(gpu.energyMj);
-    },
-    powerUsageMilliwatts: (handle) => {
-      const gpu = gpuOf(handle);
-      if (gpu.lost) return fail('nvmlDeviceGetPowerUsage', GPU_LOST);
-      return gpu.powerMw === undefined ? fail('nvmlDeviceGetPowerUsage', NOT_SUPPORTED) : ok(gpu.powerMw);
-    },
+    totalEnergyMillijoules: reading('nvmlDeviceGetTotalEnergyConsumption', (gpu) => gpu.energyMj),
+    powerUsageMilliwatts: reading('nvmlDeviceGetPowerUsage', (gpu) => gpu.powerMw),
+    temperatureCelsius: reading('nvmlDeviceGetTemperature', (gpu) => gpu.temperatureC),
+    fanSpeedPercent: reading('nvmlDeviceGetFanSpeed', (gpu) => gpu.fanPercent),
+    computeRunningProcesses: reading('nvmlDeviceGetComputeRunningProcesses_v3', (gpu) => gpu.processes),
+    processUtilization: (handle, sinceTimestampUs) =>
+      reading('nvmlDeviceGetProcessUtilization', (gpu) => gpu.utilization?.filter((s) => s.timestampUs > sinceTimestampUs))(handle),
   };
   return { library, gpus, calls };
 }

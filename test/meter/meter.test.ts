@@ -2,6 +2,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { EcomlError } from '../../src/errors.js';
+import { withBounds } from '../../src/meter/bounds.js';
 import {
   createMeter,
   createMeterFromChains,
@@ -16,6 +17,7 @@ import { createFakeNvml } from './fake-nvml.js';
 import { makeRaplTree, packageZone, type FakeRaplTree } from './fake-rapl-tree.js';
 
 const NO_RAPL = join(tmpdir(), 'ecoml-no-such-powercap');
+const NO_CALIBRATION = join(tmpdir(), 'ecoml-no-such-calibration');
 const noDriver = () => createFakeNvml([], { initError: 'Driver Not Loaded (NVML return code 9)' }).library;
 
 function burnCpu(ms: number): void {
@@ -35,7 +37,7 @@ function scripted(name: string, component: string, method: Method = 'measured', 
     probe: async () => (available ? { available: true } : { available: false, reason: `${name} is switched off` }),
     read: async () => {
       check();
-      return { components: [{ name: component, joules: state.joules, method, model: `${name}-model` }] };
+      return { components: [withBounds({ name: component, joules: state.joules, method, model: `${name}-model` }, method === 'measured' ? 'rapl-package' : 'cpu-tdp-estimate')] };
     },
     sample: async () => {
       state.samples++;
@@ -60,7 +62,7 @@ afterEach(async () => {
 
 describe('createMeter on a machine without RAPL or a GPU', () => {
   it('estimates CPU and RAM energy, non-zero after burning CPU, and says why nothing was measured', async () => {
-    const meter = track(await createMeter({ raplRoot: NO_RAPL, nvml: noDriver(), env: {} }));
+    const meter = track(await createMeter({ raplRoot: NO_RAPL, nvml: noDriver(), calibrationDir: NO_CALIBRATION, env: {} }));
     const window = await meter.begin('burn');
     burnCpu(200);
     const m = await window.end();
@@ -128,6 +130,9 @@ describe('createMeter on a machine without RAPL or a GPU', () => {
     [{ country: 'Atlantis', env: {} }, /unknown country "Atlantis"/],
     [{ samplingIntervalMs: 0, env: {} }, /samplingIntervalMs must be a positive/],
     [{ tdpWatts: -1, env: {} }, /tdpWatts must be a positive/],
+    [{ env: { ECOML_WUE: '-1' } }, /ECOML_WUE="-1" is not a valid WUE/],
+    [{ wue: Number.POSITIVE_INFINITY, env: {} }, /wue Infinity is not a valid WUE/],
+    [{ embodied: { lifespanYears: 0 }, env: {} }, /embodied.lifespanYears must be a positive number of years/],
   ])('rejects bad configuration %j with E_CONFIG_INVALID', async (options, message) => {
     await expect(createMeter({ raplRoot: NO_RAPL, nvml: false, ...options })).rejects.toMatchObject({ code: 'E_CONFIG_INVALID', message: expect.stringMatching(message) });
   });
@@ -142,7 +147,7 @@ describe('createMeter with measured sources', () => {
 
   it('prefers RAPL packages and the NVML counter, keeping the estimate on standby', async () => {
     tree = await makeRaplTree([packageZone(0, 0), packageZone(1, 0)]);
-    const nvml = createFakeNvml([{ name: 'NVIDIA H200', energyMj: 1_000 }]);
+    const nvml = createFakeNvml([{ name: 'NVIDIA H200', energyMj: 1_000, temperatureC: 41 }]);
     const meter = track(await createMeter({ raplRoot: tree.root, nvml: nvml.library, raplDram: true, env: {} }));
     expect(meter.hardware.gpus).toEqual([{ index: 0, name: 'NVIDIA H200' }]);
     expect(meter.sources.map((s) => `${s.component}/${s.source}: ${s.state}`)).toEqual([
@@ -166,8 +171,16 @@ describe('createMeter with measured sources', () => {
       ['ram:dram-1', 0, 'measured'],
     ]);
     expect(m.energy.joules).toBeCloseTo(493.7, 9);
-    expect(m.notes).toEqual([]);
+    expect(m.energy.low).toBeCloseTo(0.95 * 488.7 + 0.9 * 5, 9); // RAPL packages and NVML ±5%, RAPL DRAM ±10%
+    expect(m.gpuTelemetry).toEqual([{ index: 0, temperatureC: { min: 41, max: 41, last: 41, samples: 2 } }]);
+    expect(m.notes).toEqual(['gpu: gpu:0 reports no fan speed (nvmlDeviceGetFanSpeed: Not Supported (NVML return code 3)), as passively cooled datacenter GPUs do; left out']);
     await meter.close();
+    expect(nvml.calls).toEqual({ init: 1, shutdown: 1 });
+  });
+
+  it('releases the GPUs it listed when an option turns out bad', async () => {
+    const nvml = createFakeNvml([{ name: 'NVIDIA H200', energyMj: 0 }]);
+    await expect(createMeter({ raplRoot: NO_RAPL, nvml: nvml.library, embodied: { gpuKgCo2e: -5 }, env: {} })).rejects.toMatchObject({ code: 'E_CONFIG_INVALID' });
     expect(nvml.calls).toEqual({ init: 1, shutdown: 1 });
   });
 });
@@ -213,7 +226,7 @@ describe('createMeterFromChains', () => {
     estimate.state.joules = 40;
     rapl.state.broken = 'cannot read /sys/class/powercap/intel-rapl:0/energy_uj';
     const m = await window.end();
-    expect(m.energy.components).toEqual([{ name: 'cpu', joules: 40, method: 'estimated', model: 'cpu-estimate-model' }]);
+    expect(m.energy.components).toEqual([{ name: 'cpu', joules: 40, low: 12, high: 80, method: 'estimated', model: 'cpu-estimate-model' }]);
     expect(m.notes).toEqual([
       'cpu: rapl failed: cannot read /sys/class/powercap/intel-rapl:0/energy_uj',
       'cpu: cpu-estimate stood in for rapl in this window',

@@ -3,7 +3,8 @@
  * say why (never a zero); where one does, every GPU must be metered with the energy counter or sampled power.
  */
 import { describe, expect, it } from 'vitest';
-import { createNvmlSource } from '../../src/meter/index.js';
+import { createNvmlSource, openKoffiNvml } from '../../src/meter/index.js';
+import { NVML_ERROR_NOT_SUPPORTED } from '../../src/meter/sources/nvml-library.js';
 
 describe('NVML through koffi on this machine', () => {
   it('meters every GPU it finds, or reports why it cannot', async () => {
@@ -27,6 +28,37 @@ describe('NVML through koffi on this machine', () => {
       });
     } finally {
       await source.close();
+    }
+  });
+});
+
+describe('NVML telemetry and per-process queries through koffi on this machine', () => {
+  it('reads temperature, and fan speed and process lists or NOT_SUPPORTED, on every GPU', async () => {
+    let library;
+    try {
+      library = await openKoffiNvml();
+    } catch (error) {
+      expect(error).toMatchObject({ code: 'E_METER_UNAVAILABLE' });
+      return;
+    }
+    const init = library.init();
+    if (!init.ok) return;
+    try {
+      const count = library.deviceCount();
+      for (let index = 0; count.ok && index < count.value; index++) {
+        const handle = library.deviceHandle(index);
+        if (!handle.ok) continue;
+        const temperature = library.temperatureCelsius(handle.value);
+        if (temperature.ok) expect(temperature.value).toBeGreaterThan(0);
+        const fan = library.fanSpeedPercent(handle.value);
+        if (!fan.ok) expect(fan.code).toBe(NVML_ERROR_NOT_SUPPORTED);
+        for (const list of [library.computeRunningProcesses(handle.value), library.processUtilization(handle.value, 0)]) {
+          if (list.ok) for (const entry of list.value) expect(entry.pid).toBeGreaterThan(0);
+          else expect(list.code).toBe(NVML_ERROR_NOT_SUPPORTED);
+        }
+      }
+    } finally {
+      library.shutdown();
     }
   });
 });

@@ -76,8 +76,8 @@ describe('RAPL source on a fake sysfs tree', () => {
     await tree.setEnergy('intel-rapl:0:0', 99_000_000);
     await tree.setEnergy('intel-rapl:2', 99_000_000);
     expect((await source.read()).components).toEqual([
-      { name: 'cpu:package-0', joules: 3.5, method: 'measured', model: 'rapl:package-0' },
-      { name: 'cpu:package-1', joules: 1, method: 'measured', model: 'rapl:package-1' },
+      { name: 'cpu:package-0', joules: 3.5, low: 3.5 * 0.95, high: 3.5 * 1.05, method: 'measured', model: 'rapl:package-0' },
+      { name: 'cpu:package-1', joules: 1, low: 0.95, high: 1.05, method: 'measured', model: 'rapl:package-1' },
     ]);
   });
 
@@ -93,6 +93,7 @@ describe('RAPL source on a fake sysfs tree', () => {
       ['cpu:package-1', 'rapl:package-1', 0],
       ['ram:dram-1', 'rapl:package-1/dram', 0],
     ]);
+    expect((await both.read()).components.find((c) => c.name === 'ram:dram-0')).toMatchObject({ low: 1.8, high: 2.2 });
     expect(dramOnly.name).toBe('rapl-dram');
     expect((await dramOnly.read()).components.map((c) => c.name)).toEqual(['ram:dram-0', 'ram:dram-1']);
   });

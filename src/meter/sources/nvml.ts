@@ -2,14 +2,17 @@
  * NVIDIA GPU energy through NVML. Per GPU, the driver's total-energy counter is preferred (measured);
  * where the driver refuses it (pre-Volta), sampled power is integrated with the trapezoid rule and
  * labelled as an estimate: on an H200 that read 7.5% below the counter (shared/reference/metering.md).
+ * Each sample and read also takes the GPU's temperature and fan speed where the GPU reports them
+ * (passively cooled datacenter GPUs have no fan speed); the meter keeps their range per window.
  * @module
  */
 
 import { EcomlError } from '../../errors.js';
+import { withBounds } from '../bounds.js';
 import { systemClock, type Clock } from '../clock.js';
-import type { EnergySource } from '../energy-source.js';
+import type { EnergySource, SourceSample } from '../energy-source.js';
 import { DEFAULT_SAMPLING_INTERVAL_MS } from '../sampling.js';
-import type { ComponentEnergy } from '../types.js';
+import type { ComponentEnergy, GpuTelemetrySample } from '../types.js';
 import type { NvmlDevice, NvmlLibrary, NvmlResult } from './nvml-library.js';
 import { openKoffiNvml } from './nvml-koffi.js';
 import { extendPowerIntegral, startPowerIntegral, type PowerIntegral } from './power-integral.js';
@@ -31,12 +34,20 @@ export interface NvmlSourceOptions {
 export interface NvmlSource extends EnergySource {
   /** The GPUs being metered; empty until a successful probe. */
   readonly gpus: readonly GpuInfo[];
+  sample(): Promise<SourceSample>;
+}
+
+/** Which telemetry the GPU answered at open; the rest is left out for good. */
+interface Telemetry {
+  readonly temperature: boolean;
+  readonly fan: boolean;
 }
 
 interface CounterGpu {
   readonly kind: 'counter';
   readonly info: GpuInfo;
   readonly handle: NvmlDevice;
+  readonly telemetry: Telemetry;
   readonly baselineMillijoules: number;
 }
 
@@ -44,6 +55,7 @@ interface PowerGpu {
   readonly kind: 'power';
   readonly info: GpuInfo;
   readonly handle: NvmlDevice;
+  readonly telemetry: Telemetry;
   /** Why the energy counter could not be used. */
   readonly counterError: string;
   integral: PowerIntegral;
@@ -80,8 +92,12 @@ export function createNvmlSource(options: NvmlSourceOptions = {}): NvmlSource {
       const notes: string[] = [];
       for (let index = 0; index < count.value; index++) {
         const gpu = openGpu(library, index, clock);
-        if ('skipped' in gpu) notes.push(gpu.skipped);
-        else opened.push(gpu);
+        if ('skipped' in gpu) {
+          notes.push(gpu.skipped);
+          continue;
+        }
+        opened.push(gpu);
+        notes.push(...gpu.telemetryNotes);
         if ('counterError' in gpu) notes.push(`gpu:${index} has no energy counter (${gpu.counterError}); its power is sampled and integrated`);
       }
       if (opened.length === 0) {
@@ -106,9 +122,10 @@ export function createNvmlSource(options: NvmlSourceOptions = {}): NvmlSource {
     const name = `gpu:${gpu.info.index}`;
     if (gpu.kind === 'counter') {
       const millijoules = must(library.totalEnergyMillijoules(gpu.handle), gpu.info);
-      return { name, joules: (millijoules - gpu.baselineMillijoules) / 1000, method: 'measured', model: `nvml:total-energy-counter (${gpu.info.name})` };
+      const joules = (millijoules - gpu.baselineMillijoules) / 1000;
+      return withBounds({ name, joules, method: 'measured', model: `nvml:total-energy-counter (${gpu.info.name})` }, 'nvml-energy-counter');
     }
-    return { name, joules: samplePower(library, gpu).joules, method: 'estimated', model: powerModel(gpu.info) };
+    return withBounds({ name, joules: samplePower(library, gpu).joules, method: 'estimated', model: powerModel(gpu.info) }, 'nvml-power-sampling');
   };
 
   return {
@@ -120,25 +137,45 @@ export function createNvmlSource(options: NvmlSourceOptions = {}): NvmlSource {
     async sample() {
       const { library, gpus: open } = await lifecycle.opened();
       for (const gpu of open) if (gpu.kind === 'power') samplePower(library, gpu);
+      return { gpuTelemetry: open.map((gpu) => telemetryOf(library, gpu)) };
     },
     async read() {
       const { library, gpus: open, notes } = await lifecycle.opened();
-      return { components: open.map((gpu) => componentOf(library, gpu)), notes };
+      return { components: open.map((gpu) => componentOf(library, gpu)), gpuTelemetry: open.map((gpu) => telemetryOf(library, gpu)), notes };
     },
     close: () => lifecycle.close(),
   };
 }
 
-function openGpu(library: NvmlLibrary, index: number, clock: Clock): Gpu | { readonly skipped: string } {
+function openGpu(library: NvmlLibrary, index: number, clock: Clock): (Gpu & { readonly telemetryNotes: readonly string[] }) | { readonly skipped: string } {
   const handle = library.deviceHandle(index);
   if (!handle.ok) return { skipped: `gpu:${index} skipped: ${handle.error}` };
   const name = library.deviceName(handle.value);
   const info = { index, name: name.ok ? name.value : `GPU ${index}` };
+  const temperature = library.temperatureCelsius(handle.value);
+  const fan = library.fanSpeedPercent(handle.value);
+  const telemetry = { temperature: temperature.ok, fan: fan.ok };
+  const telemetryNotes = [
+    ...(temperature.ok ? [] : [`gpu:${index} reports no temperature (${temperature.error}); left out`]),
+    ...(fan.ok ? [] : [`gpu:${index} reports no fan speed (${fan.error}), as passively cooled datacenter GPUs do; left out`]),
+  ];
+  const common = { info, handle: handle.value, telemetry, telemetryNotes };
   const energy = library.totalEnergyMillijoules(handle.value);
-  if (energy.ok) return { kind: 'counter', info, handle: handle.value, baselineMillijoules: energy.value };
+  if (energy.ok) return { kind: 'counter', ...common, baselineMillijoules: energy.value };
   const power = library.powerUsageMilliwatts(handle.value);
   if (!power.ok) return { skipped: `gpu:${index} skipped: no energy counter (${energy.error}) and no power reading (${power.error})` };
-  return { kind: 'power', info, handle: handle.value, counterError: energy.error, integral: startPowerIntegral(power.value / 1000, clock.monotonicMs()) };
+  return { kind: 'power', ...common, counterError: energy.error, integral: startPowerIntegral(power.value / 1000, clock.monotonicMs()) };
+}
+
+/** The GPU's telemetry now; a reading that fails this once is left out of this sample, not fatal. */
+function telemetryOf(library: NvmlLibrary, gpu: Gpu): GpuTelemetrySample {
+  const temperature = gpu.telemetry.temperature ? library.temperatureCelsius(gpu.handle) : undefined;
+  const fan = gpu.telemetry.fan ? library.fanSpeedPercent(gpu.handle) : undefined;
+  return {
+    index: gpu.info.index,
+    ...(temperature?.ok ? { temperatureC: temperature.value } : {}),
+    ...(fan?.ok ? { fanSpeedPercent: fan.value } : {}),
+  };
 }
 
 function must<T>(result: NvmlResult<T>, gpu: GpuInfo): T {

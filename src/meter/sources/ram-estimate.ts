@@ -6,6 +6,7 @@
  * @module
  */
 
+import { withBounds } from '../bounds.js';
 import { systemClock, type Clock } from '../clock.js';
 import type { EnergySource } from '../energy-source.js';
 import { extendPowerIntegral, startPowerIntegral, type PowerIntegral } from './power-integral.js';
@@ -43,7 +44,7 @@ export function createRamEstimateSource(options: RamEstimateOptions = {}): Energ
     },
     async read() {
       const { joules } = step(await lifecycle.opened());
-      return { components: [{ name: 'ram', joules, method: 'estimated', model }] };
+      return { components: [withBounds({ name: 'ram', joules, method: 'estimated', model }, 'ram-estimate')] };
     },
     close: () => lifecycle.close(),
   };

@@ -7,17 +7,22 @@
  *
  * Counters wrap at `max_energy_range_uj`. Every sample() folds the change since the previous raw value
  * into a running total, so a window spanning several wraps is counted correctly as long as samples are
- * closer together than one wrap period (minutes at full load; Zeus polls the same way).
+ * closer together than one wrap period (Zeus polls the same way). The source tells the meter how often
+ * that is (maxSampleIntervalMs): half the time the smallest counter takes to wrap at RAPL_MAX_DOMAIN_WATTS,
+ * over two minutes for the usual 262 kJ range, so the 1 s default sampling is never tightened on Intel.
  * @module
  */
 
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EcomlError } from '../../errors.js';
+import { withBounds, type ErrorModelName } from '../bounds.js';
 import type { EnergySource } from '../energy-source.js';
 import { createSourceLifecycle } from './source-lifecycle.js';
 
 export const DEFAULT_POWERCAP_ROOT = '/sys/class/powercap';
+/** The most power one RAPL domain is assumed to draw: twice the largest package TDPs sold today (500 W). */
+export const RAPL_MAX_DOMAIN_WATTS = 1000;
 
 export type RaplDomainKind = 'package' | 'dram';
 
@@ -41,6 +46,7 @@ export function counterDeltaMicrojoules(previous: number, next: number, maxRange
 interface RaplDomain {
   readonly component: string;
   readonly model: string;
+  readonly errorModel: ErrorModelName;
   readonly energyPath: string;
   readonly maxRangeMicrojoules: number;
   lastRawMicrojoules: number;
@@ -75,11 +81,11 @@ export function createRaplSource(options: RaplOptions = {}): EnergySource {
     return value;
   };
 
-  const openDomain = async (dir: string, component: string, model: string): Promise<RaplDomain> => {
+  const openDomain = async (dir: string, component: string, model: string, errorModel: ErrorModelName): Promise<RaplDomain> => {
     const energyPath = join(dir, 'energy_uj');
     const maxRangeMicrojoules = await readMicrojoules(join(dir, 'max_energy_range_uj'));
     const raw = await readMicrojoules(energyPath);
-    return { component, model, energyPath, maxRangeMicrojoules, lastRawMicrojoules: raw, totalMicrojoules: 0 };
+    return { component, model, errorModel, energyPath, maxRangeMicrojoules, lastRawMicrojoules: raw, totalMicrojoules: 0 };
   };
 
   const discover = async (): Promise<Discovery> => {
@@ -97,12 +103,12 @@ export function createRaplSource(options: RaplOptions = {}): EnergySource {
       const zoneName = (await readChecked(join(dir, 'name'))).trim();
       const pkg = /^package-(\d+)$/.exec(zoneName);
       if (!pkg) continue;
-      if (include.has('package')) domains.push(await openDomain(dir, `cpu:${zoneName}`, `rapl:${zoneName}`));
+      if (include.has('package')) domains.push(await openDomain(dir, `cpu:${zoneName}`, `rapl:${zoneName}`, 'rapl-package'));
       if (include.has('dram')) {
         for (const sub of (await readdir(dir)).filter((entry) => SUB_ZONE.test(entry)).sort()) {
           const subDir = join(dir, sub);
           if ((await readChecked(join(subDir, 'name'))).trim() !== 'dram') continue;
-          domains.push(await openDomain(subDir, `ram:dram-${pkg[1]}`, `rapl:${zoneName}/dram`));
+          domains.push(await openDomain(subDir, `ram:dram-${pkg[1]}`, `rapl:${zoneName}/dram`, 'rapl-dram'));
         }
       }
     }
@@ -110,9 +116,14 @@ export function createRaplSource(options: RaplOptions = {}): EnergySource {
     return { domains };
   };
 
+  let maxSampleIntervalMs: number | undefined;
   const lifecycle = createSourceLifecycle(name, async () => {
     const found = await discover();
-    return 'reason' in found ? { available: false, reason: found.reason } : { available: true, state: found.domains };
+    if ('reason' in found) return { available: false, reason: found.reason };
+    const smallestRangeJoules = Math.min(...found.domains.map((d) => d.maxRangeMicrojoules / 1e6));
+    // At most one wrap between samples, with a factor of two to spare for timer jitter.
+    maxSampleIntervalMs = ((smallestRangeJoules / RAPL_MAX_DOMAIN_WATTS) * 1000) / 2;
+    return { available: true, state: found.domains };
   });
 
   // Reads are async, so two overlapping updates could apply raw values out of order and fake a wrap:
@@ -135,6 +146,9 @@ export function createRaplSource(options: RaplOptions = {}): EnergySource {
 
   return {
     name,
+    get maxSampleIntervalMs() {
+      return maxSampleIntervalMs;
+    },
     probe: () => lifecycle.probe(),
     sample: () => serially(async () => update(await lifecycle.opened())),
     read: () =>
@@ -142,7 +156,9 @@ export function createRaplSource(options: RaplOptions = {}): EnergySource {
         const domains = await lifecycle.opened();
         await update(domains);
         return {
-          components: domains.map((d) => ({ name: d.component, joules: d.totalMicrojoules / 1e6, method: 'measured' as const, model: d.model })),
+          components: domains.map((d) =>
+            withBounds({ name: d.component, joules: d.totalMicrojoules / 1e6, method: 'measured', model: d.model }, d.errorModel),
+          ),
         };
       }),
     close: () => lifecycle.close(),
