@@ -16,9 +16,13 @@ export interface CsvRow {
 /** Reads a data table, checking it has the expected columns. */
 export async function readCsvTable(file: URL | string, columns: readonly string[]): Promise<readonly CsvRow[]> {
   const path = file instanceof URL ? fileURLToPath(file) : file;
-  let text: string;
+  return parseCsvTable(await readTextFile(path), columns, path);
+}
+
+/** A whole text file; a missing one is E_FILE_NOT_FOUND, an unreadable one E_DATA_MALFORMED, both naming the path. */
+export async function readTextFile(path: string): Promise<string> {
   try {
-    text = await readFile(path, 'utf8');
+    return await readFile(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new EcomlError(code === 'ENOENT' ? 'E_FILE_NOT_FOUND' : 'E_DATA_MALFORMED', `cannot read ${path}: ${(error as Error).message}`, {
@@ -26,7 +30,6 @@ export async function readCsvTable(file: URL | string, columns: readonly string[
       cause: error,
     });
   }
-  return parseCsvTable(text, columns, path);
 }
 
 /** Parses CSV text; throws E_DATA_MALFORMED naming the file and line on any structural fault. */
@@ -54,8 +57,8 @@ export function parseCsvTable(text: string, columns: readonly string[], path: st
   return rows;
 }
 
-/** Splits one line into fields; undefined when a quote is left open. */
-function splitCsvLine(line: string): string[] | undefined {
+/** Splits one line into fields (RFC 4180 quoting); undefined when a quote is left open. */
+export function splitCsvLine(line: string): string[] | undefined {
   const fields: string[] = [];
   let field = '';
   let quoted = false;

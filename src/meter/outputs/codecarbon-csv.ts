@@ -24,6 +24,7 @@
  * @module
  */
 
+import { splitCsvLine } from '../csv.js';
 import { readFile } from 'node:fs/promises';
 import { machine, release, type } from 'node:os';
 import { EcomlError } from '../../errors.js';
@@ -193,36 +194,14 @@ export function csvLine(values: readonly (string | number | undefined)[]): strin
   return `${values.map(csvField).join(',')}\n`;
 }
 
-/** Splits one CSV line (RFC 4180 quoting) into fields. */
-function splitCsvLine(line: string): string[] {
-  const fields: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i] as string;
-    if (quoted) {
-      if (c === '"' && line[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') {
-      fields.push(field);
-      field = '';
-    } else field += c;
-  }
-  fields.push(field);
-  return fields;
-}
-
 /**
  * The column order to append in, from an existing file's header: CodeCarbon's own order, or the same
  * columns reordered (CodeCarbon accepts that too, and rows are written by name). Anything else is
  * refused, since appending positional rows under another header would corrupt the file.
  */
 function columnOrderFor(path: string, header: string): readonly CodeCarbonColumn[] {
-  const names = splitCsvLine(header);
+  // An unclosed quote cannot be CodeCarbon's header: no names, so every column counts as missing.
+  const names = splitCsvLine(header) ?? [];
   const expected = new Set<string>(CODECARBON_COLUMNS);
   const missing = CODECARBON_COLUMNS.filter((column) => !names.includes(column));
   const unexpected = names.filter((name) => !expected.has(name));

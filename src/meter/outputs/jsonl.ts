@@ -4,7 +4,7 @@
  * @module
  */
 
-import { readFile } from 'node:fs/promises';
+import { readTextFile } from '../csv.js';
 import { EcomlError } from '../../errors.js';
 import { appendToFile } from './append-file.js';
 import { createSerialSink, type EmissionsRecord, type EmissionsSink } from './sink.js';
@@ -20,16 +20,7 @@ export async function appendEmissionsJsonl(path: string, record: EmissionsRecord
 
 /** Reads every record back; a line that is not a record throws E_DATA_MALFORMED naming the file and line. */
 export async function readEmissionsJsonl(path: string): Promise<EmissionsRecord[]> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new EcomlError(code === 'ENOENT' ? 'E_FILE_NOT_FOUND' : 'E_DATA_MALFORMED', `cannot read ${path}: ${(error as Error).message}`, {
-      details: { path },
-      cause: error,
-    });
-  }
+  const text = await readTextFile(path);
   const records: EmissionsRecord[] = [];
   text.split('\n').forEach((raw, i) => {
     if (raw.trim() === '') return;
