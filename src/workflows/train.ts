@@ -153,7 +153,8 @@ export async function trainModel(
         history.push(record);
         if (forecast === undefined) {
           forecast = forecastRun(history, epochs);
-          if (forecast) args.onForecast?.(forecast);
+          // A forecast is only news while epochs remain.
+          if (forecast && forecast.epochs > forecast.basedOn) args.onForecast?.(forecast);
         }
       },
     });
