@@ -46,6 +46,8 @@ export interface CompileOptions {
 
 export interface Engine {
   readonly name: string;
+  /** Whether this engine can compile `spec`; absent means every spec (the tfjs reference engine). */
+  supports?(spec: ModelSpec): boolean;
   /** Prepares the runtime (e.g. loads the wasm backend). Idempotent. */
   ready(): Promise<void>;
   compile(spec: ModelSpec, options: CompileOptions): Promise<CompiledModel>;

@@ -9,6 +9,7 @@ import type { Measurement } from '../meter/index.js';
 import { loadModelDir, type ModelSidecar } from '../models/index.js';
 import type { CompiledModel } from '../engine/types.js';
 import { argmaxRows, evaluateModel, type EvaluationReport } from './evaluate.js';
+import { moveToEngine } from './engines.js';
 import type { Workspace } from './workspace.js';
 
 export interface LoadedModel {
@@ -21,7 +22,10 @@ export interface LoadedModel {
 export async function openModel(ws: Workspace, dir: string): Promise<LoadedModel> {
   const full = resolve(ws.cwd, dir);
   const window = await ws.meter.begin('load');
-  const { compiled, sidecar } = await loadModelDir(full, ws.engine);
+  const { compiled: stored, sidecar } = await loadModelDir(full, ws.reference);
+  const engine = ws.engineFor(stored.spec);
+  const compiled = await moveToEngine(stored, engine, 0);
+  if (compiled !== stored) stored.dispose();
   return { dir: full, compiled, sidecar, measurement: await window.end() };
 }
 

@@ -117,7 +117,7 @@ export async function trainModel(
       ? undefined
       : { monitor: early?.monitor ?? (data.validation ? 'val_loss' : 'loss'), patience, minDelta: overrides.minDelta ?? early?.minDelta ?? 0 };
 
-  const compiled = await ws.engine.compile(spec, { seed });
+  const compiled = await ws.engineFor(spec).compile(spec, { seed });
   try {
     let resume;
     if (args.resumeFrom !== undefined) {
@@ -251,7 +251,7 @@ export async function trainFromSpec(ws: Workspace, request: TrainRequest): Promi
         run_id: runId,
         model_dir: modelDir,
         spec: file.name,
-        engine: ws.engine.name,
+        engine: trained.compiled.engine,
         hyperparameters: trained.hyperparameters,
         epochs: trained.fit.history.map((e) => ({
           epoch: e.epoch,

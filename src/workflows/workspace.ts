@@ -4,7 +4,8 @@
  * @module
  */
 import { resolve } from 'node:path';
-import { createEngines } from '../engine/index.js';
+import { createEngines, REFERENCE_ENGINE } from '../engine/index.js';
+import type { ModelSpec } from '../models/spec.js';
 import type { Engine } from '../engine/types.js';
 import { lookup } from '../errors.js';
 import { createMeter, type Meter } from '../meter/index.js';
@@ -16,7 +17,10 @@ export interface WorkspaceSettings {
   readonly cwd?: string;
   readonly country?: string;
   readonly pue?: number;
+  /** Preferred engine: 'tfjs' (default) or 'onnx'; specs it cannot compile fall back to tfjs, with a log line. */
   readonly engine?: string;
+  /** Threads for the onnx engine (default 1). */
+  readonly threads?: number;
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Informational lines for people (stderr in the CLI). */
   readonly log?: (line: string) => void;
@@ -25,7 +29,12 @@ export interface WorkspaceSettings {
 export interface Workspace {
   readonly store: RunStore;
   readonly meter: Meter;
+  /** The preferred engine. */
   readonly engine: Engine;
+  /** The reference engine (tfjs): compiles every spec and reads/writes the TF.js model format. */
+  readonly reference: Engine;
+  /** The preferred engine when it can compile `spec`, else the reference (said once per spec name). */
+  engineFor(spec: ModelSpec): Engine;
   readonly storeDir: string;
   readonly cwd: string;
   log(line: string): void;
@@ -36,7 +45,11 @@ export async function openWorkspace(settings: WorkspaceSettings = {}): Promise<W
   const cwd = settings.cwd ?? process.cwd();
   const env = settings.env ?? process.env;
   const storeDir = resolve(cwd, settings.storeDir ?? env.ECOML_STORE ?? '.ecoml');
-  const engine = lookup(createEngines(), settings.engine ?? 'tfjs', 'engine');
+  const engines = createEngines(settings.threads !== undefined ? { threads: settings.threads } : {});
+  const engine = lookup<Engine>(engines, settings.engine ?? REFERENCE_ENGINE, 'engine');
+  const reference = engines[REFERENCE_ENGINE];
+  const log = settings.log ?? (() => undefined);
+  const fellBack = new Set<string>();
   const store = openRunStore(storeDir);
   const meter = await createMeter({
     env,
@@ -46,14 +59,23 @@ export async function openWorkspace(settings: WorkspaceSettings = {}): Promise<W
     store.close();
     throw error;
   });
-  await engine.ready();
+  await Promise.all([engine.ready(), reference.ready()]);
   return {
     store,
     meter,
     engine,
+    reference,
+    engineFor(spec) {
+      if (engine.supports?.(spec) ?? true) return engine;
+      if (!fellBack.has(spec.name)) {
+        fellBack.add(spec.name);
+        log(`engine: ${engine.name} cannot compile ${spec.name}; using ${reference.name}`);
+      }
+      return reference;
+    },
     storeDir,
     cwd,
-    log: settings.log ?? (() => undefined),
+    log,
     async close() {
       await meter.close();
       store.close();

@@ -1,0 +1,154 @@
+/**
+ * Reverse-mode differentiation over the graph IR: one gradient rule per op, each written with
+ * ordinary ONNX ops (so ONNX Runtime runs forward and backward in one session). Only values that
+ * depend on the `wrt` values get gradients, so e.g. the first Conv computes no input gradient.
+ * @module
+ */
+import { EcomlError } from '../../errors.js';
+import { type Graph, type Node, type Value, windowAttrs } from './graph.js';
+import { floatTensor } from './protobuf.js';
+
+type Rule = (g: Graph, node: Node, dy: readonly (Value | undefined)[], wants: (i: number) => boolean) => (Value | undefined)[];
+
+/** Sums `dy` down to `shape` (undoing NumPy broadcasting). */
+function unbroadcast(g: Graph, dy: Value, shape: readonly number[]): Value {
+  if (dy.shape.length === shape.length && dy.shape.every((d, i) => d === shape[i])) return dy;
+  const lead = dy.shape.length - shape.length;
+  const axes = dy.shape.flatMap((d, i) => (i < lead || (shape[i - lead] === 1 && d !== 1) ? [i] : []));
+  const summed = axes.length > 0 ? g.reduceSum(dy, axes, true) : dy;
+  return g.reshape(summed, shape);
+}
+
+function inputs2(node: Node): [Value, Value] {
+  return [node.inputs[0] as Value, node.inputs[1] as Value];
+}
+
+const RULES: Readonly<Record<string, Rule>> = {
+  Identity: (_g, _n, [dy]) => [dy],
+  Add: (g, n, [dy], wants) => {
+    const [a, b] = inputs2(n);
+    return [wants(0) ? unbroadcast(g, dy as Value, a.shape) : undefined, wants(1) ? unbroadcast(g, dy as Value, b.shape) : undefined];
+  },
+  Sub: (g, n, [dy], wants) => {
+    const [a, b] = inputs2(n);
+    return [wants(0) ? unbroadcast(g, dy as Value, a.shape) : undefined, wants(1) ? unbroadcast(g, g.unary('Neg', dy as Value), b.shape) : undefined];
+  },
+  Mul: (g, n, [dy], wants) => {
+    const [a, b] = inputs2(n);
+    return [wants(0) ? unbroadcast(g, g.mul(dy as Value, b), a.shape) : undefined, wants(1) ? unbroadcast(g, g.mul(dy as Value, a), b.shape) : undefined];
+  },
+  Div: (g, n, [dy], wants) => {
+    const [a, b] = inputs2(n);
+    const y = n.outputs[0] as Value;
+    // d(a/b)/db = −(a/b)/b
+    return [
+      wants(0) ? unbroadcast(g, g.div(dy as Value, b), a.shape) : undefined,
+      wants(1) ? unbroadcast(g, g.unary('Neg', g.div(g.mul(dy as Value, y), b)), b.shape) : undefined,
+    ];
+  },
+  Neg: (g, _n, [dy]) => [g.unary('Neg', dy as Value)],
+  Sqrt: (g, n, [dy]) => [g.div(g.mul(dy as Value, g.scalar(0.5)), n.outputs[0] as Value)],
+  Relu: (g, n, [dy]) => {
+    const x = n.inputs[0] as Value;
+    const positive = g.node('Greater', [x, g.scalar(0)], [{ type: 'bool', shape: x.shape }])[0] as Value;
+    return [g.node('Where', [positive, dy as Value, g.scalar(0)], [{ type: 'float', shape: x.shape }])[0]];
+  },
+  Reshape: (g, n, [dy]) => [g.reshape(dy as Value, (n.inputs[0] as Value).shape)],
+  Transpose: (g, n, [dy]) => {
+    const perm = (n.attrs.perm as { ints: readonly number[] }).ints;
+    const inverse = perm.map((_, i) => perm.indexOf(i));
+    return [g.transpose(dy as Value, inverse)];
+  },
+  MatMul: (g, n, [dy], wants) => {
+    const [a, b] = inputs2(n);
+    return [wants(0) ? g.gemm(dy as Value, b, false, true) : undefined, wants(1) ? g.gemm(a, dy as Value, true, false) : undefined];
+  },
+  Conv: (g, n, [dy], wants) => {
+    const [x, w] = inputs2(n);
+    const d = dy as Value;
+    const ints = (k: string): [number, number, number, number] => (n.attrs[k] as { ints: [number, number, number, number] }).ints;
+    const [kh, kw] = ints('kernel_shape');
+    const [sh, sw] = ints('strides');
+    const [dh, dw] = ints('dilations');
+    const pads = ints('pads');
+    const [, , h, wd] = x.shape as [number, number, number, number];
+    const [, , oh, ow] = d.shape as [number, number, number, number];
+    const grads: (Value | undefined)[] = [undefined, undefined, undefined];
+    if (wants(0)) {
+      // Transposed convolution; output_padding restores rows the forward stride skipped.
+      const span = (o: number, s: number, k: number, dil: number, p0: number, p1: number): number => s * (o - 1) + (k - 1) * dil + 1 - p0 - p1;
+      const outPad = [h - span(oh, sh, kh, dh, pads[0], pads[2]), wd - span(ow, sw, kw, dw, pads[1], pads[3])];
+      grads[0] = g.node('ConvTranspose', [d, w], [{ type: 'float', shape: x.shape }], {
+        ...windowAttrs({ kernel: [kh, kw], strides: [sh, sw], dilations: [dh, dw], pads }),
+        output_padding: { ints: outPad },
+      })[0];
+    }
+    if (wants(1)) {
+      // dW[o, c] = Σ_n x[n, c] ⋆ dy[n, o]: a Conv with batch and channel axes swapped, where the
+      // forward stride becomes the dilation and the forward dilation the stride.
+      const xt = g.transpose(x, [1, 0, 2, 3]);
+      const dyt = g.transpose(d, [1, 0, 2, 3]);
+      const full = g.conv(xt, dyt, undefined, { kernel: [oh, ow], strides: [dh, dw], dilations: [sh, sw], pads });
+      const [, , fh, fw] = full.shape as [number, number, number, number];
+      // The window can overrun the kernel when the stride skipped trailing rows: keep the kernel part.
+      const cropped =
+        fh === kh && fw === kw
+          ? full
+          : (g.node('Slice', [full, g.ints([0, 0]), g.ints([kh, kw]), g.ints([2, 3])], [{ type: 'float', shape: [full.shape[0] as number, full.shape[1] as number, kh, kw] }])[0] as Value);
+      grads[1] = g.transpose(cropped, [1, 0, 2, 3]);
+    }
+    if (n.inputs.length > 2 && wants(2)) grads[2] = g.reduceSum(d, [0, 2, 3], false);
+    return grads;
+  },
+  MaxPool: (g, n, [dy]) => {
+    const x = n.inputs[0] as Value;
+    const idx = n.outputs[1] as Value;
+    const size = x.shape.reduce((a, b) => a * b, 1);
+    // Indices are flat NCHW positions in the whole input: scatter-add dy into a flat zero tensor.
+    const flatX = g.reshape(x, [size < 0 ? -1 : size]);
+    const shape = g.node('Shape', [flatX], [{ type: 'int64', shape: [1] }])[0] as Value;
+    const zeros = g.node('ConstantOfShape', [shape], [{ type: 'float', shape: flatX.shape }])[0] as Value;
+    const scattered = g.node('ScatterElements', [zeros, g.reshape(idx, [-1]), g.reshape(dy as Value, [-1])], [{ type: 'float', shape: flatX.shape }], {
+      axis: { i: 0 },
+      reduction: { s: 'add' },
+    })[0] as Value;
+    return [g.reshape(scattered, x.shape)];
+  },
+  SoftmaxCrossEntropy: (g, n, [dy]) => {
+    const [logits, onehot] = inputs2(n);
+    // The fused rule: (softmax − onehot) · dloss / batch.
+    const scale = g.div(dy as Value, g.batchSize(logits));
+    return [g.mul(g.sub(g.softmax(logits), onehot), scale), undefined];
+  },
+};
+
+/** Ops with a gradient rule. */
+export const DIFFERENTIABLE_OPS: readonly string[] = Object.keys(RULES);
+
+/**
+ * Appends to `g` the gradient of `loss` with respect to each of `wrt`, in order: for a scalar
+ * loss by default, else the vector-Jacobian product with `seed` (shaped like `loss`).
+ * A value of `wrt` the loss does not depend on gets `undefined`.
+ */
+export function gradients(g: Graph, loss: Value, wrt: readonly Value[], seed?: Value): (Value | undefined)[] {
+  const forward = [...g.nodes];
+  // Which values depend on a wrt value: only they need gradients.
+  const live = new Set(wrt.map((v) => v.name));
+  for (const node of forward) if (node.inputs.some((v) => live.has(v.name))) for (const o of node.outputs) live.add(o.name);
+  const grads = new Map<string, Value>([[loss.name, seed ?? g.constant(floatTensor([1], []))]]);
+  for (let i = forward.length - 1; i >= 0; i--) {
+    const node = forward[i] as Node;
+    const dys = node.outputs.map((o) => grads.get(o.name));
+    if (dys.every((d) => d === undefined) || !node.inputs.some((v) => live.has(v.name))) continue;
+    const rule = RULES[node.op];
+    if (rule === undefined) throw new EcomlError('E_INTERNAL', `no gradient rule for ONNX op ${node.op}`, { details: { op: node.op } });
+    const dxs = rule(g, node, dys, (k) => live.has((node.inputs[k] as Value).name));
+    dxs.forEach((dx, k) => {
+      const x = node.inputs[k] as Value;
+      if (dx === undefined || !live.has(x.name)) return;
+      const prev = grads.get(x.name);
+      grads.set(x.name, prev === undefined ? dx : g.add(prev, dx));
+    });
+  }
+  return wrt.map((v) => grads.get(v.name));
+}

@@ -1,0 +1,271 @@
+/**
+ * ModelSpec → ONNX graphs: the inference graph (NHWC samples in, softmax probabilities out) and
+ * one training-step graph (forward, loss, gradients and the optimizer update; weights and
+ * optimizer state in, their new values out, plus the loss and the count of correct predictions).
+ * Weights are graph inputs in ONNX layout (conv kernels OIHW, dense kernels after a flatten with
+ * CHW-ordered rows; see layout.ts); their names match the tfjs engine's.
+ * @module
+ */
+import { EcomlError } from '../../errors.js';
+import { analyzeLayer, parseLayerConfig, type TypedLayerConfig } from '../../models/layers.js';
+import type { ModelSpec } from '../../models/spec.js';
+import { gradients } from './autodiff.js';
+import { Graph, type Value, type WindowAttrs } from './graph.js';
+
+export const ONNX_LAYERS = ['conv2d', 'maxPooling2d', 'flatten', 'dense', 'dropout'] as const;
+const HIDDEN_ACTIVATIONS = ['linear', 'relu'];
+const LOSSES = ['sparse_categorical_crossentropy', 'categorical_crossentropy'];
+const OPTIMIZERS = ['adam', 'sgd'];
+
+export interface ParamInfo {
+  /** The tfjs engine's weight name, e.g. `conv2d/kernel`. */
+  readonly name: string;
+  /** The tfjs engine's shape (conv kernels HWIO). */
+  readonly shape: readonly number[];
+  /** True for conv kernels, stored OIHW in ONNX. */
+  readonly hwio: boolean;
+  /**
+   * For a dense kernel fed by a flattened image [h, w, c]: the graph flattens NCHW (no
+   * transpose), so the ONNX kernel's rows are in CHW order where tfjs's are in HWC order.
+   */
+  readonly chwRows?: readonly [number, number, number];
+}
+
+export interface DropoutInfo {
+  /** Graph input for the mask: 0 or 1/(1 − rate) per activation. */
+  readonly name: string;
+  readonly rate: number;
+  /** Per-sample mask shape in the graph's layout. */
+  readonly shape: readonly number[];
+  /** The layer's index in the spec (for seeding). */
+  readonly layer: number;
+}
+
+export interface CompiledGraphs {
+  readonly params: readonly ParamInfo[];
+  /** Optimizer slot names per param (e.g. `m`, `v` for Adam), named `${param}/${slot}`. */
+  readonly slots: readonly string[];
+  readonly dropouts: readonly DropoutInfo[];
+  readonly inference: Graph;
+  readonly training: Graph;
+}
+
+function unsupported(message: string, details: Record<string, unknown>): EcomlError {
+  return new EcomlError('E_UNKNOWN_NAME', `the onnx engine does not support ${message}; it supports layers ${ONNX_LAYERS.join(', ')} with activations ${HIDDEN_ACTIVATIONS.join(', ')} (softmax on the last layer), losses ${LOSSES.join(', ')} and optimizers adam, sgd (no nesterov)`, {
+    details: { ...details, valid: [...ONNX_LAYERS] },
+  });
+}
+
+/** Throws E_UNKNOWN_NAME naming the first thing in `spec` this engine cannot compile. */
+export function checkSupported(spec: ModelSpec): TypedLayerConfig[] {
+  const layers = spec.layers.map((l, i) => parseLayerConfig(l, `model.layers[${i}]`));
+  layers.forEach((l, i) => {
+    const at = `model.layers[${i}]`;
+    if (!(ONNX_LAYERS as readonly string[]).includes(l.type)) throw unsupported(`layer type "${l.type}" (${at})`, { path: at, name: l.type });
+    const last = i === layers.length - 1;
+    if ('activation' in l && !(HIDDEN_ACTIVATIONS.includes(l.activation) || (last && l.activation === 'softmax' && l.type === 'dense'))) {
+      throw unsupported(`activation "${l.activation}" at ${at}`, { path: at, name: l.activation });
+    }
+    if (last && !(l.type === 'dense' && l.activation === 'softmax')) throw unsupported(`a last layer other than dense with softmax (${at})`, { path: at, name: l.type });
+  });
+  if (!LOSSES.includes(spec.compile.loss)) throw unsupported(`loss "${spec.compile.loss}"`, { name: spec.compile.loss });
+  const opt = spec.compile.optimizer;
+  if (!OPTIMIZERS.includes(opt.type) || opt.nesterov === true) throw unsupported(`optimizer "${opt.type}${opt.nesterov === true ? ' (nesterov)' : ''}"`, { name: opt.type });
+  if (spec.input.length !== 3 && spec.input.length !== 1) throw unsupported(`input shape [${spec.input.join(', ')}] (rank 1 or 3 only)`, { name: 'input' });
+  return layers;
+}
+
+/** Whether the onnx engine can compile `spec` (otherwise use tfjs). */
+export function supports(spec: ModelSpec): boolean {
+  try {
+    checkSupported(spec);
+    return true;
+  } catch (error) {
+    if (error instanceof EcomlError && error.code === 'E_UNKNOWN_NAME') return false;
+    throw error;
+  }
+}
+
+/** Keras layer names (conv2d, conv2d_1, dense, …), as the tfjs engine names its weights. */
+function layerNames(layers: readonly TypedLayerConfig[]): string[] {
+  const seen = new Map<string, number>();
+  return layers.map((l) => {
+    const base = l.type.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
+    const n = seen.get(base) ?? 0;
+    seen.set(base, n + 1);
+    return n === 0 ? base : `${base}_${n}`;
+  });
+}
+
+function pair(v: number | readonly [number, number]): [number, number] {
+  return typeof v === 'number' ? [v, v] : [v[0], v[1]];
+}
+
+/** TF's padding: 'same' splits the overrun with the extra row at the end. */
+function samePads(size: number, k: number, s: number, d: number): [number, number] {
+  const out = Math.ceil(size / s);
+  const total = Math.max((out - 1) * s + (k - 1) * d + 1 - size, 0);
+  return [Math.floor(total / 2), total - Math.floor(total / 2)];
+}
+
+function windowOf(shape: readonly number[], kernel: [number, number], strides: [number, number], dilations: [number, number], padding: 'same' | 'valid'): WindowAttrs {
+  const [, , h, w] = shape as [number, number, number, number];
+  const [t, b] = padding === 'same' ? samePads(h, kernel[0], strides[0], dilations[0]) : [0, 0];
+  const [l, r] = padding === 'same' ? samePads(w, kernel[1], strides[1], dilations[1]) : [0, 0];
+  return { kernel, strides, dilations, pads: [t, l, b, r] };
+}
+
+/** The shared forward pass up to the logits; `masks` (training only) maps dropout layers to mask inputs. */
+function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weights: ReadonlyMap<string, Value>, masks: ReadonlyMap<number, Value>, names: readonly string[]): Value {
+  let h = x;
+  if (x.shape.length === 4) {
+    const [n, hh, ww, c] = x.shape as [number, number, number, number];
+    // One channel: NHWC and NCHW hold the same bytes, so a reshape is enough.
+    h = c === 1 ? g.reshape(x, [n, 1, hh, ww]) : g.transpose(x, [0, 3, 1, 2]);
+  }
+  const weight = (name: string): Value => weights.get(name) as Value;
+  layers.forEach((l, i) => {
+    const name = names[i] as string;
+    switch (l.type) {
+      case 'conv2d': {
+        const attrs = windowOf(h.shape, pair(l.kernelSize), pair(l.strides), pair(l.dilationRate), l.padding);
+        h = g.conv(h, weight(`${name}/kernel`), l.useBias ? weight(`${name}/bias`) : undefined, attrs);
+        if (l.activation === 'relu') h = g.unary('Relu', h);
+        break;
+      }
+      case 'maxPooling2d': {
+        const kernel = pair(l.poolSize);
+        const { pads, strides } = windowOf(h.shape, kernel, pair(l.strides ?? l.poolSize), [1, 1], l.padding);
+        h = g.maxPool(h, { kernel, strides, pads })[0];
+        break;
+      }
+      case 'flatten':
+        // Flattens NCHW order; the next dense kernel's rows are permuted to match (see ParamInfo).
+        h = g.reshape(h, [-1, h.shape.slice(1).reduce((a, b) => a * b, 1)]);
+        break;
+      case 'dense': {
+        h = g.matmul(h, weight(`${name}/kernel`));
+        if (l.useBias) h = g.add(h, weight(`${name}/bias`));
+        if (l.activation === 'relu') h = g.unary('Relu', h);
+        break;
+      }
+      case 'dropout': {
+        const mask = masks.get(i);
+        if (mask !== undefined) h = g.mul(h, mask);
+        break;
+      }
+      default:
+        throw unsupported(`layer type "${l.type}"`, { name: l.type });
+    }
+  });
+  return h;
+}
+
+function paramsOf(spec: ModelSpec, layers: readonly TypedLayerConfig[], names: readonly string[]): ParamInfo[] {
+  const params: ParamInfo[] = [];
+  let shape: readonly number[] = spec.input;
+  let flattened: [number, number, number] | undefined;
+  layers.forEach((l, i) => {
+    const name = names[i] as string;
+    if (l.type === 'flatten' && shape.length === 3) flattened = [shape[0] as number, shape[1] as number, shape[2] as number];
+    if (l.type === 'conv2d') {
+      const [kh, kw] = pair(l.kernelSize);
+      params.push({ name: `${name}/kernel`, shape: [kh, kw, shape[2] as number, l.filters], hwio: true });
+      if (l.useBias) params.push({ name: `${name}/bias`, shape: [l.filters], hwio: false });
+    } else if (l.type === 'dense') {
+      params.push({ name: `${name}/kernel`, shape: [shape[shape.length - 1] as number, l.units], hwio: false, ...(flattened !== undefined ? { chwRows: flattened } : {}) });
+      flattened = undefined;
+      if (l.useBias) params.push({ name: `${name}/bias`, shape: [l.units], hwio: false });
+    }
+    shape = analyzeLayer(l, shape, `model.layers[${i}]`).outputShape;
+  });
+  return params;
+}
+
+export function onnxShape(p: ParamInfo): number[] {
+  const [kh, kw, cin, cout] = p.shape as [number, number, number, number];
+  return p.hwio ? [cout, cin, kh, kw] : [...p.shape];
+}
+
+/** Per-sample activation shapes in graph layout (NCHW for images), after each layer. */
+function graphShapes(spec: ModelSpec, layers: readonly TypedLayerConfig[]): number[][] {
+  let shape: readonly number[] = spec.input;
+  return layers.map((l, i) => {
+    shape = analyzeLayer(l, shape, `model.layers[${i}]`).outputShape;
+    return shape.length === 3 ? [shape[2] as number, shape[0] as number, shape[1] as number] : [...shape];
+  });
+}
+
+export function compileGraphs(spec: ModelSpec): CompiledGraphs {
+  const layers = checkSupported(spec);
+  const names = layerNames(layers);
+  const params = paramsOf(spec, layers, names);
+  const shapes = graphShapes(spec, layers);
+  const inputShape = [-1, ...spec.input];
+
+  const inference = new Graph();
+  {
+    const x = inference.input('x', 'float', inputShape);
+    const weights = new Map(params.map((p) => [p.name, inference.input(p.name, 'float', onnxShape(p))]));
+    const logits = forward(inference, x, layers, weights, new Map(), names);
+    inference.output(inference.softmax(logits), 'probs');
+  }
+
+  const opt = spec.compile.optimizer;
+  const adam = opt.type === 'adam';
+  const momentum = !adam && opt.momentum !== undefined;
+  const slots = adam ? ['m', 'v'] : momentum ? ['momentum'] : [];
+  const training = new Graph();
+  const x = training.input('x', 'float', inputShape);
+  const labels = training.input('labels', 'int64', [-1]);
+  const weights = new Map(params.map((p) => [p.name, training.input(p.name, 'float', onnxShape(p))]));
+  const dropouts: DropoutInfo[] = [];
+  const masks = new Map<number, Value>();
+  layers.forEach((l, i) => {
+    if (l.type !== 'dropout' || l.rate === 0) return;
+    const info = { name: `mask/${names[i] as string}`, rate: l.rate, shape: i === 0 ? [...spec.input] : (shapes[i - 1] as number[]), layer: i };
+    dropouts.push(info);
+    masks.set(i, training.input(info.name, 'float', [-1, ...info.shape]));
+  });
+  const logits = forward(training, x, layers, weights, masks, names);
+  const loss = training.softmaxCrossEntropy(logits, training.oneHot(labels, spec.numClasses));
+  training.output(loss, 'loss');
+  training.output(training.countCorrect(logits, labels), 'correct');
+  const wrt = params.map((p) => weights.get(p.name) as Value);
+  const grads = gradients(training, loss, wrt);
+
+  const g = training;
+  const lr = g.scalar(-(opt.learningRate ?? (adam ? 0.001 : 0.01)));
+  const b1 = opt.beta1 ?? 0.9;
+  const b2 = opt.beta2 ?? 0.999;
+  // Adam's bias corrections 1 − β^t are fed per step (tfjs accumulates β^t in float32).
+  const corr1 = adam ? g.input('adam/oneMinusAccBeta1', 'float', []) : undefined;
+  const corr2 = adam ? g.input('adam/oneMinusAccBeta2', 'float', []) : undefined;
+  params.forEach((p, i) => {
+    const w = wrt[i] as Value;
+    const grad = grads[i];
+    if (grad === undefined) throw new EcomlError('E_INTERNAL', `weight ${p.name} does not affect the loss`);
+    const shape = onnxShape(p);
+    let step: Value;
+    if (adam) {
+      // The tfjs Adam update, op for op: w += −lr · (m̂ / (√v̂ + ε)).
+      const m = g.input(`${p.name}/m`, 'float', shape);
+      const v = g.input(`${p.name}/v`, 'float', shape);
+      const m2 = g.add(g.mul(m, g.scalar(b1)), g.mul(grad, g.scalar(1 - b1)));
+      const v2 = g.add(g.mul(v, g.scalar(b2)), g.mul(g.mul(grad, grad), g.scalar(1 - b2)));
+      g.output(m2, `new:${p.name}/m`);
+      g.output(v2, `new:${p.name}/v`);
+      const mHat = g.div(m2, corr1 as Value);
+      const vHat = g.div(v2, corr2 as Value);
+      step = g.div(mHat, g.add(g.unary('Sqrt', vHat), g.scalar(opt.epsilon ?? 1e-7)));
+    } else if (momentum) {
+      const acc = g.input(`${p.name}/momentum`, 'float', shape);
+      step = g.add(g.mul(acc, g.scalar(opt.momentum ?? 0)), grad);
+      g.output(step, `new:${p.name}/momentum`);
+    } else {
+      step = grad;
+    }
+    g.output(g.add(g.mul(step, lr), w), `new:${p.name}`);
+  });
+  return { params, slots, dropouts, inference, training };
+}

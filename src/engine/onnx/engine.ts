@@ -1,0 +1,362 @@
+/**
+ * The ONNX Runtime engine: each compiled model holds two sessions (a training step and
+ * inference), with weights and optimizer state kept as ORT tensors between steps. Weights cross
+ * the seam in the tfjs engine's names and layouts, so they move between engines exactly.
+ * @module
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { EcomlError } from '../../errors.js';
+import { modelProfile } from '../../models/load.js';
+import type { ModelSpec } from '../../models/spec.js';
+import { PyRandom } from '../../util/random.js';
+import type { BatchMetrics, CompileOptions, CompiledModel, Engine, NamedWeight } from '../types.js';
+import { compileGraphs, type CompiledGraphs, onnxShape, type ParamInfo, supports } from './compile.js';
+import { toOnnxLayout, toTfjsLayout } from './layout.js';
+import { decodeInitializers, floatTensor } from './protobuf.js';
+
+export const MODEL_FILE = 'model.onnx';
+const ADAM_ACC_BETA = ['adam/accBeta1', 'adam/accBeta2'] as const;
+
+export interface OnnxEngineOptions {
+  /** ORT intra-op threads per session (default 1: measured fastest for training on 2 cores). */
+  readonly threads?: number;
+}
+
+function size(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+async function guarded<T>(what: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof EcomlError) throw error;
+    throw new EcomlError('E_ENGINE_FAILED', `onnx ${what} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+}
+
+function checkBatchSize(batchSize: number): void {
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new EcomlError('E_CONFIG_INVALID', `batch size must be a positive integer, got ${batchSize}`, { details: { batchSize } });
+  }
+}
+
+function sessionOptions(threads: number): ort.InferenceSession.SessionOptions {
+  // ORT's threads spin by default, which starves the JS thread on small machines.
+  return { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all', extra: { session: { intra_op: { allow_spinning: '0' } } } };
+}
+
+/** A 31-bit seed from `parts` (FNV-1a over 32-bit words with a final avalanche). */
+function mix(...parts: number[]): number {
+  let h = 0x811c9dc5;
+  for (const part of parts) {
+    h = Math.imul(h ^ (part >>> 0), 0x01000193);
+    h ^= h >>> 15;
+  }
+  h = Math.imul(h ^ (h >>> 16), 0x2c1b3c6d);
+  return ((h ^ (h >>> 13)) >>> 0) % 0x7fffffff;
+}
+
+/** Keras' glorot uniform (fan over the receptive field), from one seeded stream; biases 0. */
+function initialWeights(params: readonly ParamInfo[], seed: number): NamedWeight[] {
+  const rng = new PyRandom(seed);
+  return params.map((p) => {
+    const values = new Float32Array(size(p.shape));
+    if (!p.name.endsWith('/bias')) {
+      const receptive = size(p.shape.slice(0, -2));
+      const fanIn = (p.shape[p.shape.length - 2] as number) * receptive;
+      const fanOut = (p.shape[p.shape.length - 1] as number) * receptive;
+      const limit = Math.sqrt(6 / (fanIn + fanOut));
+      for (let i = 0; i < values.length; i++) values[i] = (rng.random() * 2 - 1) * limit;
+    }
+    return { name: p.name, shape: p.shape, values };
+  });
+}
+
+export class OnnxModel implements CompiledModel {
+  readonly engine = 'onnx';
+  readonly parameterCount: number;
+  readonly flopsPerSample: number;
+  private readonly inputSize: number;
+  private weights = new Map<string, ort.Tensor>();
+  private state = new Map<string, ort.Tensor>();
+  private step = 0;
+  /** Adam's running β powers, accumulated in float32 as tfjs does. */
+  private accBeta: [number, number] = [0, 0];
+
+  constructor(
+    readonly spec: ModelSpec,
+    private readonly graphs: CompiledGraphs,
+    private readonly training: ort.InferenceSession,
+    private readonly inference: ort.InferenceSession,
+    private readonly seed: number,
+    weights: readonly NamedWeight[],
+  ) {
+    const profile = modelProfile(spec);
+    this.parameterCount = profile.parameterCount;
+    this.flopsPerSample = profile.flopsPerSample;
+    this.inputSize = size(spec.input);
+    this.setWeights(weights);
+    this.resetOptimizer();
+  }
+
+  private resetOptimizer(): void {
+    this.step = 0;
+    const o = this.spec.compile.optimizer;
+    this.accBeta = [Math.fround(o.beta1 ?? 0.9), Math.fround(o.beta2 ?? 0.999)];
+    this.state = new Map(
+      this.graphs.slots.flatMap((slot) => this.graphs.params.map((p) => [`${p.name}/${slot}`, new ort.Tensor('float32', new Float32Array(size(p.shape)), onnxShape(p))] as const)),
+    );
+  }
+
+  private checkBatch(x: Float32Array, n: number, y?: Int32Array): void {
+    if (!Number.isInteger(n) || n < 0) throw new EcomlError('E_SHAPE_MISMATCH', `the sample count must be a non-negative integer, got ${n}`);
+    if (x.length < n * this.inputSize) {
+      throw new EcomlError('E_SHAPE_MISMATCH', `${n} samples of shape [${this.spec.input.join(', ')}] need ${n * this.inputSize} values, got ${x.length}`, {
+        details: { expected: n * this.inputSize, got: x.length, featureShape: [...this.spec.input] },
+      });
+    }
+    if (y === undefined) return;
+    if (y.length < n) throw new EcomlError('E_SHAPE_MISMATCH', `${n} samples need ${n} labels, got ${y.length}`, { details: { expected: n, got: y.length } });
+    for (let i = 0; i < n; i++) {
+      const label = y[i] as number;
+      if (label < 0 || label >= this.spec.numClasses) {
+        throw new EcomlError('E_SHAPE_MISMATCH', `label ${label} at index ${i} is outside 0…${this.spec.numClasses - 1} (the model has ${this.spec.numClasses} classes)`, {
+          details: { index: i, label, numClasses: this.spec.numClasses },
+        });
+      }
+    }
+  }
+
+  private inputs(x: Float32Array, start: number, n: number): ort.Tensor {
+    return new ort.Tensor('float32', x.subarray(start * this.inputSize, (start + n) * this.inputSize), [n, ...this.spec.input]);
+  }
+
+  private labels(y: Int32Array, start: number, n: number): ort.Tensor {
+    return new ort.Tensor('int64', BigInt64Array.from(y.subarray(start, start + n), (v) => BigInt(v)), [n]);
+  }
+
+  /** Dropout masks for this step: seeded by (seed, layer, step) so a resumed run replays them. */
+  private masks(n: number): Record<string, ort.Tensor> {
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const d of this.graphs.dropouts) {
+      const rng = new PyRandom(mix(this.seed, d.layer, this.step));
+      const keep = 1 / (1 - d.rate);
+      const values = new Float32Array(n * size(d.shape));
+      for (let i = 0; i < values.length; i++) values[i] = rng.random() >= d.rate ? keep : 0;
+      feeds[d.name] = new ort.Tensor('float32', values, [n, ...d.shape]);
+    }
+    return feeds;
+  }
+
+  private metrics(loss: number, correct: number, n: number): BatchMetrics {
+    return { loss, ...(this.spec.compile.metrics.includes('accuracy') ? { accuracy: correct / n } : {}) };
+  }
+
+  async trainBatch(x: Float32Array, y: Int32Array, n: number): Promise<BatchMetrics> {
+    this.checkBatch(x, n, y);
+    if (n === 0) throw new EcomlError('E_SHAPE_MISMATCH', 'cannot train on 0 samples');
+    const feeds: Record<string, ort.Tensor> = { x: this.inputs(x, 0, n), labels: this.labels(y, 0, n), ...this.masks(n) };
+    for (const [name, t] of this.weights) feeds[name] = t;
+    for (const [name, t] of this.state) feeds[name] = t;
+    const adam = this.spec.compile.optimizer.type === 'adam';
+    if (adam) {
+      feeds['adam/oneMinusAccBeta1'] = new ort.Tensor('float32', Float32Array.of(1 - this.accBeta[0]), []);
+      feeds['adam/oneMinusAccBeta2'] = new ort.Tensor('float32', Float32Array.of(1 - this.accBeta[1]), []);
+    }
+    const out = await guarded('training', () => this.training.run(feeds));
+    // The step's outputs become the next step's inputs as they are: no copies.
+    for (const name of this.weights.keys()) this.weights.set(name, out[`new:${name}`] as ort.Tensor);
+    for (const name of this.state.keys()) this.state.set(name, out[`new:${name}`] as ort.Tensor);
+    this.step++;
+    if (adam) {
+      const o = this.spec.compile.optimizer;
+      this.accBeta = [Math.fround(this.accBeta[0] * Math.fround(o.beta1 ?? 0.9)), Math.fround(this.accBeta[1] * Math.fround(o.beta2 ?? 0.999))];
+    }
+    return this.metrics((out.loss?.data as Float32Array)[0] as number, (out.correct?.data as Float32Array)[0] as number, n);
+  }
+
+  async evaluate(x: Float32Array, y: Int32Array, n: number, batchSize: number): Promise<BatchMetrics> {
+    this.checkBatch(x, n, y);
+    checkBatchSize(batchSize);
+    if (n === 0) throw new EcomlError('E_SHAPE_MISMATCH', 'cannot evaluate on 0 samples');
+    const probs = await this.predict(x, n, batchSize);
+    const classes = this.spec.numClasses;
+    let loss = 0;
+    let correct = 0;
+    for (let i = 0; i < n; i++) {
+      const row = probs.subarray(i * classes, (i + 1) * classes);
+      const label = y[i] as number;
+      // Keras clips probabilities to [ε, 1 − ε] before the log.
+      loss -= Math.log(Math.min(Math.max(row[label] as number, 1e-7), 1 - 1e-7));
+      let best = 0;
+      for (let c = 1; c < classes; c++) if ((row[c] as number) > (row[best] as number)) best = c;
+      if (best === label) correct++;
+    }
+    return this.metrics(loss / n, correct, n);
+  }
+
+  async predict(x: Float32Array, n: number, batchSize = 256): Promise<Float32Array> {
+    this.checkBatch(x, n);
+    checkBatchSize(batchSize);
+    const classes = this.spec.numClasses;
+    const out = new Float32Array(n * classes);
+    for (let start = 0; start < n; start += batchSize) {
+      const count = Math.min(batchSize, n - start);
+      const feeds: Record<string, ort.Tensor> = { x: this.inputs(x, start, count) };
+      for (const [name, t] of this.weights) feeds[name] = t;
+      const result = await guarded('prediction', () => this.inference.run(feeds));
+      out.set(result.probs?.data as Float32Array, start * classes);
+    }
+    return out;
+  }
+
+  private toSeam(p: ParamInfo, t: ort.Tensor): NamedWeight {
+    const data = t.data as Float32Array;
+    return { name: p.name, shape: [...p.shape], values: toTfjsLayout(data, p.shape, p.hwio, p.chwRows) };
+  }
+
+  private fromSeam(p: ParamInfo, w: NamedWeight): ort.Tensor {
+    if (w.shape.length !== p.shape.length || w.shape.some((d, i) => d !== p.shape[i]) || w.values.length !== size(p.shape)) {
+      throw new EcomlError('E_SHAPE_MISMATCH', `weight ${w.name} has shape [${w.shape.join(', ')}], the model needs [${p.shape.join(', ')}]`, {
+        details: { weight: w.name, got: [...w.shape], expected: [...p.shape] },
+      });
+    }
+    return new ort.Tensor('float32', toOnnxLayout(w.values, p.shape, p.hwio, p.chwRows), onnxShape(p));
+  }
+
+  getWeights(): NamedWeight[] {
+    return this.graphs.params.map((p) => this.toSeam(p, this.weights.get(p.name) as ort.Tensor));
+  }
+
+  setWeights(weights: readonly NamedWeight[]): void {
+    const byName = new Map(weights.map((w) => [w.name, w]));
+    const unknown = [...byName.keys()].filter((name) => !this.graphs.params.some((p) => p.name === name));
+    if (unknown.length > 0) throw new EcomlError('E_SHAPE_MISMATCH', `the model has no weight named ${unknown.join(', ')}`, { details: { unknown } });
+    // Convert every weight before storing any, so a bad set leaves the model as it was.
+    const next = this.graphs.params.map((p) => {
+      const w = byName.get(p.name);
+      if (w === undefined) throw new EcomlError('E_SHAPE_MISMATCH', `no value given for weight ${p.name}`, { details: { weight: p.name } });
+      return [p.name, this.fromSeam(p, w)] as const;
+    });
+    this.weights = new Map(next);
+  }
+
+  getOptimizerState(): Promise<NamedWeight[]> {
+    const state: NamedWeight[] = [{ name: 'iter', shape: [], values: Float32Array.of(this.step) }];
+    for (const slot of this.graphs.slots) {
+      for (const p of this.graphs.params) {
+        const name = `${p.name}/${slot}`;
+        state.push({ ...this.toSeam(p, this.state.get(name) as ort.Tensor), name });
+      }
+    }
+    if (this.spec.compile.optimizer.type === 'adam') {
+      state.push({ name: ADAM_ACC_BETA[0], shape: [], values: Float32Array.of(this.accBeta[0]) }, { name: ADAM_ACC_BETA[1], shape: [], values: Float32Array.of(this.accBeta[1]) });
+    }
+    return Promise.resolve(state);
+  }
+
+  setOptimizerState(state: readonly NamedWeight[]): Promise<void> {
+    const params = new Map(this.graphs.params.map((p) => [p.name, p]));
+    const next = new Map(this.state);
+    let step = this.step;
+    const accBeta: [number, number] = [...this.accBeta];
+    for (const s of state) {
+      const value = s.values[0] ?? 0;
+      if (s.name === 'iter') step = value;
+      else if (s.name === ADAM_ACC_BETA[0]) accBeta[0] = value;
+      else if (s.name === ADAM_ACC_BETA[1]) accBeta[1] = value;
+      else {
+        const p = params.get(s.name.slice(0, s.name.lastIndexOf('/')));
+        if (p === undefined || !next.has(s.name)) throw new EcomlError('E_SHAPE_MISMATCH', `optimizer state ${s.name} [${s.shape.join(', ')}] fits no weight of this model`, { details: { name: s.name } });
+        next.set(s.name, this.fromSeam(p, s));
+      }
+    }
+    // Without saved β powers (a state from elsewhere), recompute them from the step count.
+    const o = this.spec.compile.optimizer;
+    if (!state.some((s) => s.name === ADAM_ACC_BETA[0])) accBeta[0] = Math.fround((o.beta1 ?? 0.9) ** (step + 1));
+    if (!state.some((s) => s.name === ADAM_ACC_BETA[1])) accBeta[1] = Math.fround((o.beta2 ?? 0.999) ** (step + 1));
+    this.state = next;
+    this.step = step;
+    this.accBeta = accBeta;
+    return Promise.resolve();
+  }
+
+  async saveTo(dir: string): Promise<{ files: string[] }> {
+    const initializers = this.graphs.params.map((p) => floatTensor((this.weights.get(p.name) as ort.Tensor).data as Float32Array, onnxShape(p), p.name));
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, MODEL_FILE), this.graphs.inference.toModel(initializers));
+    return { files: [MODEL_FILE] };
+  }
+
+  dispose(): void {
+    void this.training.release();
+    void this.inference.release();
+  }
+}
+
+export class OnnxEngine implements Engine {
+  readonly name = 'onnx';
+  private readonly threads: number;
+
+  constructor(options: OnnxEngineOptions = {}) {
+    this.threads = options.threads ?? 1;
+  }
+
+  supports(spec: ModelSpec): boolean {
+    return supports(spec);
+  }
+
+  ready(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  private async build(spec: ModelSpec, seed: number, weights: (graphs: CompiledGraphs) => readonly NamedWeight[]): Promise<OnnxModel> {
+    const graphs = compileGraphs(spec);
+    const options = sessionOptions(this.threads);
+    const [training, inference] = await guarded('session creation', () =>
+      Promise.all([ort.InferenceSession.create(graphs.training.toModel(), options), ort.InferenceSession.create(graphs.inference.toModel(), options)]),
+    );
+    return new OnnxModel(spec, graphs, training, inference, seed, weights(graphs));
+  }
+
+  compile(spec: ModelSpec, options: CompileOptions): Promise<CompiledModel> {
+    return this.build(spec, options.seed, (g) => initialWeights(g.params, options.seed));
+  }
+
+  async load(dir: string, spec: ModelSpec): Promise<CompiledModel> {
+    const file = join(dir, MODEL_FILE);
+    let bytes: Uint8Array;
+    try {
+      bytes = await readFile(file);
+    } catch (error) {
+      throw new EcomlError('E_MODEL_NOT_FOUND', `${file}: cannot read the ONNX model`, { details: { dir }, cause: error });
+    }
+    let stored: ReturnType<typeof decodeInitializers>;
+    try {
+      stored = decodeInitializers(bytes);
+    } catch (error) {
+      throw new EcomlError('E_MODEL_CORRUPT', `${file}: not a readable ONNX model`, { details: { dir }, cause: error });
+    }
+    return this.build(spec, 0, (graphs) =>
+      graphs.params.map((p) => {
+        const t = stored.find((s) => s.name === p.name);
+        const expected = onnxShape(p);
+        if (t === undefined || t.dims.length !== expected.length || t.dims.some((d, i) => d !== expected[i])) {
+          throw new EcomlError('E_MODEL_CORRUPT', `${file}: weight ${p.name} is missing or not shaped [${expected.join(', ')}]`, { details: { dir, weight: p.name } });
+        }
+        return { name: p.name, shape: p.shape, values: toTfjsLayout(t.values, p.shape, p.hwio, p.chwRows) };
+      }),
+    );
+  }
+
+  liveTensors(): number {
+    return 0;
+  }
+}
+
+export function createOnnxEngine(options: OnnxEngineOptions = {}): Engine {
+  return new OnnxEngine(options);
+}

@@ -1,0 +1,239 @@
+/**
+ * A tiny graph IR for building ONNX graphs in JS: values carry static shapes (the batch axis as
+ * -1), nodes carry ONNX ops. Every builder method infers its output shape, so gradient rules can
+ * read shapes at build time instead of computing them in the graph. One macro op,
+ * SoftmaxCrossEntropy, exists for the fused gradient rule and is lowered to ONNX ops on export.
+ * @module
+ */
+import { type Attr, type ElemType, encodeModel, floatTensor, type GraphData, int64Tensor, type NodeData, type TensorData } from './protobuf.js';
+
+export interface Value {
+  readonly name: string;
+  readonly type: ElemType;
+  /** Static shape; -1 marks the (dynamic) batch axis. */
+  readonly shape: readonly number[];
+}
+
+export interface Node {
+  readonly op: string;
+  readonly inputs: readonly Value[];
+  readonly outputs: readonly Value[];
+  readonly attrs: Readonly<Record<string, Attr>>;
+}
+
+/** NumPy broadcasting of static shapes (the batch axis broadcasts like any other). */
+function broadcastShape(a: readonly number[], b: readonly number[]): number[] {
+  const rank = Math.max(a.length, b.length);
+  return Array.from({ length: rank }, (_, i) => {
+    const da = a[a.length - rank + i] ?? 1;
+    const db = b[b.length - rank + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) throw new Error(`cannot broadcast [${a.join(', ')}] with [${b.join(', ')}]`);
+    return da === 1 ? db : da;
+  });
+}
+
+/** Output length of a window (kernel k, stride s, dilation d) over n padded by pads p0, p1. */
+function windowLength(n: number, k: number, s: number, d: number, p0: number, p1: number): number {
+  return Math.floor((n + p0 + p1 - ((k - 1) * d + 1)) / s) + 1;
+}
+
+export interface WindowAttrs {
+  readonly kernel: readonly [number, number];
+  readonly strides: readonly [number, number];
+  readonly dilations: readonly [number, number];
+  /** [top, left, bottom, right], ONNX order. */
+  readonly pads: readonly [number, number, number, number];
+}
+
+function windowShape(x: readonly number[], w: WindowAttrs, channels: number): number[] {
+  const [n, , h, wd] = x as [number, number, number, number];
+  return [
+    n,
+    channels,
+    windowLength(h, w.kernel[0], w.strides[0], w.dilations[0], w.pads[0], w.pads[2]),
+    windowLength(wd, w.kernel[1], w.strides[1], w.dilations[1], w.pads[1], w.pads[3]),
+  ];
+}
+
+export class Graph {
+  readonly nodes: Node[] = [];
+  readonly inputs: Value[] = [];
+  readonly outputs: Value[] = [];
+  private counter = 0;
+
+  private fresh(type: ElemType, shape: readonly number[]): Value {
+    return { name: `v${this.counter++}`, type, shape: [...shape] };
+  }
+
+  /** Adds a node with outputs of the given types and shapes. */
+  node(op: string, inputs: readonly Value[], outs: readonly { type: ElemType; shape: readonly number[] }[], attrs: Record<string, Attr> = {}): Value[] {
+    const outputs = outs.map((o) => this.fresh(o.type, o.shape));
+    this.nodes.push({ op, inputs, outputs, attrs });
+    return outputs;
+  }
+
+  private one(op: string, inputs: readonly Value[], type: ElemType, shape: readonly number[], attrs: Record<string, Attr> = {}): Value {
+    return this.node(op, inputs, [{ type, shape }], attrs)[0] as Value;
+  }
+
+  input(name: string, type: ElemType, shape: readonly number[]): Value {
+    const v: Value = { name, type, shape: [...shape] };
+    this.inputs.push(v);
+    return v;
+  }
+
+  /** Marks `v` as a graph output under `name`. */
+  output(v: Value, name: string): void {
+    const out: Value = { name, type: v.type, shape: v.shape };
+    this.nodes.push({ op: 'Identity', inputs: [v], outputs: [out], attrs: {} });
+    this.outputs.push(out);
+  }
+
+  constant(t: TensorData): Value {
+    return this.one('Constant', [], t.type, t.dims, { value: { t } });
+  }
+
+  scalar(v: number): Value {
+    return this.constant(floatTensor([v], []));
+  }
+
+  ints(values: readonly number[]): Value {
+    return this.constant(int64Tensor(values));
+  }
+
+  binary(op: 'Add' | 'Sub' | 'Mul' | 'Div', a: Value, b: Value): Value {
+    return this.one(op, [a, b], 'float', broadcastShape(a.shape, b.shape));
+  }
+
+  add(a: Value, b: Value): Value {
+    return this.binary('Add', a, b);
+  }
+
+  sub(a: Value, b: Value): Value {
+    return this.binary('Sub', a, b);
+  }
+
+  mul(a: Value, b: Value): Value {
+    return this.binary('Mul', a, b);
+  }
+
+  div(a: Value, b: Value): Value {
+    return this.binary('Div', a, b);
+  }
+
+  unary(op: 'Sqrt' | 'Relu' | 'Neg' | 'Identity', x: Value): Value {
+    return this.one(op, [x], x.type, x.shape);
+  }
+
+  /** Reshape to a static shape (at most one -1, the batch axis). */
+  reshape(x: Value, shape: readonly number[]): Value {
+    return this.one('Reshape', [x, this.ints(shape)], x.type, shape);
+  }
+
+  transpose(x: Value, perm: readonly number[]): Value {
+    return this.one('Transpose', [x], x.type, perm.map((p) => x.shape[p] as number), { perm: { ints: perm } });
+  }
+
+  matmul(a: Value, b: Value): Value {
+    return this.one('MatMul', [a, b], 'float', [a.shape[0] as number, b.shape[1] as number]);
+  }
+
+  /** a·b with either operand transposed (2-D only). */
+  gemm(a: Value, b: Value, transA: boolean, transB: boolean): Value {
+    const m = a.shape[transA ? 1 : 0] as number;
+    const n = b.shape[transB ? 0 : 1] as number;
+    return this.one('Gemm', [a, b], 'float', [m, n], { transA: { i: transA ? 1 : 0 }, transB: { i: transB ? 1 : 0 } });
+  }
+
+  /** NCHW convolution; `w` is [out, in, kh, kw]. */
+  conv(x: Value, w: Value, b: Value | undefined, attrs: WindowAttrs): Value {
+    return this.one('Conv', b === undefined ? [x, w] : [x, w, b], 'float', windowShape(x.shape, attrs, w.shape[0] as number), windowAttrs(attrs));
+  }
+
+  /** The max and the flat NCHW index of each window's maximum. */
+  maxPool(x: Value, attrs: Omit<WindowAttrs, 'dilations'>): [Value, Value] {
+    const shape = windowShape(x.shape, { ...attrs, dilations: [1, 1] }, x.shape[1] as number);
+    const [y, idx] = this.node(
+      'MaxPool',
+      [x],
+      [
+        { type: 'float', shape },
+        { type: 'int64', shape },
+      ],
+      { kernel_shape: { ints: attrs.kernel }, strides: { ints: attrs.strides }, pads: { ints: attrs.pads } },
+    );
+    return [y as Value, idx as Value];
+  }
+
+  reduceSum(x: Value, axes: readonly number[], keepdims: boolean): Value {
+    const shape = keepdims ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !axes.includes(i));
+    return this.one('ReduceSum', [x, this.ints(axes)], x.type, shape, { keepdims: { i: keepdims ? 1 : 0 } });
+  }
+
+  softmax(x: Value): Value {
+    return this.one('Softmax', [x], 'float', x.shape, { axis: { i: -1 } });
+  }
+
+  /** Rows of 0/1 floats: onehot[i, c] = (labels[i] == c). */
+  oneHot(labels: Value, classes: number): Value {
+    const col = this.one('Unsqueeze', [labels, this.ints([1])], 'int64', [labels.shape[0] as number, 1]);
+    const eq = this.one('Equal', [col, this.ints(Array.from({ length: classes }, (_, i) => i))], 'bool', [labels.shape[0] as number, classes]);
+    return this.one('Cast', [eq], 'float', eq.shape, { to: { i: 1 } });
+  }
+
+  /** Mean over the batch of −Σ onehot·log softmax(logits): a scalar. */
+  softmaxCrossEntropy(logits: Value, onehot: Value): Value {
+    return this.one('SoftmaxCrossEntropy', [logits, onehot], 'float', []);
+  }
+
+  /** Number of rows with argmax(logits) == label, as a float scalar. */
+  countCorrect(logits: Value, labels: Value): Value {
+    const arg = this.one('ArgMax', [logits], 'int64', [logits.shape[0] as number], { axis: { i: 1 }, keepdims: { i: 0 } });
+    const eq = this.one('Equal', [arg, labels], 'bool', arg.shape);
+    const f = this.one('Cast', [eq], 'float', eq.shape, { to: { i: 1 } });
+    return this.one('ReduceSum', [f], 'float', [], { keepdims: { i: 0 } });
+  }
+
+  /** The batch size as a float scalar. */
+  batchSize(x: Value): Value {
+    const shape = this.one('Shape', [x], 'int64', [x.shape.length]);
+    const n = this.one('Gather', [shape, this.constant(int64Tensor([0], []))], 'int64', []);
+    return this.one('Cast', [n], 'float', [], { to: { i: 1 } });
+  }
+
+  /** The ONNX graph, macro ops lowered; `initializers` bakes inputs of those names in as constants. */
+  toModel(initializers: readonly TensorData[] = []): Uint8Array {
+    const baked = new Set(initializers.map((t) => t.name));
+    const nodes: NodeData[] = [];
+    let tmp = 0;
+    const t = (): string => `l${tmp++}`;
+    for (const n of this.nodes) {
+      const inputs = n.inputs.map((v) => v.name);
+      const outputs = n.outputs.map((v) => v.name);
+      if (n.op !== 'SoftmaxCrossEntropy') {
+        nodes.push({ op: n.op, inputs, outputs, attrs: n.attrs });
+        continue;
+      }
+      const [logp, prod, rows, mean, axes] = [t(), t(), t(), t(), t()];
+      nodes.push(
+        { op: 'LogSoftmax', inputs: [inputs[0] as string], outputs: [logp], attrs: { axis: { i: -1 } } },
+        { op: 'Mul', inputs: [logp, inputs[1] as string], outputs: [prod] },
+        { op: 'Constant', inputs: [], outputs: [axes], attrs: { value: { t: int64Tensor([1]) } } },
+        { op: 'ReduceSum', inputs: [prod, axes], outputs: [rows], attrs: { keepdims: { i: 0 } } },
+        { op: 'ReduceMean', inputs: [rows], outputs: [mean], attrs: { keepdims: { i: 0 } } },
+        { op: 'Neg', inputs: [mean], outputs },
+      );
+    }
+    const graph: GraphData = {
+      nodes,
+      inputs: this.inputs.filter((v) => !baked.has(v.name)),
+      outputs: this.outputs,
+      initializers,
+    };
+    return encodeModel(graph);
+  }
+}
+
+export function windowAttrs(w: WindowAttrs): Record<string, Attr> {
+  return { kernel_shape: { ints: w.kernel }, strides: { ints: w.strides }, dilations: { ints: w.dilations }, pads: { ints: w.pads } };
+}

@@ -1,0 +1,7 @@
+/**
+ * The ONNX Runtime engine's public surface. This folder is the only importer of onnxruntime-node.
+ * @module
+ */
+export { checkSupported, ONNX_LAYERS, supports } from './compile.js';
+export { createOnnxEngine, OnnxEngine, OnnxModel } from './engine.js';
+export type { OnnxEngineOptions } from './engine.js';

@@ -1,0 +1,44 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cli, tempDir } from './helpers.js';
+
+const RECIPE = new URL('../../examples/mnist-cnn.yaml', import.meta.url).pathname;
+const LSTM = new URL('../../examples/mnist-lstm.yaml', import.meta.url).pathname;
+const TINY = ['--train-limit', '256', '--test-limit', '128', '--epochs', '1', '--batch-size', '64'];
+
+describe('--engine onnx through the CLI', () => {
+  it('trains on ONNX Runtime, saves TF.js format, and both engines evaluate the saved model alike', async () => {
+    const cwd = await tempDir();
+    const train = await cli(['train', RECIPE, ...TINY, '--engine', 'onnx', '--json'], cwd);
+    expect(train.code, train.stderr).toBe(0);
+    const t = train.json<{ engine: string; model_dir: string; metrics: Record<string, number> }>();
+    expect(t.engine).toBe('onnx');
+    const sidecar = JSON.parse(readFileSync(join(t.model_dir, 'ecoml.json'), 'utf8')) as { engine: string; trainedOn: string; files: Record<string, string> };
+    expect(sidecar).toMatchObject({ engine: 'tfjs', trainedOn: 'onnx' });
+    expect(Object.keys(sidecar.files)).toContain('model.json');
+
+    const results: Record<string, { test_loss: number; test_accuracy: number }> = {};
+    for (const engine of ['tfjs', 'onnx']) {
+      const r = await cli(['evaluate', t.model_dir, '--engine', engine, '--limit', '128', '--json'], cwd);
+      expect(r.code, r.stderr).toBe(0);
+      results[engine] = r.json<{ metrics: { test_loss: number; test_accuracy: number } }>().metrics;
+    }
+    expect(results.onnx?.test_accuracy).toBeCloseTo(results.tfjs?.test_accuracy ?? -1, 6);
+    expect(results.onnx?.test_loss).toBeCloseTo(results.tfjs?.test_loss ?? -1, 4);
+    expect(results.tfjs?.test_accuracy).toBeCloseTo(t.metrics.test_accuracy ?? -1, 6);
+  });
+
+  it('falls back to tfjs for a spec the onnx engine cannot compile, and says so', async () => {
+    const r = await cli(['train', LSTM, ...TINY, '--engine', 'onnx', '--json'], await tempDir());
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json<{ engine: string }>().engine).toBe('tfjs');
+    expect(r.stderr).toContain('engine: onnx cannot compile mnist-lstm; using tfjs');
+  });
+
+  it('an unknown engine lists the valid ones', async () => {
+    const r = await cli(['train', RECIPE, ...TINY, '--engine', 'torch'], await tempDir());
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown engine "torch"; valid: onnx, tfjs/);
+  });
+});

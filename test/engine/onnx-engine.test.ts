@@ -1,0 +1,162 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEngines } from '../../src/engine/index.js';
+import type { CompiledModel, NamedWeight } from '../../src/engine/index.js';
+import { checkSupported, createOnnxEngine, supports } from '../../src/engine/onnx/index.js';
+import { defineSpec, resolveModelSpec } from '../../src/models/index.js';
+import type { ModelSpec, SpecInput } from '../../src/models/index.js';
+
+const tfjs = createEngines().tfjs;
+const onnx = createOnnxEngine();
+let root: string;
+
+beforeAll(async () => {
+  await tfjs.ready();
+  root = await mkdtemp(join(tmpdir(), 'ecoml-onnx-'));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+function specOf(input: number[], layers: SpecInput['model']['layers'], compile?: SpecInput['compile']): ModelSpec {
+  return resolveModelSpec(defineSpec({ name: 'test', numClasses: 10, model: { input, layers }, ...(compile !== undefined ? { compile } : {}) }), {});
+}
+
+function values(seed: number, n: number): Float32Array {
+  let s = seed >>> 0 || 1;
+  return Float32Array.from({ length: n }, () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 2 ** 32;
+  });
+}
+
+function batch(spec: ModelSpec, n: number, seed: number): { x: Float32Array; y: Int32Array } {
+  const x = values(seed, n * spec.input.reduce((a, b) => a * b, 1));
+  return { x, y: Int32Array.from({ length: n }, (_, i) => (i * 7 + seed) % spec.numClasses) };
+}
+
+function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs((a[i] as number) - (b[i] as number)));
+  return d;
+}
+
+function expectWeightsClose(a: readonly NamedWeight[], b: readonly NamedWeight[], tolerance: number): void {
+  expect(a.map((w) => [w.name, w.shape])).toEqual(b.map((w) => [w.name, w.shape]));
+  a.forEach((w, i) => expect(maxDiff(w.values, (b[i] as NamedWeight).values)).toBeLessThanOrEqual(tolerance));
+}
+
+const recipe: SpecInput['model']['layers'] = [
+  { type: 'conv2d', filters: 32, kernelSize: 3, activation: 'relu' },
+  { type: 'flatten' },
+  { type: 'dense', units: 10, activation: 'softmax' },
+];
+const cnn = (rate: number): SpecInput['model']['layers'] => [
+  { type: 'conv2d', filters: 32, kernelSize: 3, activation: 'relu' },
+  { type: 'maxPooling2d', poolSize: 2 },
+  { type: 'conv2d', filters: 64, kernelSize: 3, padding: 'same', activation: 'relu' },
+  { type: 'maxPooling2d', poolSize: 2 },
+  { type: 'flatten' },
+  { type: 'dense', units: 128, activation: 'relu' },
+  { type: 'dropout', rate },
+  { type: 'dense', units: 10, activation: 'softmax' },
+];
+
+async function pair(spec: ModelSpec): Promise<{ ref: CompiledModel; model: CompiledModel }> {
+  const ref = await tfjs.compile(spec, { seed: 5 });
+  const model = await onnx.compile(spec, { seed: 5 });
+  model.setWeights(ref.getWeights());
+  return { ref, model };
+}
+
+describe('onnx engine agrees with the tfjs engine', () => {
+  const cases = [
+    { name: 'recipe, adam', input: [28, 28, 1], layers: recipe, compile: undefined },
+    { name: 'recipe, sgd with momentum', input: [28, 28, 1], layers: recipe, compile: { optimizer: { type: 'sgd', learningRate: 0.05, momentum: 0.9 } } },
+    { name: 'recipe, plain sgd', input: [28, 28, 1], layers: recipe, compile: { optimizer: { type: 'sgd', learningRate: 0.05 } } },
+    { name: '2-conv CNN, adam', input: [14, 14, 1], layers: cnn(0), compile: undefined },
+    { name: 'strided conv on 3 channels, adam', input: [9, 9, 3], layers: [{ type: 'conv2d', filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu' }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }], compile: undefined },
+  ] as const satisfies { name: string; input: number[]; layers: SpecInput['model']['layers']; compile: SpecInput['compile'] | undefined }[];
+
+  it.each(cases)('$name: outputs, loss and weights after two steps', async ({ input, layers, compile }) => {
+    const spec = specOf([...input], [...layers], compile);
+    const { ref, model } = await pair(spec);
+    const { x, y } = batch(spec, 8, 3);
+    expect(maxDiff(await model.predict(x, 8), await ref.predict(x, 8))).toBeLessThan(1e-5);
+    for (let step = 0; step < 2; step++) {
+      const [a, b] = [await model.trainBatch(x, y, 8), await ref.trainBatch(x, y, 8)];
+      expect(Math.abs(a.loss - b.loss)).toBeLessThan(1e-5);
+      expect(a.accuracy).toBeCloseTo(b.accuracy ?? Number.NaN, 6);
+      expectWeightsClose(model.getWeights(), ref.getWeights(), 1e-4);
+    }
+    const [sa, sb] = [await model.getOptimizerState(), await ref.getOptimizerState()];
+    expectWeightsClose(sa, sb, 1e-4);
+    const [ea, eb] = [await model.evaluate(x, y, 8, 3), await ref.evaluate(x, y, 8, 3)];
+    expect(Math.abs(ea.loss - eb.loss)).toBeLessThan(1e-4);
+    expect(ea.accuracy).toBeCloseTo(eb.accuracy ?? Number.NaN, 6);
+    ref.dispose();
+    model.dispose();
+  });
+});
+
+describe('onnx engine', () => {
+  const spec = specOf([10, 10, 1], cnn(0.5));
+
+  it('trains a last partial batch and is deterministic for a seed, dropout included', async () => {
+    const runs = await Promise.all([onnx.compile(spec, { seed: 9 }), onnx.compile(spec, { seed: 9 })]);
+    const { x, y } = batch(spec, 13, 1);
+    const losses: number[][] = [];
+    for (const m of runs) {
+      const seen = [(await m.trainBatch(x, y, 8)).loss, (await m.trainBatch(x.subarray(8 * 100), y.subarray(8), 5)).loss];
+      losses.push(seen);
+      expect(seen.every(Number.isFinite)).toBe(true);
+    }
+    expect(losses[0]).toEqual(losses[1]);
+    expectWeightsClose((runs[0] as CompiledModel).getWeights(), (runs[1] as CompiledModel).getWeights(), 0);
+    const other = await onnx.compile(spec, { seed: 10 });
+    expect(maxDiff(other.getWeights()[0]?.values ?? [], (runs[0] as CompiledModel).getWeights()[0]?.values ?? [])).toBeGreaterThan(0);
+  });
+
+  it('resumes exactly from its optimizer state', async () => {
+    const { x, y } = batch(spec, 8, 2);
+    const a = await onnx.compile(spec, { seed: 1 });
+    await a.trainBatch(x, y, 8);
+    // Dropout masks follow the compile seed, as in the tfjs engine: a resume compiles with the same seed.
+    const b = await onnx.compile(spec, { seed: 1 });
+    await b.trainBatch(batch(spec, 8, 7).x, y, 8);
+    b.setWeights(a.getWeights());
+    await b.setOptimizerState(await a.getOptimizerState());
+    await a.trainBatch(x, y, 8);
+    await b.trainBatch(x, y, 8);
+    expectWeightsClose(a.getWeights(), b.getWeights(), 0);
+  });
+
+  it('predicts the same after saveTo and load', async () => {
+    const model = await onnx.compile(spec, { seed: 4 });
+    const { x, y } = batch(spec, 7, 5);
+    await model.trainBatch(x, y, 7);
+    const dir = join(root, 'saved');
+    expect(await model.saveTo(dir)).toEqual({ files: ['model.onnx'] });
+    const loaded = await onnx.load(dir, spec);
+    expect(await loaded.predict(x, 7, 3)).toEqual(await model.predict(x, 7, 3));
+    expect(loaded.parameterCount).toBe(model.parameterCount);
+    expect(onnx.liveTensors()).toBe(0);
+    await expect(onnx.load(join(root, 'missing'), spec)).rejects.toMatchObject({ code: 'E_MODEL_NOT_FOUND' });
+  });
+
+  it('refuses unsupported layers, activations and optimizers, naming them', async () => {
+    const lstm = specOf([4, 3], [{ type: 'lstm', units: 4 }, { type: 'dense', units: 10, activation: 'softmax' }]);
+    expect(supports(lstm)).toBe(false);
+    expect(supports(spec)).toBe(true);
+    await expect(onnx.compile(lstm, { seed: 1 })).rejects.toMatchObject({ code: 'E_UNKNOWN_NAME', message: expect.stringContaining('"lstm"') });
+    const tanh = specOf([5], [{ type: 'dense', units: 4, activation: 'tanh' }, { type: 'dense', units: 10, activation: 'softmax' }]);
+    expect(() => checkSupported(tanh)).toThrow(/activation "tanh"/);
+    const rmsprop = specOf([5], [{ type: 'dense', units: 10, activation: 'softmax' }], { optimizer: { type: 'rmsprop' } });
+    expect(() => checkSupported(rmsprop)).toThrow(/optimizer "rmsprop"/);
+  });
+});
