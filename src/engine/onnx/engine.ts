@@ -8,6 +8,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { EcomlError } from '../../errors.js';
+import { checkBatchSize, guarded } from '../guard.js';
 import { modelProfile } from '../../models/load.js';
 import type { ModelSpec } from '../../models/spec.js';
 import { PyRandom } from '../../util/random.js';
@@ -26,21 +27,6 @@ export interface OnnxEngineOptions {
 
 function size(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
-}
-
-async function guarded<T>(what: string, work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    if (error instanceof EcomlError) throw error;
-    throw new EcomlError('E_ENGINE_FAILED', `onnx ${what} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
-  }
-}
-
-function checkBatchSize(batchSize: number): void {
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new EcomlError('E_CONFIG_INVALID', `batch size must be a positive integer, got ${batchSize}`, { details: { batchSize } });
-  }
 }
 
 function sessionOptions(threads: number): ort.InferenceSession.SessionOptions {
@@ -166,7 +152,7 @@ export class OnnxModel implements CompiledModel {
       feeds['adam/oneMinusAccBeta1'] = new ort.Tensor('float32', Float32Array.of(1 - this.accBeta[0]), []);
       feeds['adam/oneMinusAccBeta2'] = new ort.Tensor('float32', Float32Array.of(1 - this.accBeta[1]), []);
     }
-    const out = await guarded('training', () => this.training.run(feeds));
+    const out = await guarded('onnx', 'training', () => this.training.run(feeds));
     // The step's outputs become the next step's inputs as they are: no copies.
     for (const name of this.weights.keys()) this.weights.set(name, out[`new:${name}`] as ort.Tensor);
     for (const name of this.state.keys()) this.state.set(name, out[`new:${name}`] as ort.Tensor);
@@ -207,7 +193,7 @@ export class OnnxModel implements CompiledModel {
       const count = Math.min(batchSize, n - start);
       const feeds: Record<string, ort.Tensor> = { x: this.inputs(x, start, count) };
       for (const [name, t] of this.weights) feeds[name] = t;
-      const result = await guarded('prediction', () => this.inference.run(feeds));
+      const result = await guarded('onnx', 'prediction', () => this.inference.run(feeds));
       out.set(result.probs?.data as Float32Array, start * classes);
     }
     return out;
@@ -316,7 +302,7 @@ export class OnnxEngine implements Engine {
   private async build(spec: ModelSpec, seed: number, weights: (graphs: CompiledGraphs) => readonly NamedWeight[]): Promise<OnnxModel> {
     const graphs = compileGraphs(spec);
     const options = sessionOptions(this.threads);
-    const [training, inference] = await guarded('session creation', () =>
+    const [training, inference] = await guarded('onnx', 'session creation', () =>
       Promise.all([ort.InferenceSession.create(graphs.training.toModel(), options), ort.InferenceSession.create(graphs.inference.toModel(), options)]),
     );
     return new OnnxModel(spec, graphs, training, inference, seed, weights(graphs));

@@ -4,6 +4,7 @@
  * @module
  */
 import { EcomlError } from '../../errors.js';
+import { checkBatchSize, guarded } from '../guard.js';
 import type { ModelSpec } from '../../models/spec.js';
 import type { BatchMetrics, CompiledModel, NamedWeight } from '../types.js';
 import { LOSSES, mixSeed, type TargetKind } from './build.js';
@@ -20,22 +21,6 @@ interface AdamInternals {
 }
 interface DropoutInternals {
   seed?: number;
-}
-
-/** Errors from inside tfjs become E_ENGINE_FAILED; ours pass through. */
-async function guarded<T>(what: string, work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    if (error instanceof EcomlError) throw error;
-    throw new EcomlError('E_ENGINE_FAILED', `tfjs ${what} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
-  }
-}
-
-function checkBatchSize(batchSize: number): void {
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new EcomlError('E_CONFIG_INVALID', `batch size must be a positive integer, got ${batchSize}`, { details: { batchSize } });
-  }
 }
 
 function featureSize(shape: readonly number[]): number {
@@ -121,7 +106,7 @@ export class TfjsModel implements CompiledModel {
     const xs = this.inputs(x, 0, n);
     const ys = this.labels(y, 0, n);
     try {
-      const result = await guarded('training', () => this.model.trainOnBatch(xs, ys));
+      const result = await guarded('tfjs', 'training', () => this.model.trainOnBatch(xs, ys));
       return this.metrics(Array.isArray(result) ? result : [result]);
     } finally {
       tf.dispose([xs, ys]);
@@ -140,7 +125,7 @@ export class TfjsModel implements CompiledModel {
       const xs = this.inputs(x, start, count);
       const ys = this.labels(y, start, count);
       try {
-        await guarded('evaluation', async () => {
+        await guarded('tfjs', 'evaluation', async () => {
           const out = this.model.evaluate(xs, ys, { batchSize: count });
           const scalars = Array.isArray(out) ? out : [out];
           // Each batch's metrics are means: weight them by the batch's size.
@@ -163,7 +148,7 @@ export class TfjsModel implements CompiledModel {
       const count = Math.min(batchSize, n - start);
       const xs = this.inputs(x, start, count);
       try {
-        await guarded('prediction', async () => {
+        await guarded('tfjs', 'prediction', async () => {
           const probs = tf.tidy(() => {
             const p = this.model.predict(xs, { batchSize: count }) as tf.Tensor;
             // One sigmoid unit gives P(class 1); report both classes.
