@@ -24,6 +24,7 @@ const COMMANDS = {
   evaluate: async () => (await import('./commands/evaluate.js')).default,
   predict: async () => (await import('./commands/predict.js')).default,
   runs: async () => (await import('./commands/runs.js')).default,
+  export: async () => (await import('./commands/export.js')).default,
   measure: async () => (await import('./commands/measure.js')).default,
   meter: METER_COMMANDS,
 } satisfies Record<string, Loader | Record<string, Loader>>;
@@ -35,6 +36,7 @@ const SUMMARIES: Readonly<Record<keyof typeof COMMANDS, string>> = {
   evaluate: 'loss, accuracy, per-class precision/recall, confusion matrix and resource profile of a saved model',
   predict: 'predict classes and probabilities for IDX, CSV, PNG or JSON input',
   runs: 'list or inspect recorded runs, epochs and trials',
+  export: 'export a saved model as an ONNX graph (dynamic batch) or TF.js files, checked against the source',
   measure: 'run any command and meter its process tree: energy, CO2e, heat (like codecarbon monitor)',
   meter: 'meter serve (Prometheus exporter) | meter calibrate (this machine’s power profile)',
 };

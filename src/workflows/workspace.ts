@@ -33,6 +33,8 @@ export interface Workspace {
   readonly engine: Engine;
   /** The reference engine (tfjs): compiles every spec and reads/writes the TF.js model format. */
   readonly reference: Engine;
+  /** Every engine by name (export targets). */
+  readonly engines: Readonly<Record<string, Engine>>;
   /** The preferred engine when it can compile `spec`, else the reference (said once per spec name). */
   engineFor(spec: ModelSpec): Engine;
   readonly storeDir: string;
@@ -65,6 +67,7 @@ export async function openWorkspace(settings: WorkspaceSettings = {}): Promise<W
     meter,
     engine,
     reference,
+    engines,
     engineFor(spec) {
       if (engine.supports?.(spec) ?? true) return engine;
       if (!fellBack.has(spec.name)) {

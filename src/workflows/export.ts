@@ -1,0 +1,76 @@
+/**
+ * `export`: a saved model as a standalone artifact for another runtime — an ONNX inference graph
+ * (dynamic batch) or plain TF.js layers files for browsers — checked against the source model on
+ * seeded inputs before it is handed over.
+ * @module
+ */
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { EcomlError, lookup } from '../errors.js';
+import { loadModelDir } from '../models/index.js';
+import { PyRandom } from '../util/random.js';
+import { moveToEngine } from './engines.js';
+import type { Workspace } from './workspace.js';
+
+export const EXPORT_FORMATS = { onnx: 'onnx', tfjs: 'tfjs' } as const;
+/** Largest difference in any output probability the export may show against its source. */
+export const EXPORT_TOLERANCE = 1e-4;
+const CHECK_SAMPLES = 64;
+
+export interface ExportReport {
+  readonly model_dir: string;
+  readonly format: string;
+  readonly out: string;
+  readonly files: readonly string[];
+  /** Largest |exported − source| over the check inputs' probabilities. */
+  readonly max_abs_diff: number;
+  readonly checked_samples: number;
+}
+
+async function requireEmptyTarget(out: string): Promise<void> {
+  const entries = await readdir(out).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [];
+    throw error;
+  });
+  if (entries.length > 0) throw new EcomlError('E_CONFIG_INVALID', `${out} exists and is not empty: choose a new --out directory`, { details: { out } });
+}
+
+export async function exportModel(ws: Workspace, dir: string, options: { readonly format: string; readonly out: string }): Promise<ExportReport> {
+  const format = lookup(EXPORT_FORMATS, options.format, 'export format');
+  const target = lookup(ws.engines, format, 'engine');
+  const source = resolve(ws.cwd, dir);
+  const out = resolve(ws.cwd, options.out);
+  await requireEmptyTarget(out);
+  const { compiled: stored } = await loadModelDir(source, ws.reference);
+  const moved = await moveToEngine(stored, target, 0);
+  const tmp = join(dirname(out), `.${out.split('/').at(-1) ?? 'export'}.tmp-${process.pid}`);
+  try {
+    await rm(tmp, { recursive: true, force: true });
+    await mkdir(tmp, { recursive: true });
+    const { files } = await moved.saveTo(tmp);
+    // The check reads the written files back through the target runtime, as a user would.
+    const reloaded = await target.load(tmp, stored.spec);
+    let maxAbsDiff = 0;
+    try {
+      const perSample = stored.spec.input.reduce((a, b) => a * b, 1);
+      const rng = new PyRandom(7);
+      const x = Float32Array.from({ length: CHECK_SAMPLES * perSample }, () => rng.random());
+      const [expected, actual] = [await stored.predict(x, CHECK_SAMPLES), await reloaded.predict(x, CHECK_SAMPLES)];
+      for (let i = 0; i < expected.length; i++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs((expected[i] as number) - (actual[i] as number)));
+    } finally {
+      reloaded.dispose();
+    }
+    if (!(maxAbsDiff <= EXPORT_TOLERANCE)) {
+      throw new EcomlError('E_ENGINE_FAILED', `the ${format} export differs from its source by ${maxAbsDiff} (tolerance ${EXPORT_TOLERANCE}); nothing was written`, {
+        details: { maxAbsDiff },
+      });
+    }
+    await rm(out, { recursive: true, force: true });
+    await rename(tmp, out);
+    return { model_dir: source, format, out, files, max_abs_diff: maxAbsDiff, checked_samples: CHECK_SAMPLES };
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+    if (moved !== stored) moved.dispose();
+    stored.dispose();
+  }
+}
