@@ -29,6 +29,15 @@ describe('--engine onnx through the CLI', () => {
     expect(results.tfjs?.test_accuracy).toBeCloseTo(t.metrics.test_accuracy ?? -1, 6);
   });
 
+  it.each(['tfjs', 'onnx'])('seeded runs on %s with the same thread count reproduce their losses exactly', async (engine) => {
+    const run = async () => {
+      const r = await cli(['train', RECIPE, ...TINY, '--epochs', '2', '--seed', '7', '--engine', engine, '--json'], await tempDir());
+      expect(r.code, r.stderr).toBe(0);
+      return r.json<{ epochs: { metrics: Record<string, number> }[] }>().epochs.map((e) => e.metrics);
+    };
+    expect(await run()).toEqual(await run());
+  });
+
   it('falls back to tfjs for a spec the onnx engine cannot compile, and says so', async () => {
     const r = await cli(['train', LSTM, ...TINY, '--engine', 'onnx', '--json'], await tempDir());
     expect(r.code, r.stderr).toBe(0);
