@@ -19,6 +19,10 @@ function unbroadcast(g: Graph, dy: Value, shape: readonly number[]): Value {
   return g.reshape(summed, shape);
 }
 
+function floatAttr(node: Node, name: string): number {
+  return (node.attrs[name] as { f: number }).f;
+}
+
 function inputs2(node: Node): [Value, Value] {
   return [node.inputs[0] as Value, node.inputs[1] as Value];
 }
@@ -48,10 +52,33 @@ const RULES: Readonly<Record<string, Rule>> = {
   },
   Neg: (g, _n, [dy]) => [g.unary('Neg', dy as Value)],
   Sqrt: (g, n, [dy]) => [g.div(g.mul(dy as Value, g.scalar(0.5)), n.outputs[0] as Value)],
-  Relu: (g, n, [dy]) => {
+  Relu: (g, n, [dy]) => [g.where(g.positive(n.inputs[0] as Value), dy as Value, g.scalar(0))],
+  LeakyRelu: (g, n, [dy]) => [g.where(g.positive(n.inputs[0] as Value), dy as Value, g.mul(dy as Value, g.scalar(floatAttr(n, 'alpha'))))],
+  // For x ≤ 0, y = α(eˣ − 1), so dy/dx = y + α.
+  Elu: (g, n, [dy]) => {
+    const d = dy as Value;
+    return [g.where(g.positive(n.inputs[0] as Value), d, g.mul(d, g.add(n.outputs[0] as Value, g.scalar(floatAttr(n, 'alpha')))))];
+  },
+  // For x ≤ 0, y = γα(eˣ − 1), so dy/dx = y + γα.
+  Selu: (g, n, [dy]) => {
+    const d = dy as Value;
+    const gamma = floatAttr(n, 'gamma');
+    const slope = g.add(n.outputs[0] as Value, g.scalar(gamma * floatAttr(n, 'alpha')));
+    return [g.where(g.positive(n.inputs[0] as Value), g.mul(d, g.scalar(gamma)), g.mul(d, slope))];
+  },
+  Sigmoid: (g, n, [dy]) => {
+    const y = n.outputs[0] as Value;
+    return [g.mul(dy as Value, g.mul(y, g.sub(g.scalar(1), y)))];
+  },
+  Tanh: (g, n, [dy]) => {
+    const y = n.outputs[0] as Value;
+    return [g.mul(dy as Value, g.sub(g.scalar(1), g.mul(y, y)))];
+  },
+  Softplus: (g, n, [dy]) => [g.mul(dy as Value, g.unary('Sigmoid', n.inputs[0] as Value))],
+  // d erf(x)/dx = 2/√π · exp(−x²)
+  Erf: (g, n, [dy]) => {
     const x = n.inputs[0] as Value;
-    const positive = g.node('Greater', [x, g.scalar(0)], [{ type: 'bool', shape: x.shape }])[0] as Value;
-    return [g.node('Where', [positive, dy as Value, g.scalar(0)], [{ type: 'float', shape: x.shape }])[0]];
+    return [g.mul(dy as Value, g.mul(g.scalar(2 / Math.sqrt(Math.PI)), g.unary('Exp', g.unary('Neg', g.mul(x, x)))))];
   },
   Reshape: (g, n, [dy]) => [g.reshape(dy as Value, (n.inputs[0] as Value).shape)],
   Transpose: (g, n, [dy]) => {
@@ -113,6 +140,42 @@ const RULES: Readonly<Record<string, Rule>> = {
       reduction: { s: 'add' },
     })[0] as Value;
     return [g.reshape(scattered, x.shape)];
+  },
+  AveragePool: (g, n, [dy]) => {
+    const x = n.inputs[0] as Value;
+    const d = dy as Value;
+    const ints = (k: string): [number, number, number, number] => (n.attrs[k] as { ints: [number, number, number, number] }).ints;
+    const [kh, kw] = ints('kernel_shape');
+    const [sh, sw] = ints('strides');
+    const pads = ints('pads');
+    const [, c, h, w] = x.shape as [number, number, number, number];
+    const [, , oh, ow] = d.shape as [number, number, number, number];
+    // Each window spreads dy / (its unpadded element count) over its elements: a depthwise
+    // transposed convolution with a ones kernel. The counts are static, so they are a constant.
+    const counts = Array.from({ length: oh * ow }, (_, k) => {
+      const covered = (o: number, s: number, kk: number, p: number, len: number): number => Math.min(o * s - p + kk, len) - Math.max(o * s - p, 0);
+      return 1 / (covered(Math.floor(k / ow), sh, kh, pads[0], h) * covered(k % ow, sw, kw, pads[1], w));
+    });
+    const scaled = g.mul(d, g.constant(floatTensor(counts, [oh, ow])));
+    const span = (o: number, s: number, k: number, p0: number, p1: number): number => s * (o - 1) + k - p0 - p1;
+    const ones = g.constant(floatTensor(new Array<number>(c * kh * kw).fill(1), [c, 1, kh, kw]));
+    return [
+      g.node('ConvTranspose', [scaled, ones], [{ type: 'float', shape: x.shape }], {
+        ...windowAttrs({ kernel: [kh, kw], strides: [sh, sw], dilations: [1, 1], pads }),
+        group: { i: c },
+        output_padding: { ints: [h - span(oh, sh, kh, pads[0], pads[2]), w - span(ow, sw, kw, pads[1], pads[3])] },
+      })[0],
+    ];
+  },
+  // dy goes to every element equal to its plane's maximum (ties share it, as in tfjs).
+  GlobalMaxPool: (g, n, [dy]) => {
+    const [x, y] = [n.inputs[0] as Value, n.outputs[0] as Value];
+    const isMax = g.node('Equal', [x, y], [{ type: 'bool', shape: x.shape }])[0] as Value;
+    return [g.where(isMax, dy as Value, g.scalar(0))];
+  },
+  GlobalAveragePool: (g, n, [dy]) => {
+    const [, , h, w] = (n.inputs[0] as Value).shape as [number, number, number, number];
+    return [g.mul(dy as Value, g.constant(floatTensor(new Array<number>(h * w).fill(1 / (h * w)), [h, w])))];
   },
   SoftmaxCrossEntropy: (g, n, [dy]) => {
     const [logits, onehot] = inputs2(n);

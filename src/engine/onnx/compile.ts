@@ -12,10 +12,24 @@ import type { ModelSpec } from '../../models/spec.js';
 import { gradients } from './autodiff.js';
 import { Graph, type Value, type WindowAttrs } from './graph.js';
 
-export const ONNX_LAYERS = ['conv2d', 'maxPooling2d', 'flatten', 'dense', 'dropout'] as const;
-const HIDDEN_ACTIVATIONS = ['linear', 'relu'];
+export const ONNX_LAYERS = [
+  'conv2d',
+  'maxPooling2d',
+  'averagePooling2d',
+  'globalMaxPooling2d',
+  'globalAveragePooling2d',
+  'flatten',
+  'dense',
+  'dropout',
+  'activation',
+  'leakyRelu',
+] as const;
+const HIDDEN_ACTIVATIONS = ['linear', 'relu', 'sigmoid', 'tanh', 'elu', 'selu', 'softplus', 'gelu', 'swish'];
+/** tfjs-core's SELU constants (scale·alpha and scale), so both engines compute the same function. */
+const SELU_SCALE_ALPHA = 1.7580993408473768;
+const SELU_SCALE = 1.0507009873554805;
 const LOSSES = ['sparse_categorical_crossentropy', 'categorical_crossentropy'];
-const OPTIMIZERS = ['adam', 'sgd'];
+const OPTIMIZERS = ['adam', 'sgd', 'rmsprop'];
 
 export interface ParamInfo {
   /** The tfjs engine's weight name, e.g. `conv2d/kernel`. */
@@ -51,7 +65,7 @@ export interface CompiledGraphs {
 }
 
 function unsupported(message: string, details: Record<string, unknown>): EcomlError {
-  return new EcomlError('E_UNKNOWN_NAME', `the onnx engine does not support ${message}; it supports layers ${ONNX_LAYERS.join(', ')} with activations ${HIDDEN_ACTIVATIONS.join(', ')} (softmax on the last layer), losses ${LOSSES.join(', ')} and optimizers adam, sgd (no nesterov)`, {
+  return new EcomlError('E_UNKNOWN_NAME', `the onnx engine does not support ${message}; it supports layers ${ONNX_LAYERS.join(', ')} with activations ${HIDDEN_ACTIVATIONS.join(', ')} (softmax on the last layer), losses ${LOSSES.join(', ')} and optimizers ${OPTIMIZERS.join(', ')}`, {
     details: { ...details, valid: [...ONNX_LAYERS] },
   });
 }
@@ -59,8 +73,15 @@ function unsupported(message: string, details: Record<string, unknown>): EcomlEr
 /** Throws E_UNKNOWN_NAME naming the first thing in `spec` this engine cannot compile. */
 export function checkSupported(spec: ModelSpec): TypedLayerConfig[] {
   const layers = spec.layers.map((l, i) => parseLayerConfig(l, `model.layers[${i}]`));
+  let shape: readonly number[] = spec.input;
   layers.forEach((l, i) => {
     const at = `model.layers[${i}]`;
+    if (l.type === 'averagePooling2d' && padsAnything(shape, l)) {
+      // Its forward pass leaves padding out of each window's count, but tfjs's gradient divides
+      // by the full window size: no true gradient agrees with that, so such layers stay on tfjs.
+      throw unsupported(`averagePooling2d with padding "same" that pads this input (${at})`, { path: at, name: l.type });
+    }
+    shape = analyzeLayer(l, shape, at).outputShape;
     if (!(ONNX_LAYERS as readonly string[]).includes(l.type)) throw unsupported(`layer type "${l.type}" (${at})`, { path: at, name: l.type });
     const last = i === layers.length - 1;
     if ('activation' in l && !(HIDDEN_ACTIVATIONS.includes(l.activation) || (last && l.activation === 'softmax' && l.type === 'dense'))) {
@@ -70,9 +91,17 @@ export function checkSupported(spec: ModelSpec): TypedLayerConfig[] {
   });
   if (!LOSSES.includes(spec.compile.loss)) throw unsupported(`loss "${spec.compile.loss}"`, { name: spec.compile.loss });
   const opt = spec.compile.optimizer;
-  if (!OPTIMIZERS.includes(opt.type) || opt.nesterov === true) throw unsupported(`optimizer "${opt.type}${opt.nesterov === true ? ' (nesterov)' : ''}"`, { name: opt.type });
+  if (!OPTIMIZERS.includes(opt.type)) throw unsupported(`optimizer "${opt.type}"`, { name: opt.type });
   if (spec.input.length !== 3 && spec.input.length !== 1) throw unsupported(`input shape [${spec.input.join(', ')}] (rank 1 or 3 only)`, { name: 'input' });
   return layers;
+}
+
+/** Whether 'same' pooling over an [h, w, c] input adds padding rows or columns. */
+function padsAnything(input: readonly number[], l: { poolSize: number | readonly [number, number]; strides?: number | readonly [number, number] | undefined; padding: 'same' | 'valid' }): boolean {
+  if (l.padding === 'valid') return false;
+  const [kh, kw] = pair(l.poolSize);
+  const [sh, sw] = pair(l.strides ?? l.poolSize);
+  return [...samePads(input[0] as number, kh, sh, 1), ...samePads(input[1] as number, kw, sw, 1)].some((p) => p > 0);
 }
 
 /** Whether the onnx engine can compile `spec` (otherwise use tfjs). */
@@ -115,6 +144,33 @@ function windowOf(shape: readonly number[], kernel: [number, number], strides: [
   return { kernel, strides, dilations, pads: [t, l, b, r] };
 }
 
+/** A hidden layer's activation, op for op as tfjs computes it. */
+function activate(g: Graph, x: Value, activation: string): Value {
+  switch (activation) {
+    case 'linear':
+      return x;
+    case 'relu':
+      return g.unary('Relu', x);
+    case 'sigmoid':
+      return g.unary('Sigmoid', x);
+    case 'tanh':
+      return g.unary('Tanh', x);
+    case 'softplus':
+      return g.unary('Softplus', x);
+    case 'elu':
+      return g.unary('Elu', x, { alpha: { f: 1 } });
+    case 'selu':
+      return g.unary('Selu', x, { alpha: { f: SELU_SCALE_ALPHA / SELU_SCALE }, gamma: { f: SELU_SCALE } });
+    case 'gelu':
+      // tfjs-layers' exact GELU: x · 0.5 · (1 + erf(x / √2)), not the tanh approximation.
+      return g.mul(x, g.mul(g.scalar(0.5), g.add(g.scalar(1), g.unary('Erf', g.div(x, g.scalar(Math.SQRT2))))));
+    case 'swish':
+      return g.mul(g.unary('Sigmoid', x), x);
+    default:
+      throw unsupported(`activation "${activation}"`, { name: activation });
+  }
+}
+
 /** The shared forward pass up to the logits; `masks` (training only) maps dropout layers to mask inputs. */
 function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weights: ReadonlyMap<string, Value>, masks: ReadonlyMap<number, Value>, names: readonly string[]): Value {
   let h = x;
@@ -129,8 +185,7 @@ function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weight
     switch (l.type) {
       case 'conv2d': {
         const attrs = windowOf(h.shape, pair(l.kernelSize), pair(l.strides), pair(l.dilationRate), l.padding);
-        h = g.conv(h, weight(`${name}/kernel`), l.useBias ? weight(`${name}/bias`) : undefined, attrs);
-        if (l.activation === 'relu') h = g.unary('Relu', h);
+        h = activate(g, g.conv(h, weight(`${name}/kernel`), l.useBias ? weight(`${name}/bias`) : undefined, attrs), l.activation);
         break;
       }
       case 'maxPooling2d': {
@@ -139,6 +194,22 @@ function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weight
         h = g.maxPool(h, { kernel, strides, pads })[0];
         break;
       }
+      case 'averagePooling2d': {
+        const kernel = pair(l.poolSize);
+        const { pads, strides } = windowOf(h.shape, kernel, pair(l.strides ?? l.poolSize), [1, 1], l.padding);
+        h = g.averagePool(h, { kernel, strides, pads });
+        break;
+      }
+      case 'globalMaxPooling2d':
+      case 'globalAveragePooling2d':
+        h = g.reshape(g.globalPool(l.type === 'globalMaxPooling2d' ? 'GlobalMaxPool' : 'GlobalAveragePool', h), [-1, h.shape[1] as number]);
+        break;
+      case 'activation':
+        h = activate(g, h, l.activation);
+        break;
+      case 'leakyRelu':
+        h = g.unary('LeakyRelu', h, { alpha: { f: l.alpha } });
+        break;
       case 'flatten':
         // Flattens NCHW order; the next dense kernel's rows are permuted to match (see ParamInfo).
         h = g.reshape(h, [-1, h.shape.slice(1).reduce((a, b) => a * b, 1)]);
@@ -146,7 +217,8 @@ function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weight
       case 'dense': {
         h = g.matmul(h, weight(`${name}/kernel`));
         if (l.useBias) h = g.add(h, weight(`${name}/bias`));
-        if (l.activation === 'relu') h = g.unary('Relu', h);
+        // The last layer's softmax is applied by the inference output and fused into the loss.
+        if (i < layers.length - 1) h = activate(g, h, l.activation);
         break;
       }
       case 'dropout': {
@@ -213,8 +285,11 @@ export function compileGraphs(spec: ModelSpec): CompiledGraphs {
 
   const opt = spec.compile.optimizer;
   const adam = opt.type === 'adam';
-  const momentum = !adam && opt.momentum !== undefined;
-  const slots = adam ? ['m', 'v'] : momentum ? ['momentum'] : [];
+  const rmsprop = opt.type === 'rmsprop';
+  // As the tfjs engine: sgd keeps a momentum slot when given a momentum or nesterov.
+  const momentum = opt.type === 'sgd' && (opt.momentum !== undefined || opt.nesterov === true);
+  // tfjs's RMSProp keeps both slots even with momentum 0.
+  const slots = adam ? ['m', 'v'] : rmsprop ? ['rms', 'momentum'] : momentum ? ['momentum'] : [];
   const training = new Graph();
   const x = training.input('x', 'float', inputShape);
   const labels = training.input('labels', 'int64', [-1]);
@@ -235,7 +310,7 @@ export function compileGraphs(spec: ModelSpec): CompiledGraphs {
   const grads = gradients(training, loss, wrt);
 
   const g = training;
-  const lr = g.scalar(-(opt.learningRate ?? (adam ? 0.001 : 0.01)));
+  const lr = g.scalar(-(opt.learningRate ?? (opt.type === 'sgd' ? 0.01 : 0.001)));
   const b1 = opt.beta1 ?? 0.9;
   const b2 = opt.beta2 ?? 0.999;
   // Adam's bias corrections 1 − β^t are fed per step (tfjs accumulates β^t in float32).
@@ -258,10 +333,24 @@ export function compileGraphs(spec: ModelSpec): CompiledGraphs {
       const mHat = g.div(m2, corr1 as Value);
       const vHat = g.div(v2, corr2 as Value);
       step = g.div(mHat, g.add(g.unary('Sqrt', vHat), g.scalar(opt.epsilon ?? 1e-7)));
+    } else if (rmsprop) {
+      // The tfjs (uncentered) RMSProp update, op for op: ε inside the root, lr inside the moments.
+      const rho = opt.rho ?? 0.9;
+      const ms = g.input(`${p.name}/rms`, 'float', shape);
+      const moments = g.input(`${p.name}/momentum`, 'float', shape);
+      const ms2 = g.add(g.mul(ms, g.scalar(rho)), g.mul(g.mul(grad, grad), g.scalar(1 - rho)));
+      const scaled = g.div(g.mul(grad, g.scalar(opt.learningRate ?? 0.001)), g.unary('Sqrt', g.add(ms2, g.scalar(opt.epsilon ?? 1e-7))));
+      const moments2 = g.add(g.mul(moments, g.scalar(opt.momentum ?? 0)), scaled);
+      g.output(ms2, `new:${p.name}/rms`);
+      g.output(moments2, `new:${p.name}/momentum`);
+      g.output(g.sub(w, moments2), `new:${p.name}`);
+      return;
     } else if (momentum) {
-      const acc = g.input(`${p.name}/momentum`, 'float', shape);
-      step = g.add(g.mul(acc, g.scalar(opt.momentum ?? 0)), grad);
-      g.output(step, `new:${p.name}/momentum`);
+      const m = g.scalar(opt.momentum ?? 0);
+      const acc = g.add(g.mul(g.input(`${p.name}/momentum`, 'float', shape), m), grad);
+      g.output(acc, `new:${p.name}/momentum`);
+      // Nesterov steps along the gradient plus the look-ahead m · acc, as tfjs does.
+      step = opt.nesterov === true ? g.add(grad, g.mul(acc, m)) : acc;
     } else {
       step = grad;
     }

@@ -7,6 +7,8 @@
  */
 import { type Attr, type ElemType, encodeModel, floatTensor, type GraphData, int64Tensor, type NodeData, type TensorData } from './protobuf.js';
 
+export type UnaryOp = 'Sqrt' | 'Relu' | 'Neg' | 'Identity' | 'Sigmoid' | 'Tanh' | 'Erf' | 'Exp' | 'Softplus' | 'Elu' | 'Selu' | 'LeakyRelu';
+
 export interface Value {
   readonly name: string;
   readonly type: ElemType;
@@ -121,8 +123,19 @@ export class Graph {
     return this.binary('Div', a, b);
   }
 
-  unary(op: 'Sqrt' | 'Relu' | 'Neg' | 'Identity', x: Value): Value {
-    return this.one(op, [x], x.type, x.shape);
+  /** An elementwise op; `attrs` carry e.g. Elu's alpha. */
+  unary(op: UnaryOp, x: Value, attrs: Record<string, Attr> = {}): Value {
+    return this.one(op, [x], x.type, x.shape, attrs);
+  }
+
+  /** Elementwise `cond ? a : b`, broadcast to `shape`. */
+  where(cond: Value, a: Value, b: Value): Value {
+    return this.one('Where', [cond, a, b], 'float', broadcastShape(cond.shape, broadcastShape(a.shape, b.shape)));
+  }
+
+  /** A bool mask of x > 0. */
+  positive(x: Value): Value {
+    return this.one('Greater', [x, this.scalar(0)], 'bool', x.shape);
   }
 
   /** Reshape to a static shape (at most one -1, the batch axis). */
@@ -163,6 +176,17 @@ export class Graph {
       { kernel_shape: { ints: attrs.kernel }, strides: { ints: attrs.strides }, pads: { ints: attrs.pads } },
     );
     return [y as Value, idx as Value];
+  }
+
+  /** Window means, padding excluded from the count (as TF's 'same' average pooling). */
+  averagePool(x: Value, attrs: Omit<WindowAttrs, 'dilations'>): Value {
+    const shape = windowShape(x.shape, { ...attrs, dilations: [1, 1] }, x.shape[1] as number);
+    return this.one('AveragePool', [x], 'float', shape, { kernel_shape: { ints: attrs.kernel }, strides: { ints: attrs.strides }, pads: { ints: attrs.pads }, count_include_pad: { i: 0 } });
+  }
+
+  /** The maximum or mean over each channel's plane: [n, c, h, w] → [n, c, 1, 1]. */
+  globalPool(op: 'GlobalMaxPool' | 'GlobalAveragePool', x: Value): Value {
+    return this.one(op, [x], 'float', [x.shape[0] as number, x.shape[1] as number, 1, 1]);
   }
 
   reduceSum(x: Value, axes: readonly number[], keepdims: boolean): Value {
