@@ -1,0 +1,89 @@
+/**
+ * Engines against each other and against PyTorch, same machine, same run: training samples/s and
+ * samples per CPU-second (batch 64) and inference samples/s at batch 1/64/256, for the recipe CNN,
+ * the 2-conv CNN and the LSTM. PyTorch (Debian `python3-torch`) runs at 1 and 2 threads when
+ * installed. Goals: onnx ≥ 2× PyTorch's best training on the two CNNs; onnx inference ≥ 5× tfjs.
+ * Prints a table and writes bench/results/engine.json. Usage: npx tsx bench/engine.ts [--samples N]
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { applyPreprocessing, limitDataset, loadMnist } from '../src/data/index.js';
+import { createEngines } from '../src/engine/index.js';
+import { createMeter } from '../src/meter/index.js';
+import { defaultHpValues, loadSpecFile, resolveModelSpec } from '../src/models/index.js';
+import { timeInference, timeTraining, writeResult } from './harness.js';
+
+const { values } = parseArgs({ options: { samples: { type: 'string', default: '6400' }, python: { type: 'string', default: '/usr/bin/python3' } } });
+const samples = Number(values.samples);
+const MODELS = [
+  { key: 'recipe', spec: 'mnist-cnn.yaml', samples },
+  // The slower models train on fewer samples so the tfjs rows stay short.
+  { key: 'cnn2', spec: 'mnist-cnn2.yaml', samples: Math.max(640, Math.floor(samples / 5)) },
+  { key: 'lstm', spec: 'mnist-lstm.yaml', samples: Math.max(640, Math.floor(samples / 5)) },
+] as const;
+
+interface Row {
+  readonly model: string;
+  readonly engine: string;
+  readonly trainSamplesPerSecond?: number;
+  readonly trainSamplesPerCpuSecond?: number;
+  readonly inference: Record<string, number>;
+  readonly note?: string;
+}
+
+const all = loadMnist('train', { limit: samples });
+applyPreprocessing({ kind: 'scale', scale: 1 / 255 }, all.x);
+const meter = await createMeter({});
+const rows: Row[] = [];
+const torch = spawnSync(values.python, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
+
+for (const m of MODELS) {
+  const file = await loadSpecFile(fileURLToPath(new URL(`../examples/${m.spec}`, import.meta.url)));
+  const spec = resolveModelSpec(file, defaultHpValues(file.tune?.space ?? {}), { numClasses: 10 });
+  const data = limitDataset(all, m.samples);
+  for (const [name, engine] of Object.entries(createEngines())) {
+    if (!(engine.supports?.(spec) ?? true)) {
+      rows.push({ model: m.key, engine: name, inference: {}, note: 'not supported: falls back to tfjs' });
+      continue;
+    }
+    await engine.ready();
+    const model = await engine.compile(spec, { seed: 1 });
+    const t = await timeTraining(meter, `${m.key} ${name} train`, model, data, 64);
+    const inference: Record<string, number> = {};
+    for (const b of [1, 64, 256]) inference[b] = (await timeInference(meter, `${m.key} ${name} b${b}`, model, data, b)).samplesPerSecond;
+    model.dispose();
+    rows.push({ model: m.key, engine: name, trainSamplesPerSecond: t.samplesPerSecond, trainSamplesPerCpuSecond: t.samplesPerCpuSecond, inference });
+  }
+  if (!torch) continue;
+  for (const threads of [1, 2]) {
+    const script = fileURLToPath(new URL('./pytorch/models.py', import.meta.url));
+    const r = spawnSync(values.python, [script, '--model', m.key, '--samples', String(m.samples), '--threads', String(threads), '--batch', '64'], { encoding: 'utf8' });
+    if (r.status !== 0) {
+      rows.push({ model: m.key, engine: `pytorch-${threads}t`, inference: {}, note: `failed: ${r.stderr.trim().split('\n').at(-1) ?? ''}` });
+      continue;
+    }
+    const j = JSON.parse(r.stdout.trim()) as { train_samples_per_second: number; train_samples_per_cpu_second: number; inference_samples_per_second: Record<string, number> };
+    rows.push({ model: m.key, engine: `pytorch-${threads}t`, trainSamplesPerSecond: j.train_samples_per_second, trainSamplesPerCpuSecond: j.train_samples_per_cpu_second, inference: j.inference_samples_per_second });
+  }
+}
+await meter.close();
+
+const fmt = (v: number | undefined): string => (v === undefined ? '-' : v.toFixed(0)).padStart(9);
+console.log('model   engine        train/s  train/CPU-s   infer b1  infer b64 infer b256  note');
+for (const r of rows) {
+  console.log(`${r.model.padEnd(7)} ${r.engine.padEnd(11)} ${fmt(r.trainSamplesPerSecond)} ${fmt(r.trainSamplesPerCpuSecond)}  ${fmt(r.inference['1'])} ${fmt(r.inference['64'])} ${fmt(r.inference['256'])}  ${r.note ?? ''}`);
+}
+if (!torch) console.log(`PyTorch not found (${values.python} -c "import torch" failed): install it with apt-get install python3-torch to add its rows.`);
+
+const goals: Record<string, string> = {};
+for (const key of ['recipe', 'cnn2']) {
+  const onnx = rows.find((r) => r.model === key && r.engine === 'onnx')?.trainSamplesPerSecond;
+  const torchBest = Math.max(...rows.filter((r) => r.model === key && r.engine.startsWith('pytorch')).map((r) => r.trainSamplesPerSecond ?? 0));
+  if (onnx !== undefined && torchBest > 0) goals[`${key}: onnx training ≥ 2× PyTorch best`] = `${(onnx / torchBest).toFixed(2)}× — ${onnx >= 2 * torchBest ? 'met' : 'NOT met'}`;
+  const onnxInfer = rows.find((r) => r.model === key && r.engine === 'onnx')?.inference['256'];
+  const tfjsInfer = rows.find((r) => r.model === key && r.engine === 'tfjs')?.inference['256'];
+  if (onnxInfer !== undefined && tfjsInfer !== undefined) goals[`${key}: onnx inference ≥ 5× tfjs (batch 256)`] = `${(onnxInfer / tfjsInfer).toFixed(2)}× — ${onnxInfer >= 5 * tfjsInfer ? 'met' : 'NOT met'}`;
+}
+for (const [goal, result] of Object.entries(goals)) console.log(`${goal}: ${result}`);
+console.log(`wrote ${await writeResult('engine', { samples, rows, goals })}`);

