@@ -83,6 +83,12 @@ const cases: Case[] = [
   { name: 'Relu', op: 'Relu', shapes: [[3, 4]], build: (g, [a]) => g.unary('Relu', a as Value) },
   { name: 'Sigmoid', op: 'Sigmoid', shapes: [[3, 4]], build: (g, [a]) => g.unary('Sigmoid', a as Value) },
   { name: 'Tanh', op: 'Tanh', shapes: [[3, 4]], build: (g, [a]) => g.unary('Tanh', a as Value) },
+  { name: 'Exp', op: 'Exp', shapes: [[3, 4]], build: (g, [a]) => g.unary('Exp', a as Value) },
+  { name: 'Log', op: 'Log', shapes: [[3, 4]], build: (g, [a]) => g.unary('Log', a as Value), domain: (v) => Math.abs(v) + 0.5 },
+  { name: 'Abs', op: 'Abs', shapes: [[3, 4]], build: (g, [a]) => g.unary('Abs', a as Value) },
+  // Values sit at least 0.05 from the bounds, off the kinks.
+  { name: 'Clip', op: 'Clip', shapes: [[3, 4]], build: (g, [a]) => g.clip(a as Value, -0.5, 0.5), domain: (v) => (Math.abs(Math.abs(v) - 0.5) < 0.05 ? v * 0.8 : v) },
+  { name: 'Softmax', op: 'Softmax', shapes: [[3, 4]], build: (g, [a]) => g.softmax(a as Value) },
   { name: 'Softplus', op: 'Softplus', shapes: [[3, 4]], build: (g, [a]) => g.unary('Softplus', a as Value) },
   { name: 'Erf', op: 'Erf', shapes: [[3, 4]], build: (g, [a]) => g.unary('Erf', a as Value) },
   { name: 'Elu', op: 'Elu', shapes: [[3, 4]], build: (g, [a]) => g.unary('Elu', a as Value, { alpha: { f: 0.7 } }) },
@@ -90,6 +96,21 @@ const cases: Case[] = [
   { name: 'LeakyRelu', op: 'LeakyRelu', shapes: [[3, 4]], build: (g, [a]) => g.unary('LeakyRelu', a as Value, { alpha: { f: 0.2 } }) },
   { name: 'Reshape', op: 'Reshape', shapes: [[2, 6]], build: (g, [a]) => g.reshape(a as Value, [3, 4]) },
   { name: 'Transpose', op: 'Transpose', shapes: [[2, 3, 4]], build: (g, [a]) => g.transpose(a as Value, [2, 0, 1]) },
+  { name: 'ReduceSum, keepdims', op: 'ReduceSum', shapes: [[2, 3, 4, 2]], build: (g, [a]) => g.reduceSum(a as Value, [0, 2, 3], true) },
+  { name: 'ReduceSum, axes dropped', op: 'ReduceSum', shapes: [[3, 4]], build: (g, [a]) => g.reduceSum(a as Value, [0], false) },
+  {
+    // The graph compile.ts builds for training-mode batch normalization, through every rule it uses.
+    name: 'batch normalization (batch statistics)',
+    op: 'ReduceSum',
+    shapes: [[4, 3], [3], [3]],
+    build: (g, [x, gamma, beta]) => {
+      const [xv, count] = [x as Value, g.scalar(4)];
+      const mean = g.div(g.reduceSum(xv, [0], true), count);
+      const centered = g.sub(xv, mean);
+      const variance = g.div(g.reduceSum(g.mul(centered, centered), [0], true), count);
+      return g.add(g.mul(g.div(centered, g.unary('Sqrt', g.add(variance, g.scalar(1e-3)))), gamma as Value), beta as Value);
+    },
+  },
   { name: 'MatMul', op: 'MatMul', shapes: [[3, 4], [4, 2]], build: (g, [a, b]) => g.matmul(a as Value, b as Value) },
   {
     name: 'Conv, valid, bias',

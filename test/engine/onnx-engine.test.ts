@@ -21,7 +21,9 @@ afterAll(async () => {
 });
 
 function specOf(input: number[], layers: SpecInput['model']['layers'], compile?: SpecInput['compile']): ModelSpec {
-  return resolveModelSpec(defineSpec({ name: 'test', numClasses: 10, model: { input, layers }, ...(compile !== undefined ? { compile } : {}) }), {});
+  // binary_crossentropy models have one sigmoid unit for 2 classes.
+  const numClasses = compile?.loss === 'binary_crossentropy' ? 2 : 10;
+  return resolveModelSpec(defineSpec({ name: 'test', numClasses, model: { input, layers }, ...(compile !== undefined ? { compile } : {}) }), {});
 }
 
 function values(seed: number, n: number): Float32Array {
@@ -119,6 +121,53 @@ describe('onnx engine agrees with the tfjs engine', () => {
       layers: [{ type: 'conv2d', filters: 4, kernelSize: 3, padding: 'same', activation: 'relu' }, { type: 'globalMaxPooling2d' }, { type: 'dense', units: 10, activation: 'softmax' }],
       compile: undefined,
     },
+    {
+      name: 'batch normalization after conv2d and after dense, adam',
+      input: [6, 6, 2],
+      layers: [
+        { type: 'conv2d', filters: 3, kernelSize: 3, activation: 'relu' },
+        { type: 'batchNormalization' },
+        { type: 'flatten' },
+        { type: 'dense', units: 5, activation: 'relu' },
+        { type: 'batchNormalization', momentum: 0.8, epsilon: 0.01 },
+        { type: 'dense', units: 10, activation: 'softmax' },
+      ],
+      compile: undefined,
+    },
+    {
+      name: 'batch normalization on the input, sgd with momentum',
+      input: [7],
+      layers: [{ type: 'batchNormalization', momentum: 0.5 }, { type: 'dense', units: 10, activation: 'softmax' }],
+      compile: { optimizer: { type: 'sgd', learningRate: 0.1, momentum: 0.9 } },
+    },
+    {
+      name: 'layer normalization after conv2d and after dense, rmsprop',
+      input: [5, 5, 3],
+      layers: [
+        { type: 'conv2d', filters: 4, kernelSize: 2, activation: 'tanh' },
+        { type: 'layerNormalization' },
+        { type: 'flatten' },
+        { type: 'dense', units: 6 },
+        { type: 'layerNormalization', epsilon: 0.1 },
+        { type: 'dense', units: 10, activation: 'softmax' },
+      ],
+      compile: { optimizer: { type: 'rmsprop' } },
+    },
+    ...(['mean_squared_error', 'mean_absolute_error'] as const).map((loss) => ({
+      name: `${loss}, adam`,
+      input: [6],
+      layers: [
+        { type: 'dense', units: 5, activation: 'relu' },
+        { type: 'dense', units: 10, activation: 'softmax' },
+      ] as SpecInput['model']['layers'],
+      compile: { optimizer: { type: 'adam' as const, learningRate: 0.05 }, loss },
+    })),
+    {
+      name: 'binary_crossentropy with one sigmoid unit, sgd',
+      input: [4, 4, 1],
+      layers: [{ type: 'conv2d', filters: 2, kernelSize: 2, activation: 'relu' }, { type: 'flatten' }, { type: 'dense', units: 1, activation: 'sigmoid' }],
+      compile: { optimizer: { type: 'sgd', learningRate: 0.5 }, loss: 'binary_crossentropy' },
+    },
   ] as const satisfies { name: string; input: readonly number[]; layers: SpecInput['model']['layers']; compile: SpecInput['compile'] | undefined }[];
 
   it.each(cases)('$name: outputs, loss and weights after two steps', async ({ input, layers, compile }) => {
@@ -187,6 +236,20 @@ describe('onnx engine', () => {
     await expect(onnx.load(join(root, 'missing'), spec)).rejects.toMatchObject({ code: 'E_MODEL_NOT_FOUND' });
   });
 
+  it('keeps batch-norm moving statistics through saveTo and load', async () => {
+    const bn = specOf([4, 4, 2], [{ type: 'conv2d', filters: 3, kernelSize: 2 }, { type: 'batchNormalization', momentum: 0.5 }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }]);
+    const model = await onnx.compile(bn, { seed: 2 });
+    const { x, y } = batch(bn, 6, 3);
+    await model.trainBatch(x, y, 6);
+    const moving = model.getWeights().find((w) => w.name === 'batch_normalization/moving_variance');
+    expect(Array.from(moving?.values ?? [])).not.toEqual([1, 1, 1]);
+    const dir = join(root, 'bn');
+    await model.saveTo(dir);
+    const loaded = await onnx.load(dir, bn);
+    expect(await loaded.predict(x, 6)).toEqual(await model.predict(x, 6));
+    expectWeightsClose(loaded.getWeights(), model.getWeights(), 0);
+  });
+
   it('refuses unsupported layers, activations, pooling and losses, naming them', async () => {
     const lstm = specOf([4, 3], [{ type: 'lstm', units: 4 }, { type: 'dense', units: 10, activation: 'softmax' }]);
     expect(supports(lstm)).toBe(false);
@@ -198,7 +261,10 @@ describe('onnx engine', () => {
     const padded = specOf([5, 5, 1], [{ type: 'averagePooling2d', poolSize: 2, padding: 'same' }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }]);
     expect(() => checkSupported(padded)).toThrow(/averagePooling2d with padding "same"/);
     expect(supports(specOf([4, 4, 1], [{ type: 'averagePooling2d', poolSize: 2, padding: 'same' }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }]))).toBe(true);
-    const mse = specOf([5], [{ type: 'dense', units: 10, activation: 'softmax' }], { loss: 'mean_squared_error' });
-    expect(() => checkSupported(mse)).toThrow(/loss "mean_squared_error"/);
+    const binary = (activation: 'sigmoid' | 'linear'): ModelSpec => specOf([5], [{ type: 'dense', units: 1, activation }], { loss: 'binary_crossentropy' });
+    expect(supports(binary('sigmoid'))).toBe(true);
+    expect(() => checkSupported(binary('linear'))).toThrow(/binary_crossentropy with a last layer other than one dense unit with sigmoid/);
+    const regression = specOf([5], [{ type: 'dense', units: 10, activation: 'sigmoid' }], { loss: 'mean_squared_error' });
+    expect(() => checkSupported(regression)).toThrow(/a last layer other than dense with softmax/);
   });
 });

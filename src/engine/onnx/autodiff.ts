@@ -6,7 +6,7 @@
  */
 import { EcomlError } from '../../errors.js';
 import { type Graph, type Node, type Value, windowAttrs } from './graph.js';
-import { floatTensor } from './protobuf.js';
+import { floatTensor, type TensorData } from './protobuf.js';
 
 type Rule = (g: Graph, node: Node, dy: readonly (Value | undefined)[], wants: (i: number) => boolean) => (Value | undefined)[];
 
@@ -21,6 +21,13 @@ function unbroadcast(g: Graph, dy: Value, shape: readonly number[]): Value {
 
 function floatAttr(node: Node, name: string): number {
   return (node.attrs[name] as { f: number }).f;
+}
+
+/** The values of an int64 Constant (e.g. ReduceSum's axes), read at build time. */
+function constantInts(g: Graph, v: Value): number[] {
+  const t = g.nodes.find((n) => n.op === 'Constant' && n.outputs[0]?.name === v.name)?.attrs.value as { t: TensorData } | undefined;
+  if (t === undefined) throw new EcomlError('E_INTERNAL', `${v.name} is not a constant`, { details: { value: v.name } });
+  return Array.from(new BigInt64Array(t.t.raw.slice().buffer), Number);
 }
 
 function inputs2(node: Node): [Value, Value] {
@@ -74,11 +81,34 @@ const RULES: Readonly<Record<string, Rule>> = {
     const y = n.outputs[0] as Value;
     return [g.mul(dy as Value, g.sub(g.scalar(1), g.mul(y, y)))];
   },
+  Exp: (g, n, [dy]) => [g.mul(dy as Value, n.outputs[0] as Value)],
+  Log: (g, n, [dy]) => [g.div(dy as Value, n.inputs[0] as Value)],
+  // As tfjs: slope 1 for x > 0 and −1 otherwise, at 0 too (where a logit of p = ½ lands exactly).
+  Abs: (g, n, [dy]) => [g.where(g.positive(n.inputs[0] as Value), dy as Value, g.unary('Neg', dy as Value))],
+  // As tfjs: dy passes where lo ≤ x ≤ hi, bounds included.
+  Clip: (g, n, [dy]) => {
+    const [x, lo, hi] = n.inputs as [Value, Value, Value];
+    return [g.where(g.and(g.compare('GreaterOrEqual', x, lo), g.compare('LessOrEqual', x, hi)), dy as Value, g.scalar(0)), undefined, undefined];
+  },
+  // Along the last axis: y · (dy − Σ dy·y).
+  Softmax: (g, n, [dy]) => {
+    const y = n.outputs[0] as Value;
+    const d = dy as Value;
+    return [g.mul(y, g.sub(d, g.reduceSum(g.mul(d, y), [y.shape.length - 1], true)))];
+  },
   Softplus: (g, n, [dy]) => [g.mul(dy as Value, g.unary('Sigmoid', n.inputs[0] as Value))],
   // d erf(x)/dx = 2/√π · exp(−x²)
   Erf: (g, n, [dy]) => {
     const x = n.inputs[0] as Value;
     return [g.mul(dy as Value, g.mul(g.scalar(2 / Math.sqrt(Math.PI)), g.unary('Exp', g.unary('Neg', g.mul(x, x)))))];
+  },
+  // Every summed element gets dy: restore the reduced axes as 1s, then broadcast back.
+  ReduceSum: (g, n, [dy]) => {
+    const x = n.inputs[0] as Value;
+    const reduced = constantInts(g, n.inputs[1] as Value);
+    const kept = g.reshape(dy as Value, x.shape.map((d, i) => (reduced.includes(i) ? 1 : d)));
+    const shape = g.node('Shape', [x], [{ type: 'int64', shape: [x.shape.length] }])[0] as Value;
+    return [g.node('Expand', [kept, shape], [{ type: 'float', shape: x.shape }])[0], undefined];
   },
   Reshape: (g, n, [dy]) => [g.reshape(dy as Value, (n.inputs[0] as Value).shape)],
   Transpose: (g, n, [dy]) => {

@@ -1,7 +1,8 @@
 /**
- * ModelSpec → ONNX graphs: the inference graph (NHWC samples in, softmax probabilities out) and
+ * ModelSpec → ONNX graphs: the inference graph (NHWC samples in, class probabilities out) and
  * one training-step graph (forward, loss, gradients and the optimizer update; weights and
  * optimizer state in, their new values out, plus the loss and the count of correct predictions).
+ * Batch-norm moving statistics are weights the step updates itself rather than the optimizer.
  * Weights are graph inputs in ONNX layout (conv kernels OIHW, dense kernels after a flatten with
  * CHW-ordered rows; see layout.ts); their names match the tfjs engine's.
  * @module
@@ -23,12 +24,16 @@ export const ONNX_LAYERS = [
   'dropout',
   'activation',
   'leakyRelu',
+  'batchNormalization',
+  'layerNormalization',
 ] as const;
 const HIDDEN_ACTIVATIONS = ['linear', 'relu', 'sigmoid', 'tanh', 'elu', 'selu', 'softplus', 'gelu', 'swish'];
 /** tfjs-core's SELU constants (scale·alpha and scale), so both engines compute the same function. */
 const SELU_SCALE_ALPHA = 1.7580993408473768;
 const SELU_SCALE = 1.0507009873554805;
-const LOSSES = ['sparse_categorical_crossentropy', 'categorical_crossentropy'];
+const LOSSES = ['sparse_categorical_crossentropy', 'categorical_crossentropy', 'mean_squared_error', 'mean_absolute_error', 'binary_crossentropy'];
+/** Keras' fuzz factor, which tfjs's binary cross-entropy clips probabilities by. */
+const EPSILON = 1e-7;
 const OPTIMIZERS = ['adam', 'sgd', 'rmsprop'];
 
 export interface ParamInfo {
@@ -38,6 +43,8 @@ export interface ParamInfo {
   readonly shape: readonly number[];
   /** True for conv kernels, stored OIHW in ONNX. */
   readonly hwio: boolean;
+  /** True for batch-norm moving statistics: state the training step updates, not the optimizer. */
+  readonly moving?: true;
   /**
    * For a dense kernel fed by a flattened image [h, w, c]: the graph flattens NCHW (no
    * transpose), so the ONNX kernel's rows are in CHW order where tfjs's are in HWC order.
@@ -65,7 +72,7 @@ export interface CompiledGraphs {
 }
 
 function unsupported(message: string, details: Record<string, unknown>): EcomlError {
-  return new EcomlError('E_UNKNOWN_NAME', `the onnx engine does not support ${message}; it supports layers ${ONNX_LAYERS.join(', ')} with activations ${HIDDEN_ACTIVATIONS.join(', ')} (softmax on the last layer), losses ${LOSSES.join(', ')} and optimizers ${OPTIMIZERS.join(', ')}`, {
+  return new EcomlError('E_UNKNOWN_NAME', `the onnx engine does not support ${message}; it supports layers ${ONNX_LAYERS.join(', ')} with activations ${HIDDEN_ACTIVATIONS.join(', ')} (softmax on the last layer, or one sigmoid unit with binary_crossentropy), losses ${LOSSES.join(', ')} and optimizers ${OPTIMIZERS.join(', ')}`, {
     details: { ...details, valid: [...ONNX_LAYERS] },
   });
 }
@@ -74,6 +81,7 @@ function unsupported(message: string, details: Record<string, unknown>): EcomlEr
 export function checkSupported(spec: ModelSpec): TypedLayerConfig[] {
   const layers = spec.layers.map((l, i) => parseLayerConfig(l, `model.layers[${i}]`));
   let shape: readonly number[] = spec.input;
+  const binary = spec.compile.loss === 'binary_crossentropy';
   layers.forEach((l, i) => {
     const at = `model.layers[${i}]`;
     if (l.type === 'averagePooling2d' && padsAnything(shape, l)) {
@@ -87,7 +95,11 @@ export function checkSupported(spec: ModelSpec): TypedLayerConfig[] {
     if ('activation' in l && !(HIDDEN_ACTIVATIONS.includes(l.activation) || (last && l.activation === 'softmax' && l.type === 'dense'))) {
       throw unsupported(`activation "${l.activation}" at ${at}`, { path: at, name: l.activation });
     }
-    if (last && !(l.type === 'dense' && l.activation === 'softmax')) throw unsupported(`a last layer other than dense with softmax (${at})`, { path: at, name: l.type });
+    if (!last) return;
+    if (binary && !(l.type === 'dense' && l.units === 1 && l.activation === 'sigmoid')) {
+      throw unsupported(`binary_crossentropy with a last layer other than one dense unit with sigmoid (${at})`, { path: at, name: l.type });
+    }
+    if (!binary && !(l.type === 'dense' && l.activation === 'softmax')) throw unsupported(`a last layer other than dense with softmax (${at})`, { path: at, name: l.type });
   });
   if (!LOSSES.includes(spec.compile.loss)) throw unsupported(`loss "${spec.compile.loss}"`, { name: spec.compile.loss });
   const opt = spec.compile.optimizer;
@@ -171,8 +183,69 @@ function activate(g: Graph, x: Value, activation: string): Value {
   }
 }
 
-/** The shared forward pass up to the logits; `masks` (training only) maps dropout layers to mask inputs. */
-function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weights: ReadonlyMap<string, Value>, masks: ReadonlyMap<number, Value>, names: readonly string[]): Value {
+/** What only the training step's forward pass has. */
+interface TrainingPass {
+  /** Dropout layer index → its mask input. */
+  readonly masks: ReadonlyMap<number, Value>;
+  /** The batch size as a float scalar, read off the input `x` (so no gradient flows into it); built on first use. */
+  readonly batch: () => Value;
+  /** Collects each moving statistic's updated value by weight name. */
+  readonly moving: Map<string, Value>;
+}
+
+/**
+ * Batch normalization over all axes but the channels (axis 1, NCHW, or the last of a 2-D
+ * tensor), as tfjs computes it: in training, the batch's mean and biased variance, with each
+ * moving statistic m updated to m − (m − batch stat)·(1 − momentum); in inference, the moving ones.
+ */
+function batchNorm(g: Graph, h: Value, name: string, weight: (name: string) => Value, momentum: number, epsilon: number, train: TrainingPass | undefined): Value {
+  const c = h.shape[1] as number;
+  const image = h.shape.length === 4;
+  // Per-channel vectors broadcast against NCHW as [1, c, 1, 1].
+  const channel = (v: Value): Value => (image ? g.reshape(v, [1, c, 1, 1]) : v);
+  let mean: Value;
+  let variance: Value;
+  if (train === undefined) {
+    mean = channel(weight(`${name}/moving_mean`));
+    variance = channel(weight(`${name}/moving_variance`));
+  } else {
+    const axes = image ? [0, 2, 3] : [0];
+    const count = image ? g.mul(train.batch(), g.scalar((h.shape[2] as number) * (h.shape[3] as number))) : train.batch();
+    mean = g.div(g.reduceSum(h, axes, true), count);
+    const centered = g.sub(h, mean);
+    variance = g.div(g.reduceSum(g.mul(centered, centered), axes, true), count);
+    for (const [stat, batchStat] of [
+      ['moving_mean', mean],
+      ['moving_variance', variance],
+    ] as const) {
+      const old = weight(`${name}/${stat}`);
+      train.moving.set(`${name}/${stat}`, g.sub(old, g.mul(g.sub(old, g.reshape(batchStat, [c])), g.scalar(1 - momentum))));
+    }
+  }
+  return scaleShift(g, h, mean, variance, epsilon, channel(weight(`${name}/gamma`)), channel(weight(`${name}/beta`)));
+}
+
+/** (h − mean) / √(variance + ε) · gamma + beta, as tfjs's batchNormalization op. */
+function scaleShift(g: Graph, h: Value, mean: Value, variance: Value, epsilon: number, gamma: Value, beta: Value): Value {
+  return g.add(g.mul(g.div(g.sub(h, mean), g.unary('Sqrt', g.add(variance, g.scalar(epsilon)))), gamma), beta);
+}
+
+/**
+ * Layer normalization over tfjs's last axis, the channels: axis 1 in our NCHW images or 2-D
+ * tensors alike, so its mean and (biased) variance are sums over one static axis.
+ */
+function layerNorm(g: Graph, h: Value, name: string, weight: (name: string) => Value, epsilon: number): Value {
+  const c = h.shape[1] as number;
+  const channel = (v: Value): Value => (h.shape.length === 4 ? g.reshape(v, [1, c, 1, 1]) : v);
+  const count = g.scalar(c);
+  const mean = g.div(g.reduceSum(h, [1], true), count);
+  const centered = g.sub(h, mean);
+  const variance = g.div(g.reduceSum(g.mul(centered, centered), [1], true), count);
+  return scaleShift(g, h, mean, variance, epsilon, channel(weight(`${name}/gamma`)), channel(weight(`${name}/beta`)));
+}
+
+/** The shared forward pass up to the logits; `train` is given for the training step only. */
+function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weights: ReadonlyMap<string, Value>, train: TrainingPass | undefined, names: readonly string[]): Value {
   let h = x;
   if (x.shape.length === 4) {
     const [n, hh, ww, c] = x.shape as [number, number, number, number];
@@ -221,8 +294,14 @@ function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weight
         if (i < layers.length - 1) h = activate(g, h, l.activation);
         break;
       }
+      case 'batchNormalization':
+        h = batchNorm(g, h, name, weight, l.momentum, l.epsilon, train);
+        break;
+      case 'layerNormalization':
+        h = layerNorm(g, h, name, weight, l.epsilon);
+        break;
       case 'dropout': {
-        const mask = masks.get(i);
+        const mask = train?.masks.get(i);
         if (mask !== undefined) h = g.mul(h, mask);
         break;
       }
@@ -248,10 +327,15 @@ function paramsOf(spec: ModelSpec, layers: readonly TypedLayerConfig[], names: r
       params.push({ name: `${name}/kernel`, shape: [shape[shape.length - 1] as number, l.units], hwio: false, ...(flattened !== undefined ? { chwRows: flattened } : {}) });
       flattened = undefined;
       if (l.useBias) params.push({ name: `${name}/bias`, shape: [l.units], hwio: false });
+    } else if (l.type === 'batchNormalization' || l.type === 'layerNormalization') {
+      const c = [shape[shape.length - 1] as number];
+      params.push({ name: `${name}/gamma`, shape: c, hwio: false }, { name: `${name}/beta`, shape: c, hwio: false });
+      if (l.type === 'batchNormalization') params.push({ name: `${name}/moving_mean`, shape: c, hwio: false, moving: true }, { name: `${name}/moving_variance`, shape: c, hwio: false, moving: true });
     }
     shape = analyzeLayer(l, shape, `model.layers[${i}]`).outputShape;
   });
-  return params;
+  // tfjs's getWeights() order: every trainable weight, then the non-trainable moving statistics.
+  return [...params.filter((p) => p.moving !== true), ...params.filter((p) => p.moving === true)];
 }
 
 export function onnxShape(p: ParamInfo): number[] {
@@ -268,6 +352,46 @@ function graphShapes(spec: ModelSpec, layers: readonly TypedLayerConfig[]): numb
   });
 }
 
+/** The last layer's output per class: the softmax, or for one sigmoid unit [1 − p, p] as the tfjs engine reports. */
+function probabilities(g: Graph, logits: Value, spec: ModelSpec): Value {
+  if (spec.compile.loss !== 'binary_crossentropy') return g.softmax(logits);
+  const p = g.unary('Sigmoid', logits);
+  return g.concat([g.sub(g.scalar(1), p), p], 1);
+}
+
+/**
+ * The batch's mean loss and its count of correct predictions, against targets built in-graph from
+ * the class ids as the tfjs engine feeds them: one-hot rows for the categorical and regression
+ * losses, one 0/1 column for binary cross-entropy. Accuracy is tfjs's for each: argmax against
+ * the label, or p > 0.5 against the 0/1 target.
+ */
+function objective(g: Graph, logits: Value, labels: Value, spec: ModelSpec, batch: () => Value): { loss: Value; correct: Value } {
+  const loss = spec.compile.loss;
+  switch (loss) {
+    case 'sparse_categorical_crossentropy':
+    case 'categorical_crossentropy':
+      return { loss: g.softmaxCrossEntropy(logits, g.oneHot(labels, spec.numClasses)), correct: g.countCorrect(logits, labels) };
+    case 'mean_squared_error':
+    case 'mean_absolute_error': {
+      const diff = g.sub(g.softmax(logits), g.oneHot(labels, spec.numClasses));
+      const err = loss === 'mean_squared_error' ? g.mul(diff, diff) : g.unary('Abs', diff);
+      return { loss: g.div(g.reduceSum(err, [0, 1], false), g.mul(batch(), g.scalar(spec.numClasses))), correct: g.countCorrect(logits, labels) };
+    }
+    case 'binary_crossentropy': {
+      const target = g.reshape(g.toFloat(labels), [-1, 1]);
+      const p = g.unary('Sigmoid', logits);
+      // tfjs, op for op: clip p to [ε, 1 − ε], turn it back into a logit z, then the stable
+      // sigmoid cross-entropy max(z, 0) − z·y + log(1 + e^−|z|); the clip zeroes saturated gradients.
+      const clipped = g.clip(p, EPSILON, 1 - EPSILON);
+      const z = g.unary('Log', g.div(clipped, g.sub(g.scalar(1), clipped)));
+      const softplus = g.unary('Log', g.add(g.scalar(1), g.unary('Exp', g.unary('Neg', g.unary('Abs', z)))));
+      const ce = g.add(g.sub(g.unary('Relu', z), g.mul(z, target)), softplus);
+      const hits = g.toFloat(g.compare('Equal', g.toFloat(g.compare('Greater', p, g.scalar(0.5))), target));
+      return { loss: g.div(g.reduceSum(ce, [0, 1], false), batch()), correct: g.reduceSum(hits, [0, 1], false) };
+    }
+  }
+}
+
 export function compileGraphs(spec: ModelSpec): CompiledGraphs {
   const layers = checkSupported(spec);
   const names = layerNames(layers);
@@ -279,8 +403,8 @@ export function compileGraphs(spec: ModelSpec): CompiledGraphs {
   {
     const x = inference.input('x', 'float', inputShape);
     const weights = new Map(params.map((p) => [p.name, inference.input(p.name, 'float', onnxShape(p))]));
-    const logits = forward(inference, x, layers, weights, new Map(), names);
-    inference.output(inference.softmax(logits), 'probs');
+    const logits = forward(inference, x, layers, weights, undefined, names);
+    inference.output(probabilities(inference, logits, spec), 'probs');
   }
 
   const opt = spec.compile.optimizer;
@@ -302,11 +426,16 @@ export function compileGraphs(spec: ModelSpec): CompiledGraphs {
     dropouts.push(info);
     masks.set(i, training.input(info.name, 'float', [-1, ...info.shape]));
   });
-  const logits = forward(training, x, layers, weights, masks, names);
-  const loss = training.softmaxCrossEntropy(logits, training.oneHot(labels, spec.numClasses));
+  const moving = new Map<string, Value>();
+  let batchValue: Value | undefined;
+  const batch = (): Value => (batchValue ??= training.batchSize(x));
+  const logits = forward(training, x, layers, weights, { masks, batch, moving }, names);
+  const { loss, correct } = objective(training, logits, labels, spec, batch);
   training.output(loss, 'loss');
-  training.output(training.countCorrect(logits, labels), 'correct');
-  const wrt = params.map((p) => weights.get(p.name) as Value);
+  training.output(correct, 'correct');
+  for (const [name, v] of moving) training.output(v, `new:${name}`);
+  const trained = params.filter((p) => p.moving !== true);
+  const wrt = trained.map((p) => weights.get(p.name) as Value);
   const grads = gradients(training, loss, wrt);
 
   const g = training;
@@ -316,7 +445,7 @@ export function compileGraphs(spec: ModelSpec): CompiledGraphs {
   // Adam's bias corrections 1 − β^t are fed per step (tfjs accumulates β^t in float32).
   const corr1 = adam ? g.input('adam/oneMinusAccBeta1', 'float', []) : undefined;
   const corr2 = adam ? g.input('adam/oneMinusAccBeta2', 'float', []) : undefined;
-  params.forEach((p, i) => {
+  trained.forEach((p, i) => {
     const w = wrt[i] as Value;
     const grad = grads[i];
     if (grad === undefined) throw new EcomlError('E_INTERNAL', `weight ${p.name} does not affect the loss`);

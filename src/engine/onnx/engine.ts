@@ -45,12 +45,17 @@ function mix(...parts: number[]): number {
   return ((h ^ (h >>> 13)) >>> 0) % 0x7fffffff;
 }
 
+/** Keras' initial value for batch-norm vectors: gamma and the moving variance 1, the rest 0. */
+const NORM_FILL: Readonly<Record<string, number>> = { gamma: 1, beta: 0, moving_mean: 0, moving_variance: 1 };
+
 /** Keras' glorot uniform (fan over the receptive field), from one seeded stream; biases 0. */
 function initialWeights(params: readonly ParamInfo[], seed: number): NamedWeight[] {
   const rng = new PyRandom(seed);
   return params.map((p) => {
     const values = new Float32Array(size(p.shape));
-    if (!p.name.endsWith('/bias')) {
+    const fill = NORM_FILL[p.name.slice(p.name.lastIndexOf('/') + 1)];
+    if (fill !== undefined) values.fill(fill);
+    else if (!p.name.endsWith('/bias')) {
       const receptive = size(p.shape.slice(0, -2));
       const fanIn = (p.shape[p.shape.length - 2] as number) * receptive;
       const fanOut = (p.shape[p.shape.length - 1] as number) * receptive;
@@ -59,6 +64,34 @@ function initialWeights(params: readonly ParamInfo[], seed: number): NamedWeight
     }
     return { name: p.name, shape: p.shape, values };
   });
+}
+
+/** Keras clips probabilities to [ε, 1 − ε] before a log. */
+function clip(p: number): number {
+  return Math.min(Math.max(p, 1e-7), 1 - 1e-7);
+}
+
+/** One sample's loss from its class probabilities, against the targets the tfjs engine feeds. */
+function sampleLoss(loss: ModelSpec['compile']['loss'], row: Float32Array, label: number): number {
+  switch (loss) {
+    case 'sparse_categorical_crossentropy':
+    case 'categorical_crossentropy':
+      return -Math.log(clip(row[label] as number));
+    case 'mean_squared_error':
+    case 'mean_absolute_error': {
+      let sum = 0;
+      row.forEach((p, c) => {
+        const d = p - (c === label ? 1 : 0);
+        sum += loss === 'mean_squared_error' ? d * d : Math.abs(d);
+      });
+      return sum / row.length;
+    }
+    case 'binary_crossentropy': {
+      // The row is [1 − p, p] for one sigmoid unit; the target is the label as 0 or 1.
+      const p = clip(row[1] as number);
+      return -(label * Math.log(p) + (1 - label) * Math.log(1 - p));
+    }
+  }
 }
 
 export class OnnxModel implements CompiledModel {
@@ -88,12 +121,17 @@ export class OnnxModel implements CompiledModel {
     this.resetOptimizer();
   }
 
+  /** The params the optimizer updates (batch-norm moving statistics are not among them). */
+  private trained(): ParamInfo[] {
+    return this.graphs.params.filter((p) => p.moving !== true);
+  }
+
   private resetOptimizer(): void {
     this.step = 0;
     const o = this.spec.compile.optimizer;
     this.accBeta = [Math.fround(o.beta1 ?? 0.9), Math.fround(o.beta2 ?? 0.999)];
     this.state = new Map(
-      this.graphs.slots.flatMap((slot) => this.graphs.params.map((p) => [`${p.name}/${slot}`, new ort.Tensor('float32', new Float32Array(size(p.shape)), onnxShape(p))] as const)),
+      this.graphs.slots.flatMap((slot) => this.trained().map((p) => [`${p.name}/${slot}`, new ort.Tensor('float32', new Float32Array(size(p.shape)), onnxShape(p))] as const)),
     );
   }
 
@@ -175,8 +213,7 @@ export class OnnxModel implements CompiledModel {
     for (let i = 0; i < n; i++) {
       const row = probs.subarray(i * classes, (i + 1) * classes);
       const label = y[i] as number;
-      // Keras clips probabilities to [ε, 1 − ε] before the log.
-      loss -= Math.log(Math.min(Math.max(row[label] as number, 1e-7), 1 - 1e-7));
+      loss += sampleLoss(this.spec.compile.loss, row, label);
       let best = 0;
       for (let c = 1; c < classes; c++) if ((row[c] as number) > (row[best] as number)) best = c;
       if (best === label) correct++;
@@ -233,7 +270,7 @@ export class OnnxModel implements CompiledModel {
   getOptimizerState(): Promise<NamedWeight[]> {
     const state: NamedWeight[] = [{ name: 'iter', shape: [], values: Float32Array.of(this.step) }];
     for (const slot of this.graphs.slots) {
-      for (const p of this.graphs.params) {
+      for (const p of this.trained()) {
         const name = `${p.name}/${slot}`;
         state.push({ ...this.toSeam(p, this.state.get(name) as ort.Tensor), name });
       }
@@ -245,7 +282,7 @@ export class OnnxModel implements CompiledModel {
   }
 
   setOptimizerState(state: readonly NamedWeight[]): Promise<void> {
-    const params = new Map(this.graphs.params.map((p) => [p.name, p]));
+    const params = new Map(this.trained().map((p) => [p.name, p]));
     const next = new Map(this.state);
     let step = this.step;
     const accBeta: [number, number] = [...this.accBeta];

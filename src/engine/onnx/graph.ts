@@ -7,7 +7,7 @@
  */
 import { type Attr, type ElemType, encodeModel, floatTensor, type GraphData, int64Tensor, type NodeData, type TensorData } from './protobuf.js';
 
-export type UnaryOp = 'Sqrt' | 'Relu' | 'Neg' | 'Identity' | 'Sigmoid' | 'Tanh' | 'Erf' | 'Exp' | 'Softplus' | 'Elu' | 'Selu' | 'LeakyRelu';
+export type UnaryOp = 'Sqrt' | 'Relu' | 'Neg' | 'Identity' | 'Sigmoid' | 'Tanh' | 'Erf' | 'Exp' | 'Log' | 'Abs' | 'Softplus' | 'Elu' | 'Selu' | 'LeakyRelu';
 
 export interface Value {
   readonly name: string;
@@ -131,6 +131,33 @@ export class Graph {
   /** Elementwise `cond ? a : b`, broadcast to `shape`. */
   where(cond: Value, a: Value, b: Value): Value {
     return this.one('Where', [cond, a, b], 'float', broadcastShape(cond.shape, broadcastShape(a.shape, b.shape)));
+  }
+
+  /** x limited to [lo, hi]. */
+  clip(x: Value, lo: number, hi: number): Value {
+    return this.one('Clip', [x, this.scalar(lo), this.scalar(hi)], 'float', x.shape);
+  }
+
+  /** A bool mask of `a op b`, broadcast. */
+  compare(op: 'Greater' | 'GreaterOrEqual' | 'LessOrEqual' | 'Equal', a: Value, b: Value): Value {
+    return this.one(op, [a, b], 'bool', broadcastShape(a.shape, b.shape));
+  }
+
+  /** Elementwise logical and of two bool masks. */
+  and(a: Value, b: Value): Value {
+    return this.one('And', [a, b], 'bool', broadcastShape(a.shape, b.shape));
+  }
+
+  /** Any tensor as float32 (bools to 0/1). */
+  toFloat(x: Value): Value {
+    return this.one('Cast', [x], 'float', x.shape, { to: { i: 1 } });
+  }
+
+  /** Joins tensors along `axis` (their other axes equal). */
+  concat(xs: readonly Value[], axis: number): Value {
+    const first = xs[0] as Value;
+    const shape = first.shape.map((d, i) => (i === axis ? xs.reduce((a, x) => a + (x.shape[i] as number), 0) : d));
+    return this.one('Concat', xs, 'float', shape, { axis: { i: axis } });
   }
 
   /** A bool mask of x > 0. */
