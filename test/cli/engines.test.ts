@@ -1,10 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cli, tempDir } from './helpers.js';
+import { cli, tempDir, unsupportedSpec } from './helpers.js';
 
 const RECIPE = new URL('../../examples/mnist-cnn.yaml', import.meta.url).pathname;
-const LSTM = new URL('../../examples/mnist-lstm.yaml', import.meta.url).pathname;
 const TINY = ['--train-limit', '256', '--test-limit', '128', '--epochs', '1', '--batch-size', '64'];
 
 describe('--engine onnx through the CLI', () => {
@@ -39,10 +38,11 @@ describe('--engine onnx through the CLI', () => {
   });
 
   it('falls back to tfjs for a spec the onnx engine cannot compile, and says so', async () => {
-    const r = await cli(['train', LSTM, ...TINY, '--engine', 'onnx', '--json'], await tempDir());
+    const cwd = await tempDir();
+    const r = await cli(['train', await unsupportedSpec(cwd), ...TINY, '--engine', 'onnx', '--json'], cwd);
     expect(r.code, r.stderr).toBe(0);
     expect(r.json<{ engine: string }>().engine).toBe('tfjs');
-    expect(r.stderr).toContain('engine: onnx cannot compile mnist-lstm; using tfjs');
+    expect(r.stderr).toContain('engine: onnx cannot compile pool1d; using tfjs');
   });
 
   it('an unknown engine lists the valid ones', async () => {

@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -38,4 +38,14 @@ export async function cli(argv: string[], cwd: string, env: Record<string, strin
 
 export async function tempDir(prefix = 'ecoml-cli-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
+}
+
+/** A spec the onnx engine cannot compile (1-D max pooling), written into `dir`. */
+export async function unsupportedSpec(dir: string): Promise<string> {
+  const path = join(dir, 'pool1d.yaml');
+  await writeFile(
+    path,
+    ['name: pool1d', 'model:', '  input: [28, 28, 1]', '  layers:', '    - { type: reshape, targetShape: [28, 28] }', '    - { type: maxPooling1d, poolSize: 2 }', '    - { type: flatten }', '    - { type: dense, units: 10, activation: softmax }'].join('\n'),
+  );
+  return path;
 }

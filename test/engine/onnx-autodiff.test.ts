@@ -2,7 +2,7 @@ import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { DIFFERENTIABLE_OPS, gradients } from '../../src/engine/onnx/autodiff.js';
 import { Graph, type Value } from '../../src/engine/onnx/graph.js';
-import { decodeInitializers, floatTensor } from '../../src/engine/onnx/protobuf.js';
+import { decodeInitializers, floatTensor, int64Tensor } from '../../src/engine/onnx/protobuf.js';
 
 /** Deterministic values in [-1, 1), kept at least `gap` away from 0 (off Relu's kink). */
 function values(seed: number, n: number, gap = 0): Float32Array {
@@ -111,6 +111,23 @@ const cases: Case[] = [
       return g.add(g.mul(g.div(centered, g.unary('Sqrt', g.add(variance, g.scalar(1e-3)))), gamma as Value), beta as Value);
     },
   },
+  {
+    name: 'Gather, repeated rows',
+    op: 'Gather',
+    shapes: [[4, 3]],
+    build: (g, [a]) => g.gather(a as Value, g.constant(int64Tensor([0, 2, 2, 3, 0, 2], [2, 3]))),
+  },
+  { name: 'Split, uneven', op: 'Split', shapes: [[2, 5]], build: (g, [a]) => g.concat(g.split(a as Value, 1, [2, 3]).reverse(), 1) },
+  {
+    name: 'Split, one piece unused',
+    op: 'Split',
+    shapes: [[3, 2, 4]],
+    build: (g, [a]) => {
+      const [first, , last] = g.split(a as Value, 2, [1, 2, 1]);
+      return g.mul(first as Value, last as Value);
+    },
+  },
+  { name: 'Concat', op: 'Concat', shapes: [[2, 1, 3], [2, 2, 3]], build: (g, [a, b]) => g.concat([b as Value, a as Value, b as Value], 1) },
   { name: 'MatMul', op: 'MatMul', shapes: [[3, 4], [4, 2]], build: (g, [a, b]) => g.matmul(a as Value, b as Value) },
   {
     name: 'Conv, valid, bias',

@@ -163,6 +163,58 @@ describe('onnx engine agrees with the tfjs engine', () => {
       compile: { optimizer: { type: 'adam' as const, learningRate: 0.05 }, loss },
     })),
     {
+      name: 'reshape from and to multi-channel images, adam',
+      input: [4, 4, 2],
+      layers: [
+        { type: 'reshape', targetShape: [4, 2, 4] },
+        { type: 'conv2d', filters: 3, kernelSize: 2, activation: 'relu' },
+        { type: 'reshape', targetShape: [-1] },
+        { type: 'dense', units: 10, activation: 'softmax' },
+      ],
+      compile: undefined,
+    },
+    {
+      name: 'reshape [6, 4, 1] → lstm (last state), adam',
+      input: [6, 4, 1],
+      layers: [{ type: 'reshape', targetShape: [6, 4] }, { type: 'lstm', units: 5 }, { type: 'dense', units: 10, activation: 'softmax' }],
+      compile: undefined,
+    },
+    {
+      name: 'lstm (sequences, tanh gates, no bias) → flatten, rmsprop',
+      input: [4, 3],
+      layers: [{ type: 'lstm', units: 3, returnSequences: true, recurrentActivation: 'tanh', useBias: false }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }],
+      compile: { optimizer: { type: 'rmsprop' } },
+    },
+    {
+      name: 'gru (sequences) → gru (last state), adam',
+      input: [5, 3],
+      layers: [{ type: 'gru', units: 4, returnSequences: true }, { type: 'gru', units: 3, activation: 'relu' }, { type: 'dense', units: 10, activation: 'softmax' }],
+      compile: undefined,
+    },
+    {
+      name: 'simpleRnn (sequences) → dropout → simpleRnn (last state), sgd with momentum',
+      input: [3, 2],
+      layers: [{ type: 'simpleRnn', units: 4, returnSequences: true }, { type: 'dropout', rate: 0 }, { type: 'simpleRnn', units: 5, activation: 'relu' }, { type: 'dense', units: 10, activation: 'softmax' }],
+      compile: { optimizer: { type: 'sgd', learningRate: 0.1, momentum: 0.9 } },
+    },
+    {
+      name: 'conv1d (valid, strided) → conv1d (same, dilated) → lstm, adam',
+      input: [9, 3],
+      layers: [
+        { type: 'conv1d', filters: 4, kernelSize: 3, strides: 2, activation: 'relu' },
+        { type: 'conv1d', filters: 2, kernelSize: 2, padding: 'same', dilationRate: 2, useBias: false },
+        { type: 'lstm', units: 3 },
+        { type: 'dense', units: 10, activation: 'softmax' },
+      ],
+      compile: undefined,
+    },
+    {
+      name: 'conv1d (same, uneven pads) → flatten, sgd',
+      input: [6, 2],
+      layers: [{ type: 'conv1d', filters: 3, kernelSize: 4, padding: 'same', activation: 'tanh' }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }],
+      compile: { optimizer: { type: 'sgd', learningRate: 0.1 } },
+    },
+    {
       name: 'binary_crossentropy with one sigmoid unit, sgd',
       input: [4, 4, 1],
       layers: [{ type: 'conv2d', filters: 2, kernelSize: 2, activation: 'relu' }, { type: 'flatten' }, { type: 'dense', units: 1, activation: 'sigmoid' }],
@@ -172,8 +224,18 @@ describe('onnx engine agrees with the tfjs engine', () => {
 
   it.each(cases)('$name: outputs, loss and weights after two steps', async ({ input, layers, compile }) => {
     const spec = specOf([...input], [...layers], compile);
-    const { ref, model } = await pair(spec);
     const { x, y } = batch(spec, 8, 3);
+    await expectAgreement(spec, x, y);
+  });
+
+  it('embedding → lstm, token ids repeated across the batch, adam: outputs, loss and weights after two steps', async () => {
+    const spec = specOf([5], [{ type: 'embedding', inputDim: 7, outputDim: 3 }, { type: 'lstm', units: 4 }, { type: 'dense', units: 10, activation: 'softmax' }]);
+    const { x, y } = batch(spec, 8, 3);
+    await expectAgreement(spec, x.map((v) => Math.floor(v * 7)), y);
+  });
+
+  async function expectAgreement(spec: ModelSpec, x: Float32Array, y: Int32Array): Promise<void> {
+    const { ref, model } = await pair(spec);
     expect(maxDiff(await model.predict(x, 8), await ref.predict(x, 8))).toBeLessThan(1e-5);
     for (let step = 0; step < 2; step++) {
       const [a, b] = [await model.trainBatch(x, y, 8), await ref.trainBatch(x, y, 8)];
@@ -188,7 +250,7 @@ describe('onnx engine agrees with the tfjs engine', () => {
     expect(ea.accuracy).toBeCloseTo(eb.accuracy ?? Number.NaN, 6);
     ref.dispose();
     model.dispose();
-  });
+  }
 });
 
 describe('onnx engine', () => {
@@ -250,11 +312,40 @@ describe('onnx engine', () => {
     expectWeightsClose(loaded.getWeights(), model.getWeights(), 0);
   });
 
+  it('starts as the tfjs engine: embeddings within ±0.05, orthogonal recurrent kernel, forget biases 1', async () => {
+    const layers: SpecInput['model']['layers'] = [{ type: 'embedding', inputDim: 9, outputDim: 2 }, { type: 'lstm', units: 3 }, { type: 'dense', units: 10, activation: 'softmax' }];
+    const model = await onnx.compile(specOf([3], layers), { seed: 3 });
+    const byName = new Map(model.getWeights().map((w) => [w.name, w.values]));
+    const embeddings = Array.from(byName.get('embedding/embeddings') ?? []);
+    expect(embeddings).toHaveLength(18);
+    expect(embeddings.every((v) => Math.abs(v) <= 0.05) && embeddings.some((v) => v !== 0)).toBe(true);
+    expect(Array.from(byName.get('lstm/bias') ?? [])).toEqual([0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0]);
+    // A [3, 12] kernel: its rows are orthonormal.
+    const r = byName.get('lstm/recurrent_kernel') ?? new Float32Array();
+    for (let i = 0; i < 3; i++)
+      for (let j = 0; j < 3; j++) {
+        let dot = 0;
+        for (let k = 0; k < 12; k++) dot += (r[i * 12 + k] as number) * (r[j * 12 + k] as number);
+        expect(dot).toBeCloseTo(i === j ? 1 : 0, 5);
+      }
+  });
+
   it('refuses unsupported layers, activations, pooling and losses, naming them', async () => {
-    const lstm = specOf([4, 3], [{ type: 'lstm', units: 4 }, { type: 'dense', units: 10, activation: 'softmax' }]);
-    expect(supports(lstm)).toBe(false);
+    const pool1d = specOf([4, 3], [{ type: 'maxPooling1d' }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }]);
+    expect(supports(pool1d)).toBe(false);
     expect(supports(spec)).toBe(true);
-    await expect(onnx.compile(lstm, { seed: 1 })).rejects.toMatchObject({ code: 'E_UNKNOWN_NAME', message: expect.stringContaining('"lstm"') });
+    await expect(onnx.compile(pool1d, { seed: 1 })).rejects.toMatchObject({ code: 'E_UNKNOWN_NAME', message: expect.stringContaining('"maxPooling1d"') });
+    expect(supports(specOf([4, 3], [{ type: 'lstm', units: 4 }, { type: 'dense', units: 10, activation: 'softmax' }]))).toBe(true);
+    const hard = specOf([4, 3], [{ type: 'gru', units: 4, recurrentActivation: 'hardSigmoid' }, { type: 'dense', units: 10, activation: 'softmax' }]);
+    expect(() => checkSupported(hard)).toThrow(/recurrent activation "hardSigmoid"/);
+    expect(() => checkSupported(specOf([1, 3], [{ type: 'simpleRnn', units: 4 }, { type: 'dense', units: 10, activation: 'softmax' }]))).toThrow(/one timestep/);
+    // Dense and normalization work on flat rows (or NCHW channels), not along a sequence's last axis.
+    const sequences = specOf([4, 3], [{ type: 'lstm', units: 4, returnSequences: true }, { type: 'dense', units: 5 }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }]);
+    expect(() => checkSupported(sequences)).toThrow(/dense on an input of shape \[4, 4\]/);
+    const norm = specOf([4, 3], [{ type: 'layerNormalization' }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }]);
+    expect(() => checkSupported(norm)).toThrow(/layerNormalization on an input/);
+    const late = specOf([5], [{ type: 'dense', units: 5 }, { type: 'embedding', inputDim: 7, outputDim: 3 }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }]);
+    expect(() => checkSupported(late)).toThrow(/embedding other than as the first layer/);
     const mish = specOf([5], [{ type: 'dense', units: 4, activation: 'mish' }, { type: 'dense', units: 10, activation: 'softmax' }]);
     expect(() => checkSupported(mish)).toThrow(/activation "mish"/);
     // tfjs's average-pooling gradient counts padding its forward pass leaves out: no true gradient agrees.

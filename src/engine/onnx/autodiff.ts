@@ -19,6 +19,12 @@ function unbroadcast(g: Graph, dy: Value, shape: readonly number[]): Value {
   return g.reshape(summed, shape);
 }
 
+/** Zeros shaped like `v` (whose batch axis is only known at run time). */
+function zerosLike(g: Graph, v: Value): Value {
+  const shape = g.node('Shape', [v], [{ type: 'int64', shape: [v.shape.length] }])[0] as Value;
+  return g.node('ConstantOfShape', [shape], [{ type: 'float', shape: v.shape }])[0] as Value;
+}
+
 function floatAttr(node: Node, name: string): number {
   return (node.attrs[name] as { f: number }).f;
 }
@@ -109,6 +115,25 @@ const RULES: Readonly<Record<string, Rule>> = {
     const kept = g.reshape(dy as Value, x.shape.map((d, i) => (reduced.includes(i) ? 1 : d)));
     const shape = g.node('Shape', [x], [{ type: 'int64', shape: [x.shape.length] }])[0] as Value;
     return [g.node('Expand', [kept, shape], [{ type: 'float', shape: x.shape }])[0], undefined];
+  },
+  // Rows along axis 0 (as Graph.gather builds it): scatter-add dy into zero rows, repeated indices summing.
+  Gather: (g, n, [dy]) => {
+    const [data, indices] = inputs2(n);
+    const zeros = g.node('ConstantOfShape', [g.ints(data.shape)], [{ type: 'float', shape: data.shape }])[0] as Value;
+    const at = g.reshape(indices, [...indices.shape, 1]);
+    return [g.node('ScatterND', [zeros, at, dy as Value], [{ type: 'float', shape: data.shape }], { reduction: { s: 'add' } })[0], undefined];
+  },
+  // The pieces' gradients side by side; a piece nothing used (e.g. the forget gate at the first
+  // step, where the carry is 0) contributes zeros.
+  Split: (g, n, dys) => {
+    const axis = (n.attrs.axis as { i: number }).i;
+    const parts = n.outputs.map((o, k) => dys[k] ?? zerosLike(g, o));
+    return [g.concat(parts, axis), undefined];
+  },
+  Concat: (g, n, [dy], wants) => {
+    const axis = (n.attrs.axis as { i: number }).i;
+    const parts = g.split(dy as Value, axis, n.inputs.map((x) => x.shape[axis] as number));
+    return parts.map((p, k) => (wants(k) ? p : undefined));
   },
   Reshape: (g, n, [dy]) => [g.reshape(dy as Value, (n.inputs[0] as Value).shape)],
   Transpose: (g, n, [dy]) => {

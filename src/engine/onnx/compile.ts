@@ -8,10 +8,11 @@
  * @module
  */
 import { EcomlError } from '../../errors.js';
-import { analyzeLayer, parseLayerConfig, type TypedLayerConfig } from '../../models/layers.js';
+import { analyzeLayer, parseLayerConfig, type RecurrentLayerConfig, type TypedLayerConfig } from '../../models/layers.js';
 import type { ModelSpec } from '../../models/spec.js';
 import { gradients } from './autodiff.js';
 import { Graph, type Value, type WindowAttrs } from './graph.js';
+import { hwioShape } from './layout.js';
 
 export const ONNX_LAYERS = [
   'conv2d',
@@ -26,6 +27,12 @@ export const ONNX_LAYERS = [
   'leakyRelu',
   'batchNormalization',
   'layerNormalization',
+  'reshape',
+  'simpleRnn',
+  'lstm',
+  'gru',
+  'embedding',
+  'conv1d',
 ] as const;
 const HIDDEN_ACTIVATIONS = ['linear', 'relu', 'sigmoid', 'tanh', 'elu', 'selu', 'softplus', 'gelu', 'swish'];
 /** tfjs-core's SELU constants (scale·alpha and scale), so both engines compute the same function. */
@@ -41,7 +48,7 @@ export interface ParamInfo {
   readonly name: string;
   /** The tfjs engine's shape (conv kernels HWIO). */
   readonly shape: readonly number[];
-  /** True for conv kernels, stored OIHW in ONNX. */
+  /** True for conv kernels, stored OIHW in ONNX (conv1d's [k, in, out] as [out, in, 1, k]). */
   readonly hwio: boolean;
   /** True for batch-norm moving statistics: state the training step updates, not the optimizer. */
   readonly moving?: true;
@@ -50,6 +57,12 @@ export interface ParamInfo {
    * transpose), so the ONNX kernel's rows are in CHW order where tfjs's are in HWC order.
    */
   readonly chwRows?: readonly [number, number, number];
+  /** For an LSTM bias: its units, whose forget-gate quarter starts at 1 as in the tfjs engine. */
+  readonly forgetBias?: number;
+  /** True for recurrent kernels, which start orthogonal as in the tfjs engine. */
+  readonly orthogonal?: true;
+  /** For embeddings: Keras' start, uniform in ±this. */
+  readonly uniform?: number;
 }
 
 export interface DropoutInfo {
@@ -89,11 +102,26 @@ export function checkSupported(spec: ModelSpec): TypedLayerConfig[] {
       // by the full window size: no true gradient agrees with that, so such layers stay on tfjs.
       throw unsupported(`averagePooling2d with padding "same" that pads this input (${at})`, { path: at, name: l.type });
     }
+    const input = shape;
     shape = analyzeLayer(l, shape, at).outputShape;
     if (!(ONNX_LAYERS as readonly string[]).includes(l.type)) throw unsupported(`layer type "${l.type}" (${at})`, { path: at, name: l.type });
     const last = i === layers.length - 1;
     if ('activation' in l && !(HIDDEN_ACTIVATIONS.includes(l.activation) || (last && l.activation === 'softmax' && l.type === 'dense'))) {
       throw unsupported(`activation "${l.activation}" at ${at}`, { path: at, name: l.activation });
+    }
+    if ('recurrentActivation' in l && !HIDDEN_ACTIVATIONS.includes(l.recurrentActivation)) {
+      throw unsupported(`recurrent activation "${l.recurrentActivation}" at ${at}`, { path: at, name: l.recurrentActivation });
+    }
+    // The graph computes these over the feature axis of flat rows (dense) or of flat rows and
+    // NCHW images (normalization): not over a sequence's last axis.
+    if ((l.type === 'dense' && input.length !== 1) || ((l.type === 'batchNormalization' || l.type === 'layerNormalization') && input.length === 2)) {
+      throw unsupported(`${l.type} on an input of shape [${input.join(', ')}] (${at})`, { path: at, name: l.type });
+    }
+    // The token ids are the input itself: nothing before them could be trained through a lookup.
+    if (l.type === 'embedding' && i > 0) throw unsupported(`embedding other than as the first layer (${at})`, { path: at, name: l.type });
+    // With one step the recurrent kernel never meets a nonzero state, so it would get no gradient.
+    if ((l.type === 'lstm' || l.type === 'gru' || l.type === 'simpleRnn') && input[0] === 1) {
+      throw unsupported(`a recurrent layer over one timestep (${at})`, { path: at, name: l.type });
     }
     if (!last) return;
     if (binary && !(l.type === 'dense' && l.units === 1 && l.activation === 'sigmoid')) {
@@ -104,7 +132,7 @@ export function checkSupported(spec: ModelSpec): TypedLayerConfig[] {
   if (!LOSSES.includes(spec.compile.loss)) throw unsupported(`loss "${spec.compile.loss}"`, { name: spec.compile.loss });
   const opt = spec.compile.optimizer;
   if (!OPTIMIZERS.includes(opt.type)) throw unsupported(`optimizer "${opt.type}"`, { name: opt.type });
-  if (spec.input.length !== 3 && spec.input.length !== 1) throw unsupported(`input shape [${spec.input.join(', ')}] (rank 1 or 3 only)`, { name: 'input' });
+  if (spec.input.length > 3) throw unsupported(`input shape [${spec.input.join(', ')}] (rank 1 to 3 only)`, { name: 'input' });
   return layers;
 }
 
@@ -244,14 +272,69 @@ function layerNorm(g: Graph, h: Value, name: string, weight: (name: string) => V
   return scaleShift(g, h, mean, variance, epsilon, channel(weight(`${name}/gamma`)), channel(weight(`${name}/beta`)));
 }
 
+/** NHWC → NCHW; with one channel both hold the same bytes, so a reshape is enough. */
+function toNchw(g: Graph, x: Value): Value {
+  const [n, h, w, c] = x.shape as [number, number, number, number];
+  return c === 1 ? g.reshape(x, [n, 1, h, w]) : g.transpose(x, [0, 3, 1, 2]);
+}
+
+/** NCHW → NHWC, the inverse of `toNchw`. */
+function toNhwc(g: Graph, x: Value): Value {
+  const [n, c, h, w] = x.shape as [number, number, number, number];
+  return c === 1 ? g.reshape(x, [n, h, w, 1]) : g.transpose(x, [0, 2, 3, 1]);
+}
+
+/**
+ * A recurrent layer over [batch, steps, features], unrolled over its static steps from a zero
+ * state, gate for gate as tfjs-layers' cells compute it (kernels [in, gates·units] with gates
+ * LSTM i, f, c, o and GRU z, r, h; GRU without reset_after, its bias on the input side only).
+ * The input projections of all steps are one MatMul. Every bias is added there, before the
+ * recurrent term, where tfjs's LSTM adds it after: a float rounding apart, not a different model.
+ * The first step skips the terms of the zero state, so no zero tensor of dynamic batch is needed.
+ */
+function recurrent(g: Graph, x: Value, l: RecurrentLayerConfig, name: string, weight: (name: string) => Value): Value {
+  const [, steps, features] = x.shape as [number, number, number];
+  const u = l.units;
+  const width = { simpleRnn: 1, lstm: 4, gru: 3 }[l.type] * u;
+  let projected = g.matmul(g.reshape(x, [-1, features]), weight(`${name}/kernel`));
+  if (l.useBias) projected = g.add(projected, weight(`${name}/bias`));
+  const inputs = g.split(g.reshape(projected, [-1, steps, width]), 1, new Array<number>(steps).fill(1)).map((v) => g.reshape(v, [-1, width]));
+  const kernel = weight(`${name}/recurrent_kernel`);
+  const act = (v: Value): Value => activate(g, v, l.activation);
+  const gate = (v: Value): Value => activate(g, v, l.type === 'simpleRnn' ? l.activation : l.recurrentActivation);
+  // GRU's reset gate scales the state before its candidate's recurrent product: split that part off.
+  const [zrKernel, hKernel] = l.type === 'gru' ? g.split(kernel, 1, [2 * u, u]) : [kernel, kernel];
+  let state: { h: Value; c?: Value } | undefined;
+  const outputs: Value[] = [];
+  for (const xt of inputs) {
+    const prev = state;
+    if (l.type === 'simpleRnn') {
+      state = { h: act(prev === undefined ? xt : g.add(xt, g.matmul(prev.h, kernel))) };
+    } else if (l.type === 'lstm') {
+      const [zi, zf, zc, zo] = g.split(prev === undefined ? xt : g.add(xt, g.matmul(prev.h, kernel)), 1, [u, u, u, u]) as [Value, Value, Value, Value];
+      const input = g.mul(gate(zi), act(zc));
+      const c = prev === undefined ? input : g.add(g.mul(gate(zf), prev.c as Value), input);
+      state = { h: g.mul(gate(zo), act(c)), c };
+    } else {
+      const [xz, xr, xh] = g.split(xt, 1, [u, u, u]) as [Value, Value, Value];
+      if (prev === undefined) {
+        state = { h: g.mul(g.sub(g.scalar(1), gate(xz)), act(xh)) };
+      } else {
+        const [rz, rr] = g.split(g.matmul(prev.h, zrKernel as Value), 1, [u, u]) as [Value, Value];
+        const z = gate(g.add(xz, rz));
+        const r = gate(g.add(xr, rr));
+        const candidate = act(g.add(xh, g.matmul(g.mul(r, prev.h), hKernel as Value)));
+        state = { h: g.add(g.mul(z, prev.h), g.mul(g.sub(g.scalar(1), z), candidate)) };
+      }
+    }
+    if (l.returnSequences) outputs.push(g.reshape(state.h, [-1, 1, u]));
+  }
+  return l.returnSequences ? g.concat(outputs, 1) : (state as { h: Value }).h;
+}
+
 /** The shared forward pass up to the logits; `train` is given for the training step only. */
 function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weights: ReadonlyMap<string, Value>, train: TrainingPass | undefined, names: readonly string[]): Value {
-  let h = x;
-  if (x.shape.length === 4) {
-    const [n, hh, ww, c] = x.shape as [number, number, number, number];
-    // One channel: NHWC and NCHW hold the same bytes, so a reshape is enough.
-    h = c === 1 ? g.reshape(x, [n, 1, hh, ww]) : g.transpose(x, [0, 3, 1, 2]);
-  }
+  let h = x.shape.length === 4 ? toNchw(g, x) : x;
   const weight = (name: string): Value => weights.get(name) as Value;
   layers.forEach((l, i) => {
     const name = names[i] as string;
@@ -286,6 +369,32 @@ function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weight
       case 'flatten':
         // Flattens NCHW order; the next dense kernel's rows are permuted to match (see ParamInfo).
         h = g.reshape(h, [-1, h.shape.slice(1).reduce((a, b) => a * b, 1)]);
+        break;
+      case 'reshape': {
+        // tfjs reshapes NHWC element order: leave our NCHW layout around it.
+        const size = h.shape.slice(1).reduce((a, b) => a * b, 1);
+        const known = l.targetShape.reduce((a, d) => (d === -1 ? a : a * d), 1);
+        const target = l.targetShape.map((d) => (d === -1 ? size / known : d));
+        h = g.reshape(h.shape.length === 4 ? toNhwc(g, h) : h, [-1, ...target]);
+        if (target.length === 3) h = toNchw(g, h);
+        break;
+      }
+      case 'conv1d': {
+        // [n, steps, in] → [n, in, 1, steps]: a Conv of kernel height 1, then back.
+        const [, steps, cin] = h.shape as [number, number, number];
+        const image = g.reshape(g.transpose(h, [0, 2, 1]), [-1, cin, 1, steps]);
+        const attrs = windowOf(image.shape, [1, l.kernelSize], [1, l.strides], [1, l.dilationRate], l.padding);
+        const y = g.conv(image, weight(`${name}/kernel`), l.useBias ? weight(`${name}/bias`) : undefined, attrs);
+        h = activate(g, g.transpose(g.reshape(y, [-1, l.filters, y.shape[3] as number]), [0, 2, 1]), l.activation);
+        break;
+      }
+      case 'embedding':
+        h = g.gather(weight(`${name}/embeddings`), g.toInt64(h));
+        break;
+      case 'simpleRnn':
+      case 'lstm':
+      case 'gru':
+        h = recurrent(g, h, l, name, weight);
         break;
       case 'dense': {
         h = g.matmul(h, weight(`${name}/kernel`));
@@ -327,6 +436,16 @@ function paramsOf(spec: ModelSpec, layers: readonly TypedLayerConfig[], names: r
       params.push({ name: `${name}/kernel`, shape: [shape[shape.length - 1] as number, l.units], hwio: false, ...(flattened !== undefined ? { chwRows: flattened } : {}) });
       flattened = undefined;
       if (l.useBias) params.push({ name: `${name}/bias`, shape: [l.units], hwio: false });
+    } else if (l.type === 'conv1d') {
+      params.push({ name: `${name}/kernel`, shape: [l.kernelSize, shape[1] as number, l.filters], hwio: true });
+      if (l.useBias) params.push({ name: `${name}/bias`, shape: [l.filters], hwio: false });
+    } else if (l.type === 'embedding') {
+      params.push({ name: `${name}/embeddings`, shape: [l.inputDim, l.outputDim], hwio: false, uniform: 0.05 });
+    } else if (l.type === 'simpleRnn' || l.type === 'lstm' || l.type === 'gru') {
+      const width = { simpleRnn: 1, lstm: 4, gru: 3 }[l.type] * l.units;
+      params.push({ name: `${name}/kernel`, shape: [shape[1] as number, width], hwio: false });
+      params.push({ name: `${name}/recurrent_kernel`, shape: [l.units, width], hwio: false, orthogonal: true });
+      if (l.useBias) params.push({ name: `${name}/bias`, shape: [width], hwio: false, ...(l.type === 'lstm' ? { forgetBias: l.units } : {}) });
     } else if (l.type === 'batchNormalization' || l.type === 'layerNormalization') {
       const c = [shape[shape.length - 1] as number];
       params.push({ name: `${name}/gamma`, shape: c, hwio: false }, { name: `${name}/beta`, shape: c, hwio: false });
@@ -339,7 +458,7 @@ function paramsOf(spec: ModelSpec, layers: readonly TypedLayerConfig[], names: r
 }
 
 export function onnxShape(p: ParamInfo): number[] {
-  const [kh, kw, cin, cout] = p.shape as [number, number, number, number];
+  const [kh, kw, cin, cout] = hwioShape(p.shape);
   return p.hwio ? [cout, cin, kh, kw] : [...p.shape];
 }
 

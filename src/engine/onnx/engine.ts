@@ -48,13 +48,40 @@ function mix(...parts: number[]): number {
 /** Keras' initial value for batch-norm vectors: gamma and the moving variance 1, the rest 0. */
 const NORM_FILL: Readonly<Record<string, number>> = { gamma: 1, beta: 0, moving_mean: 0, moving_variance: 1 };
 
-/** Keras' glorot uniform (fan over the receptive field), from one seeded stream; biases 0. */
+/**
+ * Keras' orthogonal initializer (gain 1) for a [rows, cols] matrix: Gaussian values whose shorter
+ * side is made orthonormal by Gram–Schmidt, as a QR decomposition would.
+ */
+function orthogonal(rng: PyRandom, rows: number, cols: number): Float32Array<ArrayBuffer> {
+  const [n, m] = rows <= cols ? [rows, cols] : [cols, rows];
+  const v = Array.from({ length: n }, () => Float64Array.from({ length: m }, () => Math.sqrt(-2 * Math.log(1 - rng.random())) * Math.cos(2 * Math.PI * rng.random())));
+  v.forEach((row, i) => {
+    for (let j = 0; j < i; j++) {
+      const prior = v[j] as Float64Array;
+      const dot = row.reduce((a, x, k) => a + x * (prior[k] as number), 0);
+      row.forEach((x, k) => (row[k] = x - dot * (prior[k] as number)));
+    }
+    const norm = Math.hypot(...row);
+    row.forEach((x, k) => (row[k] = x / norm));
+  });
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[r * cols + c] = rows <= cols ? ((v[r] as Float64Array)[c] as number) : ((v[c] as Float64Array)[r] as number);
+  return out;
+}
+
+/**
+ * Keras' starts, from one seeded stream: glorot uniform kernels (fan over the receptive field),
+ * orthogonal recurrent kernels, embeddings uniform in ±0.05, biases 0 but LSTM forget biases 1.
+ */
 function initialWeights(params: readonly ParamInfo[], seed: number): NamedWeight[] {
   const rng = new PyRandom(seed);
   return params.map((p) => {
-    const values = new Float32Array(size(p.shape));
+    let values = new Float32Array(size(p.shape));
     const fill = NORM_FILL[p.name.slice(p.name.lastIndexOf('/') + 1)];
     if (fill !== undefined) values.fill(fill);
+    else if (p.forgetBias !== undefined) values.fill(1, p.forgetBias, 2 * p.forgetBias);
+    else if (p.orthogonal === true) values = orthogonal(rng, p.shape[0] as number, p.shape[1] as number);
+    else if (p.uniform !== undefined) for (let i = 0; i < values.length; i++) values[i] = (rng.random() * 2 - 1) * p.uniform;
     else if (!p.name.endsWith('/bias')) {
       const receptive = size(p.shape.slice(0, -2));
       const fanIn = (p.shape[p.shape.length - 2] as number) * receptive;

@@ -160,6 +160,22 @@ export class Graph {
     return this.one('Concat', xs, 'float', shape, { axis: { i: axis } });
   }
 
+  /** Rows of `data` picked by int64 `indices`: shaped [...indices, ...data's other axes]. */
+  gather(data: Value, indices: Value): Value {
+    return this.one('Gather', [data, indices], data.type, [...indices.shape, ...data.shape.slice(1)], { axis: { i: 0 } });
+  }
+
+  /** Float values truncated to int64 (as tfjs casts token ids to int32). */
+  toInt64(x: Value): Value {
+    return this.one('Cast', [x], 'int64', x.shape, { to: { i: 7 } });
+  }
+
+  /** Splits `x` along `axis` into pieces of the given sizes. */
+  split(x: Value, axis: number, sizes: readonly number[]): Value[] {
+    const outs = sizes.map((k) => ({ type: x.type, shape: x.shape.map((d, i) => (i === axis ? k : d)) }));
+    return this.node('Split', [x, this.ints(sizes)], outs, { axis: { i: axis } });
+  }
+
   /** A bool mask of x > 0. */
   positive(x: Value): Value {
     return this.one('Greater', [x, this.scalar(0)], 'bool', x.shape);

@@ -2,8 +2,14 @@
  * Weight layout conversion at the engine boundary: tfjs conv kernels are HWIO [kh, kw, in, out],
  * ONNX Conv weights OIHW [out, in, kh, kw]. A dense kernel after a flattened image has its rows
  * in HWC order in tfjs and CHW order in our graphs (which flatten NCHW without a transpose).
+ * A conv1d kernel [k, in, out] is an HWIO kernel of height 1, run as a Conv over [n, in, 1, steps].
  * @module
  */
+
+/** A conv kernel's HWIO shape: conv1d's [k, in, out] as [1, k, in, out]. */
+export function hwioShape(shape: readonly number[]): [number, number, number, number] {
+  return (shape.length === 3 ? [1, ...shape] : [...shape]) as [number, number, number, number];
+}
 
 /** HWIO → OIHW; `shape` is the HWIO shape. */
 export function hwioToOihw(src: Float32Array, shape: readonly number[]): Float32Array {
@@ -40,14 +46,14 @@ export function permuteRows(src: Float32Array, [h, w, c]: readonly [number, numb
 
 /** tfjs layout → ONNX layout for one weight (or optimizer slot) of `shape` (tfjs shape). */
 export function toOnnxLayout(values: Float32Array, shape: readonly number[], hwio: boolean, chwRows: readonly [number, number, number] | undefined): Float32Array {
-  if (hwio) return hwioToOihw(values, shape);
+  if (hwio) return hwioToOihw(values, hwioShape(shape));
   if (chwRows !== undefined) return permuteRows(values, chwRows, shape[1] as number, true);
   return Float32Array.from(values);
 }
 
 /** ONNX layout → tfjs layout, the inverse of `toOnnxLayout`. */
 export function toTfjsLayout(values: Float32Array, shape: readonly number[], hwio: boolean, chwRows: readonly [number, number, number] | undefined): Float32Array {
-  if (hwio) return oihwToHwio(values, shape);
+  if (hwio) return oihwToHwio(values, hwioShape(shape));
   if (chwRows !== undefined) return permuteRows(values, chwRows, shape[1] as number, false);
   return Float32Array.from(values);
 }
