@@ -6,6 +6,7 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initTfjs, tf } from '../../src/engine/tfjs/runtime.js';
+import { signedValues } from './values.js';
 
 type Shape4 = [number, number, number, number];
 
@@ -35,16 +36,6 @@ function expectClose(actual: Float32Array, expected: Float32Array): void {
       expect.fail(`element ${i}: ${actual[i]} vs cpu ${e}`);
     }
   }
-}
-
-function values(seed: number, n: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  return Float32Array.from({ length: n }, () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return ((s >>> 0) / 2 ** 32) * 2 - 1;
-  });
 }
 
 function size(shape: readonly number[]): number {
@@ -97,12 +88,12 @@ describe('wasm conv gradient kernels', () => {
       fc.asyncProperty(convCase, async (c) => {
         const xShape: Shape4 = [c.batch, c.height, c.width, c.inChannels];
         const fShape: Shape4 = [c.kh, c.kw, c.inChannels, c.outChannels];
-        const x = values(c.seed, size(xShape));
-        const filter = values(c.seed + 1, size(fShape));
+        const x = signedValues(c.seed, size(xShape));
+        const filter = signedValues(c.seed + 1, size(fShape));
         const d = c.dilation;
         const big = inflate(filter, fShape, d, d);
         const info = tf.backend_util.computeConv2DInfo(xShape, fShape, c.stride, d, c.pad);
-        const dy = values(c.seed + 2, size(info.outShape));
+        const dy = signedValues(c.seed + 2, size(info.outShape));
         const attrs = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC' };
         const run = (name: string, inputs: tf.NamedTensorMap, extra: object): tf.Tensor =>
           tf.engine().runKernel(name, inputs, { ...attrs, ...extra } as tf.NamedAttrMap) as tf.Tensor;
@@ -121,8 +112,8 @@ describe('wasm conv gradient kernels', () => {
   });
 
   it('backpropagates through a dilated conv1d op on wasm (our Conv2D gradient)', async () => {
-    const x = values(7, 2 * 9 * 3);
-    const f = values(8, 3 * 3 * 2);
+    const x = signedValues(7, 2 * 9 * 3);
+    const f = signedValues(8, 3 * 3 * 2);
     const loss = (xs: tf.Tensor, fs: tf.Tensor, dilation: number) => tf.conv1d(xs as tf.Tensor3D, fs as tf.Tensor3D, 1, 'same', 'NWC', dilation).square().sum();
     const grads = (dilation: number, filter: Float32Array, fShape: [number, number, number]) =>
       tf.grads((xs: tf.Tensor, fs: tf.Tensor) => loss(xs, fs, dilation))([tf.tensor(x, [2, 9, 3]), tf.tensor(filter, fShape)]);
@@ -153,8 +144,8 @@ describe('wasm BatchMatMul with transposed operands', () => {
           const lead = batch === 0 ? [] : [batch];
           const aShape = [...lead, ...(transposeA ? [k, m] : [m, k])];
           const bShape = [...lead, ...(transposeB ? [n, k] : [k, n])];
-          const a = values(seed, size(aShape));
-          const b = values(seed + 1, size(bShape));
+          const a = signedValues(seed, size(aShape));
+          const b = signedValues(seed + 1, size(bShape));
           const f = () => tf.matMul(tf.tensor(a, aShape), tf.tensor(b, bShape), transposeA, transposeB);
           expectClose(await on('wasm', f), await on('cpu', f));
         },
@@ -164,8 +155,8 @@ describe('wasm BatchMatMul with transposed operands', () => {
   });
 
   it('handles the dense-layer gradient shapes of the recipe', async () => {
-    const x = values(3, 8 * 2000);
-    const dy = values(4, 8 * 10);
+    const x = signedValues(3, 8 * 2000);
+    const dy = signedValues(4, 8 * 10);
     const f = () => tf.matMul(tf.tensor(x, [8, 2000]), tf.tensor(dy, [8, 10]), true, false);
     expectClose(await on('wasm', f), await on('cpu', f));
   });
@@ -189,9 +180,9 @@ describe('wasm pooling gradients', () => {
         async (c) => {
           fc.pre(c.ph <= c.height && c.pw <= c.width);
           const shape: Shape4 = [c.batch, c.height, c.width, c.channels];
-          const x = values(c.seed, size(shape));
+          const x = signedValues(c.seed, size(shape));
           const info = tf.backend_util.computePool2DInfo(shape, [c.ph, c.pw], c.stride, 1, c.pad);
-          const dy = values(c.seed + 1, size(info.outShape));
+          const dy = signedValues(c.seed + 1, size(info.outShape));
           for (const pool of [tf.maxPool, tf.avgPool]) {
             const f = () =>
               tf.grad((a: tf.Tensor) => pool(a as tf.Tensor4D, [c.ph, c.pw], c.stride, c.pad).mul(tf.tensor(dy, info.outShape)).sum())(tf.tensor(x, shape));
@@ -206,7 +197,7 @@ describe('wasm pooling gradients', () => {
 
 describe('wasm UnsortedSegmentSum', () => {
   it('equals the cpu backend, skipping out-of-range ids', async () => {
-    const x = values(5, 6 * 4);
+    const x = signedValues(5, 6 * 4);
     const f = () => tf.unsortedSegmentSum(tf.tensor(x, [6, 4]), tf.tensor1d([0, 2, 2, -1, 1, 7], 'int32'), 5);
     expectClose(await on('wasm', f), await on('cpu', f));
   });

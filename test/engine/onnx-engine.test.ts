@@ -7,6 +7,7 @@ import type { CompiledModel, NamedWeight } from '../../src/engine/index.js';
 import { checkSupported, createOnnxEngine, supports } from '../../src/engine/onnx/index.js';
 import { defineSpec, resolveModelSpec } from '../../src/models/index.js';
 import type { ModelSpec, SpecInput } from '../../src/models/index.js';
+import { unitValues } from './values.js';
 
 const tfjs = createEngines().tfjs;
 const onnx = createOnnxEngine();
@@ -26,18 +27,8 @@ function specOf(input: number[], layers: SpecInput['model']['layers'], compile?:
   return resolveModelSpec(defineSpec({ name: 'test', numClasses, model: { input, layers }, ...(compile !== undefined ? { compile } : {}) }), {});
 }
 
-function values(seed: number, n: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  return Float32Array.from({ length: n }, () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 2 ** 32;
-  });
-}
-
 function batch(spec: ModelSpec, n: number, seed: number): { x: Float32Array; y: Int32Array } {
-  const x = values(seed, n * spec.input.reduce((a, b) => a * b, 1));
+  const x = unitValues(seed, n * spec.input.reduce((a, b) => a * b, 1));
   return { x, y: Int32Array.from({ length: n }, (_, i) => (i * 7 + seed) % spec.numClasses) };
 }
 

@@ -8,6 +8,7 @@ import { TfjsModel } from '../../src/engine/tfjs/model.js';
 import { tf } from '../../src/engine/tfjs/runtime.js';
 import { defineSpec, LAYER_TYPES, loadModelDir, modelProfile, readModelDir, resolveModelSpec, saveModelDir } from '../../src/models/index.js';
 import type { ModelSpec, SpecInput } from '../../src/models/index.js';
+import { signedValues } from './values.js';
 
 const engine = createEngines().tfjs;
 let root: string;
@@ -24,20 +25,9 @@ function specOf(input: number[], layers: SpecInput['model']['layers'], extra: Pa
   return resolveModelSpec(file, {});
 }
 
-/** Deterministic pseudo-random values in [-1, 1). */
-function values(seed: number, n: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  return Float32Array.from({ length: n }, () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return ((s >>> 0) / 2 ** 32) * 2 - 1;
-  });
-}
-
 function batch(spec: ModelSpec, n: number, seed: number, ints = 0): { x: Float32Array; y: Int32Array } {
   const size = spec.input.reduce((a, b) => a * b, 1);
-  const raw = values(seed, n * size);
+  const raw = signedValues(seed, n * size);
   const x = ints > 0 ? raw.map((v) => Math.floor(((v + 1) / 2) * ints)) : raw;
   return { x, y: Int32Array.from({ length: n }, (_, i) => (i * 7 + seed) % spec.numClasses) };
 }

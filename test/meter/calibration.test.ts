@@ -10,30 +10,13 @@ import {
   loadCalibrationProfiles,
   saveCalibrationProfile,
   startBusyThreads,
-  type CalibrationProfile,
 } from '../../src/meter/calibration.js';
 import { createCpuEstimateSource, createMeter, type CpuPower, type Meter } from '../../src/meter/index.js';
 import { createFakeClock } from './fake-clock.js';
-import { fakeCalibrationMachine, fakeCpuInfo, XEON_6338, type FakeCalibrationMachine } from './fake-calibration.js';
+import { calibrationProfile, fakeCalibrationMachine, fakeCpuInfo, XEON_6338, type FakeCalibrationMachine } from './fake-calibration.js';
 
 const cpu = { model: XEON_6338, logicalCpus: 8, sockets: 2 };
 const NO_RAPL = join(tmpdir(), 'ecoml-no-such-powercap');
-
-const profile = (overrides: Partial<CalibrationProfile> = {}): CalibrationProfile => ({
-  version: 1,
-  cpuModel: XEON_6338,
-  normalisedCpuModel: 'intel xeon gold 6338',
-  logicalCpus: 8,
-  loadedThreads: 8,
-  idleWatts: 50,
-  loadedWatts: 74,
-  perThreadWatts: 3,
-  idleSeconds: 5,
-  loadSeconds: 5,
-  domains: ['cpu:package-0', 'cpu:package-1'],
-  createdAt: '2026-11-28T12:00:00.000Z',
-  ...overrides,
-});
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -149,19 +132,19 @@ describe('calibration profiles on disk', () => {
 
   it('are saved one per CPU model and found again under any spelling of that model', async () => {
     const dir = join(await tempDir(), 'nested', 'calibration');
-    const path = await saveCalibrationProfile(profile(), dir);
+    const path = await saveCalibrationProfile(calibrationProfile(), dir);
     expect(path).toBe(join(dir, 'intel-xeon-gold-6338.json'));
-    expect(calibrationProfilePath(dir, profile())).toBe(path);
-    expect(JSON.parse(await readFile(path, 'utf8'))).toEqual(profile());
-    expect((await findCalibrationProfile('Intel Xeon Gold 6338', dir)).match).toEqual({ path, profile: profile() });
+    expect(calibrationProfilePath(dir, calibrationProfile())).toBe(path);
+    expect(JSON.parse(await readFile(path, 'utf8'))).toEqual(calibrationProfile());
+    expect((await findCalibrationProfile('Intel Xeon Gold 6338', dir)).match).toEqual({ path, profile: calibrationProfile() });
     expect((await findCalibrationProfile('Intel Xeon Gold 6338N', dir)).match).toBeUndefined();
     expect((await findCalibrationProfile(undefined, dir)).match).toBeUndefined();
   });
 
   it('prefer the newest of several for one model, and say which files they could not use', async () => {
     const dir = await tempDir();
-    await saveCalibrationProfile(profile(), dir);
-    await writeFile(join(dir, 'newer.json'), JSON.stringify(profile({ idleWatts: 60, createdAt: '2026-12-01T00:00:00.000Z' })));
+    await saveCalibrationProfile(calibrationProfile(), dir);
+    await writeFile(join(dir, 'newer.json'), JSON.stringify(calibrationProfile({ idleWatts: 60, createdAt: '2026-12-01T00:00:00.000Z' })));
     await writeFile(join(dir, 'broken.json'), '{ not json');
     await writeFile(join(dir, 'other.json'), JSON.stringify({ version: 2 }));
     await writeFile(join(dir, 'notes.txt'), 'ignored: not a profile name');
@@ -180,7 +163,7 @@ describe('calibration profiles on disk', () => {
   it('cannot be saved where the directory cannot be made', async () => {
     const dir = await tempDir();
     await writeFile(join(dir, 'file'), '');
-    await expect(saveCalibrationProfile(profile(), join(dir, 'file', 'calibration'))).rejects.toMatchObject({ code: 'E_STORE_FAILED' });
+    await expect(saveCalibrationProfile(calibrationProfile(), join(dir, 'file', 'calibration'))).rejects.toMatchObject({ code: 'E_STORE_FAILED' });
   });
 });
 
@@ -191,7 +174,7 @@ describe('the CPU estimate with a calibration profile', () => {
     const time = createFakeClock();
     let usage = { user: 0, system: 0 };
     const path = '/profiles/intel-xeon-gold-6338.json';
-    const source = createCpuEstimateSource({ power, calibration: { path, profile: profile() }, clock: time.clock, cpuUsage: () => usage });
+    const source = createCpuEstimateSource({ power, calibration: { path, profile: calibrationProfile() }, clock: time.clock, cpuUsage: () => usage });
     await source.probe();
     time.advance(10_000);
     usage = { user: 3_000_000, system: 1_000_000 };
@@ -214,7 +197,7 @@ describe('the CPU estimate with a calibration profile', () => {
 
     it('when a profile matches the CPU model, unless a TDP is given', async () => {
       const dir = await tempDir();
-      await saveCalibrationProfile(profile(), dir);
+      await saveCalibrationProfile(calibrationProfile(), dir);
       const cpuInfoPath = await fakeCpuInfo(XEON_6338, 8, 2);
       cleanups.push(() => rm(join(cpuInfoPath, '..'), { recursive: true, force: true }));
       const calibrated = await createMeter({ raplRoot: NO_RAPL, nvml: false, cpuInfoPath, calibrationDir: dir, env: {} });

@@ -5,7 +5,7 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BusyLoad } from '../../src/meter/calibration.js';
+import type { BusyLoad, CalibrationProfile } from '../../src/meter/calibration.js';
 import { createFakeClock, type FakeClock } from './fake-clock.js';
 import { makeRaplTree, packageZone, type FakeRaplTree } from './fake-rapl-tree.js';
 
@@ -61,4 +61,23 @@ export async function fakeCpuInfo(model: string, logicalCpus: number, sockets = 
   const blocks = Array.from({ length: logicalCpus }, (_, i) => `processor\t: ${i}\nmodel name\t: ${model}\nphysical id\t: ${i % sockets}\n`);
   await writeFile(path, blocks.join('\n'));
   return path;
+}
+
+/** A stored profile of the XEON_6338 test machine: 50 W idle, 3 W per busy thread. */
+export function calibrationProfile(overrides: Partial<CalibrationProfile> = {}): CalibrationProfile {
+  return {
+    version: 1,
+    cpuModel: XEON_6338,
+    normalisedCpuModel: 'intel xeon gold 6338',
+    logicalCpus: 8,
+    loadedThreads: 8,
+    idleWatts: 50,
+    loadedWatts: 74,
+    perThreadWatts: 3,
+    idleSeconds: 5,
+    loadSeconds: 5,
+    domains: ['cpu:package-0', 'cpu:package-1'],
+    createdAt: '2026-11-28T12:00:00.000Z',
+    ...overrides,
+  };
 }

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import meterCalibrate, { meterCalibrateCommand, type MeterCalibrateDeps, type MeterCalibrateResult } from '../../src/cli/commands/meter-calibrate.js';
 import type { CliContext, OptionValues } from '../../src/cli/command.js';
 import { saveCalibrationProfile } from '../../src/meter/calibration.js';
-import { fakeCalibrationMachine, fakeCpuInfo, XEON_6338 } from './fake-calibration.js';
+import { calibrationProfile, fakeCalibrationMachine, fakeCpuInfo, XEON_6338 } from './fake-calibration.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -66,23 +66,7 @@ describe('ecoml meter calibrate', () => {
 
     const listed = await fakeCpuInfo(XEON_6338, 8);
     cleanups.push(() => rm(join(listed, '..'), { recursive: true, force: true }));
-    const path = await saveCalibrationProfile(
-      {
-        version: 1,
-        cpuModel: XEON_6338,
-        normalisedCpuModel: 'intel xeon gold 6338',
-        logicalCpus: 8,
-        loadedThreads: 8,
-        idleWatts: 50,
-        loadedWatts: 74,
-        perThreadWatts: 3,
-        idleSeconds: 5,
-        loadSeconds: 5,
-        domains: ['cpu:package-0'],
-        createdAt: '2026-11-28T12:00:00.000Z',
-      },
-      dir,
-    );
+    const path = await saveCalibrationProfile(calibrationProfile({ domains: ['cpu:package-0'] }), dir);
     const { result: withProfile, text } = await run({ powercap: join(tmpdir(), 'ecoml-no-such-powercap') }, { cpuInfoPath: listed }, { ECOML_CALIBRATION_DIR: dir });
     expect(withProfile).toMatchObject({ status: 'no-rapl', estimate: { basis: 'calibration-profile', profile_path: path } });
     expect(text).toContain(`the calibration profile ${path}, taken on this CPU model on 2026-11-28: 50 W idle (scaled to the threads here) + 3 W per busy thread`);
