@@ -98,6 +98,39 @@ export interface MeterOptions {
   readonly carbonIntensity?: CarbonIntensityProvider;
 }
 
+/** Where grid intensity comes from: a live provider (given, or named by ECOML_INTENSITY), or the shipped table. */
+export interface Grid {
+  /** Read once at start; stands in whenever a live lookup fails. */
+  readonly intensity: CarbonIntensity;
+  /** Asked again for each window; absent for the bare table, which never changes. */
+  readonly live?: { readonly provider: CarbonIntensityProvider; readonly location?: string };
+}
+
+export async function resolveGrid(
+  options: { readonly carbonIntensity?: CarbonIntensityProvider; readonly country?: string },
+  env: Readonly<Record<string, string | undefined>>,
+  clock: Clock,
+): Promise<Grid> {
+  const location = options.country ?? env.ECOML_COUNTRY;
+  const provider = options.carbonIntensity ?? (env[INTENSITY_PROVIDERS_ENV]?.trim() ? resolveIntensityChain({ env, clock }) : undefined);
+  const intensity = await (provider ?? createCountryTableProvider()).intensityFor(location);
+  return provider ? { intensity, live: { provider, ...(location === undefined ? {} : { location }) } } : { intensity };
+}
+
+/** The intensity at `at`: the live provider's (its warnings added to `notes`), else the start value with a note. */
+export async function gridIntensityAt(grid: { readonly intensity: CarbonIntensity; readonly live?: Grid['live'] }, at: Date, notes: string[]): Promise<CarbonIntensity> {
+  if (grid.live === undefined) return grid.intensity;
+  try {
+    const found = await grid.live.provider.intensityFor(grid.live.location, at);
+    const warnings = 'warnings' in found && Array.isArray(found.warnings) ? (found.warnings as readonly string[]) : [];
+    notes.push(...warnings.map((warning) => `intensity: ${warning}`));
+    return found;
+  } catch (error) {
+    notes.push(`intensity: live lookup failed (${(error as Error).message}); used the intensity read when the meter started`);
+    return grid.intensity;
+  }
+}
+
 /** Builds the default chains for this machine: cpu = RAPL else TDP estimate; gpu = NVML; ram = (RAPL DRAM else) RSS estimate. */
 export async function createMeter(options: MeterOptions = {}): Promise<Meter> {
   const env = options.env ?? process.env;
@@ -105,10 +138,7 @@ export async function createMeter(options: MeterOptions = {}): Promise<Meter> {
   const samplingIntervalMs = checkSamplingInterval(options.samplingIntervalMs ?? DEFAULT_SAMPLING_INTERVAL_MS);
   const pue = resolvePue(options.pue, env.ECOML_PUE);
   const wue = resolveWue(options.wue, env.ECOML_WUE);
-  const location = options.country ?? env.ECOML_COUNTRY;
-  // A live provider (given, or named by ECOML_INTENSITY) is asked again for every window; the bare table never changes.
-  const live = options.carbonIntensity ?? (env[INTENSITY_PROVIDERS_ENV]?.trim() ? resolveIntensityChain({ env, clock }) : undefined);
-  const intensity = await (live ?? createCountryTableProvider()).intensityFor(location);
+  const grid = await resolveGrid(options, env, clock);
   const [cpu, tdpTable] = await Promise.all([detectCpu(options.cpuInfoPath === undefined ? {} : { cpuInfoPath: options.cpuInfoPath }), loadTdpTable()]);
   const power = resolveCpuPower(cpu, tdpTable, options.tdpWatts);
   const calibration =
@@ -138,8 +168,8 @@ export async function createMeter(options: MeterOptions = {}): Promise<Meter> {
       gpus: nvml?.gpus ?? [],
       platform: `${process.platform}-${process.arch}`,
     },
-    intensity,
-    ...(live ? { liveIntensity: { provider: live, ...(location === undefined ? {} : { location }) } } : {}),
+    intensity: grid.intensity,
+    ...(grid.live ? { liveIntensity: grid.live } : {}),
     pue,
     wue,
     ...(options.embodied === undefined ? {} : { embodied: options.embodied }),
@@ -324,19 +354,7 @@ export async function createMeterFromChains(options: MeterFromChainsOptions): Pr
     };
   };
 
-  const intensityAt = async (at: Date, notes: string[]): Promise<CarbonIntensity> => {
-    const live = options.liveIntensity;
-    if (live === undefined) return intensity;
-    try {
-      const found = await live.provider.intensityFor(live.location, at);
-      const warnings = 'warnings' in found && Array.isArray(found.warnings) ? (found.warnings as readonly string[]) : [];
-      notes.push(...warnings.map((warning) => `intensity: ${warning}`));
-      return found;
-    } catch (error) {
-      notes.push(`intensity: live lookup failed (${(error as Error).message}); used the intensity read when the meter started`);
-      return intensity;
-    }
-  };
+  const intensityAt = (at: Date, notes: string[]): Promise<CarbonIntensity> => gridIntensityAt({ intensity, live: options.liveIntensity }, at, notes);
 
   return {
     hardware,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createMeter, type CarbonIntensity, type CarbonIntensityProvider } from '../../src/meter/index.js';
+import { createMeter, runMeasured, type CarbonIntensity, type CarbonIntensityProvider } from '../../src/meter/index.js';
 
 function fakeProvider(values: (number | Error)[]): CarbonIntensityProvider & { calls: (Date | undefined)[] } {
   const calls: (Date | undefined)[] = [];
@@ -43,5 +43,21 @@ describe('live carbon intensity per window', () => {
     } finally {
       await meter.close();
     }
+  });
+
+  it('ecoml measure uses the same provider: the intensity at the run’s midpoint', async () => {
+    const provider = fakeProvider([50, 300]);
+    const run = await runMeasured({
+      command: process.execPath,
+      args: ['-e', ''],
+      raplRoot: '/nonexistent',
+      nvml: false,
+      carbonIntensity: provider,
+      meterEnv: {},
+      stdio: 'ignore',
+      tdpWatts: 64,
+    });
+    expect(provider.calls).toHaveLength(2);
+    expect(run.measurement.emissions.intensityGPerKwh).toBe(300);
   });
 });

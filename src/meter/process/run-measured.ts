@@ -21,8 +21,7 @@ import type { StoredProfile } from '../calibration.js';
 import { emissionsFor, heatFor } from '../emissions.js';
 import type { EnergySource } from '../energy-source.js';
 import type { CarbonIntensityProvider } from '../intensity/carbon-intensity.js';
-import { createCountryTableProvider } from '../intensity/country-table.js';
-import { resolvePue } from '../meter.js';
+import { gridIntensityAt, resolveGrid, resolvePue } from '../meter.js';
 import { detectCpu } from '../sources/cpu-info.js';
 import { loadTdpTable, resolveCpuPower } from '../sources/cpu-tdp.js';
 import type { NvmlLibrary } from '../sources/nvml-library.js';
@@ -222,7 +221,7 @@ export async function runMeasured(options: RunMeasuredOptions): Promise<Measured
   const requestedIntervalMs = options.intervalMs ?? DEFAULT_TREE_POLL_MS;
   // Everything that can reject the options is settled before the command starts.
   const pue = resolvePue(options.pue, meterEnv.ECOML_PUE);
-  const intensity = await (options.carbonIntensity ?? createCountryTableProvider()).intensityFor(options.country ?? meterEnv.ECOML_COUNTRY);
+  const grid = await resolveGrid(options, meterEnv, clock);
   const [cpu, tdpTable] = await Promise.all([detectCpu(options.cpuInfoPath === undefined ? {} : { cpuInfoPath: options.cpuInfoPath }), loadTdpTable()]);
   const power = resolveCpuPower(cpu, tdpTable, options.tdpWatts);
   const procfs: Procfs = createProcfs(options.procRoot);
@@ -354,6 +353,7 @@ export async function runMeasured(options: RunMeasuredOptions): Promise<Measured
     ];
     const report = energyReport(result.components);
     const durationS = (endMs - startMs) / 1000;
+    const intensity = await gridIntensityAt(grid, new Date(startedAt.getTime() + (durationS * 1000) / 2), notes);
     const commandLine = [options.command, ...args];
     const measurement: Measurement = {
       label: options.label ?? `measure: ${commandLine.join(' ')}`,
