@@ -11,6 +11,7 @@ export {
   STORE_FILE,
   guardStore,
   openRunStore,
+  resolveStoreDir,
 } from './run-store.js';
 export type { CreateRunInput, EpochRecord, FinalRunStatus, FinishRunInput, ListRunsOptions, RunKind, RunRecord, RunStatus, RunStore } from './run-store.js';
 export { decodeJson, deepFreeze, encodeJson } from './json.js';

@@ -7,12 +7,17 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { EcomlError } from '../errors.js';
 import { decodeJson, deepFreeze, encodeJson } from './json.js';
 
 export const DEFAULT_STORE_DIR = '.ecoml';
+
+/** The run store directory: the option, else $ECOML_STORE, else `.ecoml`, relative to `cwd`. */
+export function resolveStoreDir(cwd: string, option: string | undefined, env: Readonly<Record<string, string | undefined>>): string {
+  return resolve(cwd, option ?? env.ECOML_STORE ?? DEFAULT_STORE_DIR);
+}
 export const STORE_FILE = 'ecoml.db';
 
 export const RUN_KINDS = ['train', 'tune', 'evaluate', 'predict', 'quickstart', 'trial'] as const;

@@ -3,13 +3,12 @@
  * built once from validated settings and passed down (no module globals).
  * @module
  */
-import { resolve } from 'node:path';
 import { createEngines, REFERENCE_ENGINE } from '../engine/index.js';
 import type { ModelSpec } from '../models/spec.js';
 import type { Engine } from '../engine/types.js';
 import { lookup } from '../errors.js';
 import { createMeter, type Meter } from '../meter/index.js';
-import { openRunStore, type RunStore } from '../store/index.js';
+import { openRunStore, resolveStoreDir, type RunStore } from '../store/index.js';
 
 export interface WorkspaceSettings {
   /** Run store directory; default `.ecoml` in the working directory. */
@@ -46,7 +45,7 @@ export interface Workspace {
 export async function openWorkspace(settings: WorkspaceSettings = {}): Promise<Workspace> {
   const cwd = settings.cwd ?? process.cwd();
   const env = settings.env ?? process.env;
-  const storeDir = resolve(cwd, settings.storeDir ?? env.ECOML_STORE ?? '.ecoml');
+  const storeDir = resolveStoreDir(cwd, settings.storeDir, env);
   const engines = createEngines(settings.threads !== undefined ? { threads: settings.threads } : {});
   const engine = lookup<Engine>(engines, settings.engine ?? REFERENCE_ENGINE, 'engine');
   const reference = engines[REFERENCE_ENGINE];

@@ -1,7 +1,6 @@
 /** `ecoml runs [list|show ID]`: the run store's runs, epochs and trials. @module */
 import { EcomlError, lookup } from '../../errors.js';
-import { RUN_KINDS, RUN_STATUSES, openRunStore, type EpochRecord, type RunRecord } from '../../store/index.js';
-import { resolve } from 'node:path';
+import { RUN_KINDS, RUN_STATUSES, openRunStore, resolveStoreDir, type EpochRecord, type RunRecord } from '../../store/index.js';
 import { numberOption, stringOption } from '../args.js';
 import { defineCommand } from '../command.js';
 import { formatCo2, formatJoulesShort, formatMetrics } from '../format.js';
@@ -47,7 +46,7 @@ export default defineCommand<RunsResult>({
   },
   async run({ positionals, values }, ctx) {
     const [action = 'list', id] = positionals;
-    const storeDir = resolve(ctx.cwd, stringOption(values, 'store') ?? ctx.env.ECOML_STORE ?? '.ecoml');
+    const storeDir = resolveStoreDir(ctx.cwd, stringOption(values, 'store'), ctx.env);
     const store = openRunStore(storeDir);
     try {
       if (action === 'list') {
