@@ -43,8 +43,9 @@ for (const m of MODELS) {
   const spec = resolveModelSpec(file, defaultHpValues(file.tune?.space ?? {}), { numClasses: 10 });
   const data = limitDataset(all, m.samples);
   for (const [name, engine] of Object.entries(createEngines())) {
-    if (!(engine.supports?.(spec) ?? true)) {
-      rows.push({ model: m.key, engine: name, inference: {}, note: 'not supported: falls back to tfjs' });
+    const reason = engine.unsupportedReason?.(spec);
+    if (reason !== undefined) {
+      rows.push({ model: m.key, engine: name, inference: {}, note: `not supported (${reason}): falls back to tfjs` });
       continue;
     }
     await engine.ready();

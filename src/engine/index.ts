@@ -10,13 +10,16 @@ export type { BatchMetrics, CompiledModel, CompileOptions, Engine, NamedWeight }
 export { createTfjsEngine, fromLayersModel, TfjsEngine } from './tfjs/index.js';
 export type { LayersModel, LayersModelOptions, Tfjs, TfjsModel } from './tfjs/index.js';
 
-export { createOnnxEngine, ONNX_LAYERS, supports as onnxSupports } from './onnx/index.js';
-export type { OnnxEngineOptions } from './onnx/index.js';
+import type { OnnxEngineOptions } from './onnx/index.js';
+export { createOnnxEngine, DEVICES, ONNX_LAYERS, supports as onnxSupports } from './onnx/index.js';
+export type { Device, OnnxEngineOptions } from './onnx/index.js';
 
 /** Every engine by name, as plain data; each call makes fresh instances. */
-export function createEngines(options: { readonly threads?: number } = {}): { readonly tfjs: Engine; readonly onnx: Engine } {
-  return { tfjs: createTfjsEngine(), onnx: createOnnxEngine(options.threads !== undefined ? { threads: options.threads } : {}) } satisfies Record<string, Engine>;
+export function createEngines(options: OnnxEngineOptions = {}): { readonly tfjs: Engine; readonly onnx: Engine } {
+  return { tfjs: createTfjsEngine(), onnx: createOnnxEngine(options) } satisfies Record<string, Engine>;
 }
 
 /** The tfjs engine is the reference: it compiles every spec and writes the TF.js model format. */
 export const REFERENCE_ENGINE = 'tfjs';
+/** The onnx engine trains 3–9× faster here (bench/engine.ts); specs it cannot compile fall back to the reference. */
+export const DEFAULT_ENGINE = 'onnx';

@@ -46,8 +46,8 @@ export interface CompileOptions {
 
 export interface Engine {
   readonly name: string;
-  /** Whether this engine can compile `spec`; absent means every spec (the tfjs reference engine). */
-  supports?(spec: ModelSpec): boolean;
+  /** Why this engine cannot compile `spec` (e.g. the first unsupported layer), or undefined when it can; absent means every spec (the tfjs reference engine). */
+  unsupportedReason?(spec: ModelSpec): string | undefined;
   /** Prepares the runtime (e.g. loads the wasm backend). Idempotent. */
   ready(): Promise<void>;
   compile(spec: ModelSpec, options: CompileOptions): Promise<CompiledModel>;

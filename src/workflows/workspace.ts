@@ -3,10 +3,10 @@
  * built once from validated settings and passed down (no module globals).
  * @module
  */
-import { createEngines, REFERENCE_ENGINE } from '../engine/index.js';
+import { createEngines, DEFAULT_ENGINE, type Device, DEVICES, REFERENCE_ENGINE } from '../engine/index.js';
 import type { ModelSpec } from '../models/spec.js';
 import type { Engine } from '../engine/types.js';
-import { lookup } from '../errors.js';
+import { EcomlError, lookup } from '../errors.js';
 import { createMeter, type Meter } from '../meter/index.js';
 import { openRunStore, resolveStoreDir, type RunStore } from '../store/index.js';
 
@@ -16,10 +16,14 @@ export interface WorkspaceSettings {
   readonly cwd?: string;
   readonly country?: string;
   readonly pue?: number;
-  /** Preferred engine: 'tfjs' (default) or 'onnx'; specs it cannot compile fall back to tfjs, with a log line. */
+  /** Preferred engine: 'onnx' (default) or 'tfjs'; specs it cannot compile fall back to tfjs, with a log line. */
   readonly engine?: string;
   /** Threads for the onnx engine (default 1). */
   readonly threads?: number;
+  /** Where the onnx engine runs: 'cpu' (default) or 'cuda'; the tfjs engine runs on the CPU only. */
+  readonly device?: string;
+  /** The engine registry (default: createEngines with `threads` and `device`). */
+  readonly engines?: Readonly<Record<string, Engine>>;
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Informational lines for people (stderr in the CLI). */
   readonly log?: (line: string) => void;
@@ -42,13 +46,19 @@ export interface Workspace {
   close(): Promise<void>;
 }
 
+function onCpuOnly(what: string, device: Device): EcomlError {
+  return new EcomlError('E_DEVICE_UNAVAILABLE', `--device ${device}: ${what} runs on the CPU only; drop --device or use the onnx engine with a model it supports`, { details: { device } });
+}
+
 export async function openWorkspace(settings: WorkspaceSettings = {}): Promise<Workspace> {
   const cwd = settings.cwd ?? process.cwd();
   const env = settings.env ?? process.env;
   const storeDir = resolveStoreDir(cwd, settings.storeDir, env);
-  const engines = createEngines(settings.threads !== undefined ? { threads: settings.threads } : {});
-  const engine = lookup<Engine>(engines, settings.engine ?? REFERENCE_ENGINE, 'engine');
-  const reference = engines[REFERENCE_ENGINE];
+  const device = lookup<Device>(Object.fromEntries(DEVICES.map((d) => [d, d])), settings.device ?? 'cpu', 'device');
+  const engines = settings.engines ?? createEngines({ device, ...(settings.threads !== undefined ? { threads: settings.threads } : {}) });
+  const engine = lookup<Engine>(engines, settings.engine ?? DEFAULT_ENGINE, 'engine');
+  const reference = lookup<Engine>(engines, REFERENCE_ENGINE, 'engine');
+  if (device !== 'cpu' && engine === reference) throw onCpuOnly(`the ${reference.name} engine`, device);
   const log = settings.log ?? (() => undefined);
   const fellBack = new Set<string>();
   const store = openRunStore(storeDir);
@@ -60,7 +70,11 @@ export async function openWorkspace(settings: WorkspaceSettings = {}): Promise<W
     store.close();
     throw error;
   });
-  await Promise.all([engine.ready(), reference.ready()]);
+  await Promise.all([engine.ready(), reference.ready()]).catch(async (error: unknown) => {
+    await meter.close();
+    store.close();
+    throw error;
+  });
   return {
     store,
     meter,
@@ -68,10 +82,12 @@ export async function openWorkspace(settings: WorkspaceSettings = {}): Promise<W
     reference,
     engines,
     engineFor(spec) {
-      if (engine.supports?.(spec) ?? true) return engine;
+      const reason = engine.unsupportedReason?.(spec);
+      if (reason === undefined) return engine;
+      if (device !== 'cpu') throw onCpuOnly(`${spec.name} (the ${engine.name} engine does not support ${reason}, so it would run on ${reference.name})`, device);
       if (!fellBack.has(spec.name)) {
         fellBack.add(spec.name);
-        log(`engine: ${engine.name} cannot compile ${spec.name}; using ${reference.name}`);
+        log(`engine: ${engine.name} does not support ${reason}; ${spec.name} runs on ${reference.name}`);
       }
       return reference;
     },

@@ -1,6 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { CUDA_PROVIDER_FILES, ortBindingDir } from '../../src/engine/onnx/device.js';
 import { cli, tempDir, unsupportedSpec } from './helpers.js';
 
 const RECIPE = new URL('../../examples/mnist-cnn.yaml', import.meta.url).pathname;
@@ -42,7 +43,34 @@ describe('--engine onnx through the CLI', () => {
     const r = await cli(['train', await unsupportedSpec(cwd), ...TINY, '--engine', 'onnx', '--json'], cwd);
     expect(r.code, r.stderr).toBe(0);
     expect(r.json<{ engine: string }>().engine).toBe('tfjs');
-    expect(r.stderr).toContain('engine: onnx cannot compile pool1d; using tfjs');
+    expect(r.stderr).toContain('engine: onnx does not support averagePooling2d with padding "same" that pads this input (model.layers[0]); padded-pool runs on tfjs');
+  });
+
+  it('trains on onnx by default', async () => {
+    const r = await cli(['train', RECIPE, ...TINY, '--json'], await tempDir());
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json<{ engine: string }>().engine).toBe('onnx');
+  });
+
+  it.skipIf(CUDA_PROVIDER_FILES.every((f) => existsSync(join(ortBindingDir(), f))))('--device cuda without the CUDA provider fails naming the missing files', async () => {
+    const r = await cli(['train', RECIPE, ...TINY, '--device', 'cuda', '--json'], await tempDir());
+    expect(r.code).toBe(11);
+    const error = r.json<{ error: { code: string; message: string } }>().error;
+    expect(error.code).toBe('E_DEVICE_UNAVAILABLE');
+    expect(error.message).toContain('libonnxruntime_providers_cuda.so');
+    expect(error.message).toContain('ONNXRUNTIME_NODE_INSTALL=cuda12');
+  });
+
+  it('--device cuda refuses the CPU-only tfjs engine', async () => {
+    const r = await cli(['train', RECIPE, ...TINY, '--engine', 'tfjs', '--device', 'cuda'], await tempDir());
+    expect(r.code).toBe(11);
+    expect(r.stderr).toContain('E_DEVICE_UNAVAILABLE: --device cuda: the tfjs engine runs on the CPU only');
+  });
+
+  it('an unknown device lists the valid ones', async () => {
+    const r = await cli(['train', RECIPE, ...TINY, '--device', 'gpu'], await tempDir());
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown device "gpu"; valid: cpu, cuda/);
   });
 
   it('an unknown engine lists the valid ones', async () => {

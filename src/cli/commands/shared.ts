@@ -17,8 +17,9 @@ export const WORKSPACE_OPTIONS = {
   store: { type: 'string', valueName: 'DIR', description: 'run store directory (default .ecoml, or $ECOML_STORE)' },
   country: { type: 'string', valueName: 'CODE', description: 'grid country for CO2e, ISO 3166 alpha-2/3 (default $ECOML_COUNTRY, else world average)' },
   pue: { type: 'string', valueName: 'X', description: 'data-centre power usage effectiveness (default $ECOML_PUE, else 1.0)' },
-  engine: { type: 'string', valueName: 'NAME', description: 'engine: tfjs (default) or onnx (ONNX Runtime; specs it cannot compile fall back to tfjs, said on stderr)' },
+  engine: { type: 'string', valueName: 'NAME', description: 'engine: onnx (default: ONNX Runtime; specs it cannot compile fall back to tfjs, said on stderr) or tfjs' },
   threads: { type: 'string', valueName: 'N', description: 'threads for the onnx engine (default 1)' },
+  device: { type: 'string', valueName: 'NAME', description: "cpu (default) or cuda: the onnx engine on onnxruntime's CUDA provider (fails naming what is missing)" },
 } as const satisfies Record<string, OptionDef>;
 
 export const DATA_LIMIT_OPTIONS = {
@@ -44,6 +45,7 @@ export async function workspaceFrom(values: OptionValues, ctx: CliContext): Prom
   const storeDir = stringOption(values, 'store');
   const engine = stringOption(values, 'engine');
   const threads = numberOption(values, 'threads', { integer: true, min: 1 });
+  const device = stringOption(values, 'device');
   return openWorkspace({
     cwd: ctx.cwd,
     env: ctx.env,
@@ -53,6 +55,7 @@ export async function workspaceFrom(values: OptionValues, ctx: CliContext): Prom
     ...(storeDir !== undefined ? { storeDir } : {}),
     ...(engine !== undefined ? { engine } : {}),
     ...(threads !== undefined ? { threads } : {}),
+    ...(device !== undefined ? { device } : {}),
   });
 }
 

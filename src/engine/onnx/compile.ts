@@ -86,7 +86,7 @@ export interface CompiledGraphs {
 
 function unsupported(message: string, details: Record<string, unknown>): EcomlError {
   return new EcomlError('E_UNKNOWN_NAME', `the onnx engine does not support ${message}; it supports layers ${ONNX_LAYERS.join(', ')} with activations ${HIDDEN_ACTIVATIONS.join(', ')} (softmax on the last layer, or one sigmoid unit with binary_crossentropy), losses ${LOSSES.join(', ')} and optimizers ${OPTIMIZERS.join(', ')}`, {
-    details: { ...details, valid: [...ONNX_LAYERS] },
+    details: { ...details, unsupported: message, valid: [...ONNX_LAYERS] },
   });
 }
 
@@ -144,15 +144,20 @@ function padsAnything(input: readonly number[], l: { poolSize: number | readonly
   return [...samePads(input[0] as number, kh, sh, 1), ...samePads(input[1] as number, kw, sw, 1)].some((p) => p > 0);
 }
 
-/** Whether the onnx engine can compile `spec` (otherwise use tfjs). */
-export function supports(spec: ModelSpec): boolean {
+/** Why the onnx engine cannot compile `spec`, or undefined when it can. */
+export function unsupportedReason(spec: ModelSpec): string | undefined {
   try {
     checkSupported(spec);
-    return true;
+    return undefined;
   } catch (error) {
-    if (error instanceof EcomlError && error.code === 'E_UNKNOWN_NAME') return false;
+    if (error instanceof EcomlError && error.code === 'E_UNKNOWN_NAME') return String(error.details.unsupported ?? error.message);
     throw error;
   }
+}
+
+/** Whether the onnx engine can compile `spec` (otherwise use tfjs). */
+export function supports(spec: ModelSpec): boolean {
+  return unsupportedReason(spec) === undefined;
 }
 
 /** Keras layer names (conv2d, conv2d_1, dense, …), as the tfjs engine names its weights. */

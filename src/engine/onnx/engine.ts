@@ -13,9 +13,10 @@ import { modelProfile } from '../../models/load.js';
 import type { ModelSpec } from '../../models/spec.js';
 import { PyRandom } from '../../util/random.js';
 import type { BatchMetrics, CompileOptions, CompiledModel, Engine, NamedWeight } from '../types.js';
-import { compileGraphs, type CompiledGraphs, onnxShape, type ParamInfo, supports } from './compile.js';
+import { compileGraphs, type CompiledGraphs, onnxShape, type ParamInfo, unsupportedReason } from './compile.js';
 import { toOnnxLayout, toTfjsLayout } from './layout.js';
 import { decodeInitializers, floatTensor } from './protobuf.js';
+import { type Device, deviceFailure, executionProviders } from './device.js';
 
 export const MODEL_FILE = 'model.onnx';
 const ADAM_ACC_BETA = ['adam/accBeta1', 'adam/accBeta2'] as const;
@@ -23,15 +24,26 @@ const ADAM_ACC_BETA = ['adam/accBeta1', 'adam/accBeta2'] as const;
 export interface OnnxEngineOptions {
   /** ORT intra-op threads per session (default 1: measured fastest for training on 2 cores). */
   readonly threads?: number;
+  /** Where sessions run (default cpu); cuda needs onnxruntime-node's CUDA provider (see device.ts). */
+  readonly device?: Device;
+  /** Where onnxruntime-node's native libraries are (a seam for tests of the device check). */
+  readonly bindingDir?: string;
 }
 
 function size(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-function sessionOptions(threads: number): ort.InferenceSession.SessionOptions {
+function sessionOptions(threads: number, providers: ort.InferenceSession.ExecutionProviderConfig[]): ort.InferenceSession.SessionOptions {
   // ORT's threads spin by default, which starves the JS thread on small machines.
-  return { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all', extra: { session: { intra_op: { allow_spinning: '0' } } } };
+  return {
+    executionProviders: providers,
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
+  };
 }
 
 /** A 31-bit seed from `parts` (FNV-1a over 32-bit words with a final avalanche). */
@@ -350,24 +362,36 @@ export class OnnxModel implements CompiledModel {
 export class OnnxEngine implements Engine {
   readonly name = 'onnx';
   private readonly threads: number;
+  private readonly device: Device;
+  private readonly bindingDir: string | undefined;
+  private providers: ort.InferenceSession.ExecutionProviderConfig[] | undefined;
 
   constructor(options: OnnxEngineOptions = {}) {
     this.threads = options.threads ?? 1;
+    this.device = options.device ?? 'cpu';
+    this.bindingDir = options.bindingDir;
   }
 
-  supports(spec: ModelSpec): boolean {
-    return supports(spec);
+  unsupportedReason(spec: ModelSpec): string | undefined {
+    return unsupportedReason(spec);
   }
 
+  /** Checks that the device's provider is installed, so a missing one is reported before any work. */
   ready(): Promise<void> {
-    return Promise.resolve();
+    return new Promise((resolve) => {
+      this.providers ??= executionProviders(this.device, this.bindingDir);
+      resolve();
+    });
   }
 
   private async build(spec: ModelSpec, seed: number, weights: (graphs: CompiledGraphs) => readonly NamedWeight[]): Promise<OnnxModel> {
     const graphs = compileGraphs(spec);
-    const options = sessionOptions(this.threads);
+    await this.ready();
+    const options = sessionOptions(this.threads, this.providers ?? ['cpu']);
     const [training, inference] = await guarded('onnx', 'session creation', () =>
-      Promise.all([ort.InferenceSession.create(graphs.training.toModel(), options), ort.InferenceSession.create(graphs.inference.toModel(), options)]),
+      Promise.all([ort.InferenceSession.create(graphs.training.toModel(), options), ort.InferenceSession.create(graphs.inference.toModel(), options)]).catch((error: unknown) => {
+        throw deviceFailure(this.device, error) ?? error;
+      }),
     );
     return new OnnxModel(spec, graphs, training, inference, seed, weights(graphs));
   }

@@ -2,6 +2,8 @@
  * The ONNX Runtime engine's public surface. This folder is the only importer of onnxruntime-node.
  * @module
  */
-export { checkSupported, ONNX_LAYERS, supports } from './compile.js';
+export { checkSupported, ONNX_LAYERS, supports, unsupportedReason } from './compile.js';
 export { createOnnxEngine, OnnxEngine, OnnxModel } from './engine.js';
 export type { OnnxEngineOptions } from './engine.js';
+export { DEVICES } from './device.js';
+export type { Device } from './device.js';

@@ -1,0 +1,56 @@
+/**
+ * Where ONNX Runtime runs a model: the CPU, or an NVIDIA GPU through its CUDA execution provider.
+ * onnxruntime-node bundles only the CPU provider; the CUDA one (libonnxruntime_providers_cuda.so
+ * and libonnxruntime_providers_shared.so) is fetched from NuGet by its install script on request,
+ * and then needs CUDA 12 and cuDNN 9 on the machine. Each missing piece is named in the error.
+ * @module
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type * as ort from 'onnxruntime-node';
+import { EcomlError } from '../../errors.js';
+
+export const DEVICES = ['cpu', 'cuda'] as const;
+export type Device = (typeof DEVICES)[number];
+
+/** The CUDA provider's libraries, which must sit next to onnxruntime-node's binding. */
+export const CUDA_PROVIDER_FILES = ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'] as const;
+
+const INSTALL_HINT =
+  'install it with `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node` (downloads Microsoft.ML.OnnxRuntime.Gpu.Linux from NuGet; this project sets onnxruntime-node-install=skip in .npmrc); it needs CUDA 12 and cuDNN 9 on the library path';
+
+/** The folder holding onnxruntime-node's native binding for this platform. */
+export function ortBindingDir(): string {
+  const entry = createRequire(import.meta.url).resolve('onnxruntime-node');
+  return join(dirname(entry), '..', 'bin', 'napi-v6', process.platform, process.arch);
+}
+
+/**
+ * The execution providers for `device`, after checking that its provider libraries exist in
+ * `bindingDir` (an injectable seam: tests point it at a temporary folder).
+ */
+export function executionProviders(device: Device, bindingDir: string = ortBindingDir()): ort.InferenceSession.ExecutionProviderConfig[] {
+  if (device === 'cpu') return ['cpu'];
+  if (process.platform !== 'linux' || process.arch !== 'x64') {
+    throw new EcomlError('E_DEVICE_UNAVAILABLE', `--device cuda: onnxruntime-node has a CUDA provider for linux/x64 only, not ${process.platform}/${process.arch}`, { details: { device } });
+  }
+  const missing = CUDA_PROVIDER_FILES.filter((f) => !existsSync(join(bindingDir, f)));
+  if (missing.length > 0) {
+    throw new EcomlError('E_DEVICE_UNAVAILABLE', `--device cuda: onnxruntime-node's CUDA execution provider is not installed (missing ${missing.join(', ')} in ${bindingDir}); ${INSTALL_HINT}`, {
+      details: { device, missing: missing.map((f) => join(bindingDir, f)) },
+    });
+  }
+  // The CPU provider takes the ops CUDA lacks (ONNX Runtime places each node on the first that has it).
+  return [{ name: 'cuda', deviceId: 0 }, 'cpu'];
+}
+
+/** Rewords a session that failed to start on `device` (e.g. libcudart.so.12 or libcudnn.so.9 not found). */
+export function deviceFailure(device: Device, error: unknown): EcomlError | undefined {
+  if (device === 'cpu') return undefined;
+  const reason = error instanceof Error ? error.message : String(error);
+  return new EcomlError('E_DEVICE_UNAVAILABLE', `--device cuda: ONNX Runtime could not start its CUDA provider (${reason}); it needs an NVIDIA driver, CUDA 12 and cuDNN 9 on the library path (LD_LIBRARY_PATH)`, {
+    details: { device },
+    cause: error,
+  });
+}
