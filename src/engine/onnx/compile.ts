@@ -352,7 +352,8 @@ function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weight
       case 'maxPooling2d': {
         const kernel = pair(l.poolSize);
         const { pads, strides } = windowOf(h.shape, kernel, pair(l.strides ?? l.poolSize), [1, 1], l.padding);
-        h = g.maxPool(h, { kernel, strides, pads })[0];
+        // Only the gradient needs the argmax indices; without them ONNX Runtime pools several times faster.
+        h = train === undefined ? g.maxPoolValues(h, { kernel, strides, pads }) : g.maxPool(h, { kernel, strides, pads })[0];
         break;
       }
       case 'averagePooling2d': {

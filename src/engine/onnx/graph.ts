@@ -221,6 +221,12 @@ export class Graph {
     return [y as Value, idx as Value];
   }
 
+  /** The max of each window only (ONNX Runtime's fast path: no index bookkeeping). */
+  maxPoolValues(x: Value, attrs: Omit<WindowAttrs, 'dilations'>): Value {
+    const shape = windowShape(x.shape, { ...attrs, dilations: [1, 1] }, x.shape[1] as number);
+    return this.one('MaxPool', [x], 'float', shape, { kernel_shape: { ints: attrs.kernel }, strides: { ints: attrs.strides }, pads: { ints: attrs.pads } });
+  }
+
   /** Window means, padding excluded from the count (as TF's 'same' average pooling). */
   averagePool(x: Value, attrs: Omit<WindowAttrs, 'dilations'>): Value {
     const shape = windowShape(x.shape, { ...attrs, dilations: [1, 1] }, x.shape[1] as number);
