@@ -341,12 +341,17 @@ function recurrent(g: Graph, x: Value, l: RecurrentLayerConfig, name: string, we
 function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weights: ReadonlyMap<string, Value>, train: TrainingPass | undefined, names: readonly string[]): Value {
   let h = x.shape.length === 4 ? toNchw(g, x) : x;
   const weight = (name: string): Value => weights.get(name) as Value;
+  // In the training step a relu right before a max pool moves after it (max and relu commute): it
+  // and its gradient then run on the pooled tensor, a quarter of the size for 2×2 windows.
+  let reluAfterPool = false;
   layers.forEach((l, i) => {
     const name = names[i] as string;
     switch (l.type) {
       case 'conv2d': {
         const attrs = windowOf(h.shape, pair(l.kernelSize), pair(l.strides), pair(l.dilationRate), l.padding);
-        h = activate(g, g.conv(h, weight(`${name}/kernel`), l.useBias ? weight(`${name}/bias`) : undefined, attrs), l.activation);
+        reluAfterPool = train !== undefined && l.activation === 'relu' && layers[i + 1]?.type === 'maxPooling2d';
+        h = g.conv(h, weight(`${name}/kernel`), l.useBias ? weight(`${name}/bias`) : undefined, attrs);
+        if (!reluAfterPool) h = activate(g, h, l.activation);
         break;
       }
       case 'maxPooling2d': {
@@ -354,6 +359,8 @@ function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weight
         const { pads, strides } = windowOf(h.shape, kernel, pair(l.strides ?? l.poolSize), [1, 1], l.padding);
         // Only the gradient needs the argmax indices; without them ONNX Runtime pools several times faster.
         h = train === undefined ? g.maxPoolValues(h, { kernel, strides, pads }) : g.maxPool(h, { kernel, strides, pads })[0];
+        if (reluAfterPool) h = activate(g, h, 'relu');
+        reluAfterPool = false;
         break;
       }
       case 'averagePooling2d': {

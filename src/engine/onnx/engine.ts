@@ -143,12 +143,15 @@ export class OnnxModel implements CompiledModel {
   private step = 0;
   /** Adam's running β powers, accumulated in float32 as tfjs does. */
   private accBeta: [number, number] = [0, 0];
+  /** Bumped whenever the weights change, so the inference session knows when it is stale. */
+  private weightsVersion = 0;
+  private inference: { readonly version: number; readonly session: Promise<ort.InferenceSession> } | undefined;
 
   constructor(
     readonly spec: ModelSpec,
     private readonly graphs: CompiledGraphs,
     private readonly training: ort.InferenceSession,
-    private readonly inference: ort.InferenceSession,
+    private readonly createSession: (model: Uint8Array) => Promise<ort.InferenceSession>,
     private readonly seed: number,
     weights: readonly NamedWeight[],
   ) {
@@ -232,6 +235,7 @@ export class OnnxModel implements CompiledModel {
     const out = await guarded('onnx', 'training', () => this.training.run(feeds));
     // The step's outputs become the next step's inputs as they are: no copies.
     for (const name of this.weights.keys()) this.weights.set(name, out[`new:${name}`] as ort.Tensor);
+    this.weightsVersion++;
     for (const name of this.state.keys()) this.state.set(name, out[`new:${name}`] as ort.Tensor);
     this.step++;
     if (adam) {
@@ -268,11 +272,29 @@ export class OnnxModel implements CompiledModel {
     for (let start = 0; start < n; start += batchSize) {
       const count = Math.min(batchSize, n - start);
       const feeds: Record<string, ort.Tensor> = { x: this.inputs(x, start, count) };
-      for (const [name, t] of this.weights) feeds[name] = t;
-      const result = await guarded('onnx', 'prediction', () => this.inference.run(feeds));
+      const result = await guarded('onnx', 'prediction', async () => (await this.inferenceSession()).run(feeds));
       out.set(result.probs?.data as Float32Array, start * classes);
     }
     return out;
+  }
+
+  /**
+   * The inference graph with the current weights baked in as constants: ONNX Runtime then
+   * pre-packs them and runs convolutions in its blocked NCHWc layout (1.7× the samples per
+   * CPU-second on the 2-conv CNN here). Rebuilt lazily after the weights change.
+   */
+  private inferenceSession(): Promise<ort.InferenceSession> {
+    if (this.inference?.version !== this.weightsVersion) {
+      const stale = this.inference?.session;
+      this.inference = { version: this.weightsVersion, session: this.createSession(this.bakedInferenceGraph()) };
+      void stale?.then((session) => session.release(), () => undefined);
+    }
+    return this.inference.session;
+  }
+
+  private bakedInferenceGraph(): Uint8Array {
+    const initializers = this.graphs.params.map((p) => floatTensor((this.weights.get(p.name) as ort.Tensor).data as Float32Array, onnxShape(p), p.name));
+    return this.graphs.inference.toModel(initializers);
   }
 
   private toSeam(p: ParamInfo, t: ort.Tensor): NamedWeight {
@@ -304,6 +326,7 @@ export class OnnxModel implements CompiledModel {
       return [p.name, this.fromSeam(p, w)] as const;
     });
     this.weights = new Map(next);
+    this.weightsVersion++;
   }
 
   getOptimizerState(): Promise<NamedWeight[]> {
@@ -347,15 +370,14 @@ export class OnnxModel implements CompiledModel {
   }
 
   async saveTo(dir: string): Promise<{ files: string[] }> {
-    const initializers = this.graphs.params.map((p) => floatTensor((this.weights.get(p.name) as ort.Tensor).data as Float32Array, onnxShape(p), p.name));
     await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, MODEL_FILE), this.graphs.inference.toModel(initializers));
+    await writeFile(join(dir, MODEL_FILE), this.bakedInferenceGraph());
     return { files: [MODEL_FILE] };
   }
 
   dispose(): void {
     void this.training.release();
-    void this.inference.release();
+    void this.inference?.session.then((session) => session.release(), () => undefined);
   }
 }
 
@@ -388,12 +410,13 @@ export class OnnxEngine implements Engine {
     const graphs = compileGraphs(spec);
     await this.ready();
     const options = sessionOptions(this.threads, this.providers ?? ['cpu']);
-    const [training, inference] = await guarded('onnx', 'session creation', () =>
-      Promise.all([ort.InferenceSession.create(graphs.training.toModel(), options), ort.InferenceSession.create(graphs.inference.toModel(), options)]).catch((error: unknown) => {
-        throw deviceFailure(this.device, error) ?? error;
-      }),
-    );
-    return new OnnxModel(spec, graphs, training, inference, seed, weights(graphs));
+    const createSession = (model: Uint8Array): Promise<ort.InferenceSession> =>
+      guarded('onnx', 'session creation', () =>
+        ort.InferenceSession.create(model, options).catch((error: unknown) => {
+          throw deviceFailure(this.device, error) ?? error;
+        }),
+      );
+    return new OnnxModel(spec, graphs, await createSession(graphs.training.toModel()), createSession, seed, weights(graphs));
   }
 
   compile(spec: ModelSpec, options: CompileOptions): Promise<CompiledModel> {
