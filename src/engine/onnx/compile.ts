@@ -53,8 +53,9 @@ export interface ParamInfo {
   /** True for batch-norm moving statistics: state the training step updates, not the optimizer. */
   readonly moving?: true;
   /**
-   * For a dense kernel fed by a flattened image [h, w, c]: the graph flattens NCHW (no
-   * transpose), so the ONNX kernel's rows are in CHW order where tfjs's are in HWC order.
+   * For a dense kernel fed by a flattened image [h, w, c]: the training step flattens NCHW (no
+   * transpose), so its kernel's rows are in CHW order where tfjs's are in HWC order. The inference
+   * graph flattens NHWC and keeps tfjs's order.
    */
   readonly chwRows?: readonly [number, number, number];
   /** For an LSTM bias: its units, whose forget-gate quarter starts at 1 as in the tfjs engine. */
@@ -380,8 +381,10 @@ function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weight
         h = g.unary('LeakyRelu', h, { alpha: { f: l.alpha } });
         break;
       case 'flatten':
-        // Flattens NCHW order; the next dense kernel's rows are permuted to match (see ParamInfo).
-        h = g.reshape(h, [-1, h.shape.slice(1).reduce((a, b) => a * b, 1)]);
+        // The training step flattens NCHW order, the next dense kernel's rows permuted to match (see
+        // ParamInfo). The inference graph flattens NHWC as tfjs does: ONNX Runtime folds that
+        // transpose into the reorder out of its blocked conv layout, where the NCHW flatten costs a pass.
+        h = g.reshape(train === undefined && h.shape.length === 4 ? toNhwc(g, h) : h, [-1, h.shape.slice(1).reduce((a, b) => a * b, 1)]);
         break;
       case 'reshape': {
         // tfjs reshapes NHWC element order: leave our NCHW layout around it.

@@ -293,7 +293,11 @@ export class OnnxModel implements CompiledModel {
   }
 
   private bakedInferenceGraph(): Uint8Array {
-    const initializers = this.graphs.params.map((p) => floatTensor((this.weights.get(p.name) as ort.Tensor).data as Float32Array, onnxShape(p), p.name));
+    const initializers = this.graphs.params.map((p) => {
+      const values = (this.weights.get(p.name) as ort.Tensor).data as Float32Array;
+      // The inference graph flattens images in tfjs's HWC order (see ParamInfo.chwRows).
+      return floatTensor(p.chwRows === undefined ? values : toTfjsLayout(values, p.shape, false, p.chwRows), onnxShape(p), p.name);
+    });
     return this.graphs.inference.toModel(initializers);
   }
 
@@ -444,7 +448,8 @@ export class OnnxEngine implements Engine {
         if (t === undefined || t.dims.length !== expected.length || t.dims.some((d, i) => d !== expected[i])) {
           throw new EcomlError('E_MODEL_CORRUPT', `${file}: weight ${p.name} is missing or not shaped [${expected.join(', ')}]`, { details: { dir, weight: p.name } });
         }
-        return { name: p.name, shape: p.shape, values: toTfjsLayout(t.values, p.shape, p.hwio, p.chwRows) };
+        // A model.onnx holds the inference graph, whose dense rows after a flatten are already tfjs's.
+        return { name: p.name, shape: p.shape, values: toTfjsLayout(t.values, p.shape, p.hwio, undefined) };
       }),
     );
   }
