@@ -9,19 +9,8 @@
 import { EcomlError } from '../../errors.js';
 import { analyzeLayer, parseLayerConfig, type LayerConfigOf, type LayerType, type RecurrentLayerConfig, type TypedLayerConfig } from '../../models/layers.js';
 import type { ModelSpec } from '../../models/spec.js';
+import { mixSeed } from '../../util/random.js';
 import { tf } from './runtime.js';
-
-/** A 31-bit seed mixed from `parts` (FNV-1a over 32-bit words with a final avalanche). */
-export function mixSeed(...parts: number[]): number {
-  let h = 0x811c9dc5;
-  for (const part of parts) {
-    h = Math.imul(h ^ (part >>> 0), 0x01000193);
-    h ^= h >>> 15;
-  }
-  h = Math.imul(h ^ (h >>> 16), 0x2c1b3c6d);
-  h ^= h >>> 13;
-  return (h >>> 0) % 0x7fffffff;
-}
 
 /** What each seeded draw is for, so one layer's draws stay independent of each other. */
 const SEED_ROLE = { kernel: 1, recurrent: 2, dropout: 3, embeddings: 4 } as const;

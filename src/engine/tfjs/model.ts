@@ -7,7 +7,8 @@ import { EcomlError } from '../../errors.js';
 import { checkBatchSize, guarded } from '../guard.js';
 import type { ModelSpec } from '../../models/spec.js';
 import type { BatchMetrics, CompiledModel, NamedWeight } from '../types.js';
-import { LOSSES, mixSeed, type TargetKind } from './build.js';
+import { mixSeed } from '../../util/random.js';
+import { LOSSES, type TargetKind } from './build.js';
 import { dirSaveHandler, MODEL_JSON, WEIGHT_SHARD } from './io.js';
 import { tf } from './runtime.js';
 
