@@ -97,6 +97,17 @@ describe('tfjs engine', () => {
       ],
     },
     { name: 'embedding', input: [5], layers: [{ type: 'embedding', inputDim: 7, outputDim: 3 }, { type: 'flatten' }], ints: 7 },
+    {
+      name: 'position embedding and transformer encoders (post-norm with dropout, pre-norm gelu)',
+      input: [5, 4],
+      layers: [
+        { type: 'positionEmbedding' },
+        { type: 'transformerEncoder', numHeads: 2, intermediateDim: 6, dropout: 0.2 },
+        { type: 'transformerEncoder', numHeads: 4, intermediateDim: 3, activation: 'gelu', normalizeFirst: true },
+        { type: 'globalAveragePooling1d' },
+      ],
+    },
+    { name: 'token and position embedding', input: [5], layers: [{ type: 'tokenAndPositionEmbedding', inputDim: 7, outputDim: 4 }, { type: 'flatten' }], ints: 7 },
     { name: 'simpleRnn', input: [4, 3], layers: [{ type: 'simpleRnn', units: 4, returnSequences: true }, { type: 'flatten' }] },
     { name: 'lstm', input: [4, 3], layers: [{ type: 'lstm', units: 4 }] },
     { name: 'gru', input: [4, 3], layers: [{ type: 'gru', units: 4, activation: 'relu' }] },
