@@ -178,11 +178,11 @@ export class OnnxModel implements CompiledModel {
     return new ort.Tensor('int64', BigInt64Array.from(y.subarray(start, start + n), (v) => BigInt(v)), [n]);
   }
 
-  /** Dropout masks for this step: seeded by (seed, layer, step) so a resumed run replays them. */
+  /** Dropout masks for this step: seeded by (seed, layer, step, site) so a resumed run replays them. */
   private masks(n: number): Record<string, ort.Tensor> {
     const feeds: Record<string, ort.Tensor> = {};
     for (const d of this.graphs.dropouts) {
-      const rng = new PyRandom(mixSeed(this.seed, d.layer, this.step));
+      const rng = new PyRandom(mixSeed(this.seed, d.layer, this.step, ...(d.site === undefined ? [] : [d.site])));
       const keep = 1 / (1 - d.rate);
       const values = new Float32Array(n * size(d.shape));
       for (let i = 0; i < values.length; i++) values[i] = rng.random() >= d.rate ? keep : 0;
