@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createEngines, fromLayersModel } from '../../src/engine/index.js';
 import type { CompiledModel, NamedWeight } from '../../src/engine/index.js';
+import { dirLoadHandler } from '../../src/engine/tfjs/io.js';
 import { TfjsModel } from '../../src/engine/tfjs/model.js';
 import { tf } from '../../src/engine/tfjs/runtime.js';
-import { defineSpec, LAYER_TYPES, loadModelDir, modelProfile, readModelDir, resolveModelSpec, saveModelDir } from '../../src/models/index.js';
+import { defineSpec, LAYER_TYPES, loadModelDir, modelProfile, parseLayerConfig, readModelDir, resolveModelSpec, saveModelDir } from '../../src/models/index.js';
 import type { ModelSpec, SpecInput } from '../../src/models/index.js';
 import { moveToEngine } from '../../src/workflows/engines.js';
 import { signedValues } from './values.js';
@@ -301,7 +302,10 @@ describe('tfjs engine', () => {
     const onnx = await moveToEngine(compiled, createEngines().onnx, 0);
     const [trained, moved] = [await compiled.predict(x, 8), await onnx.predict(x, 8)];
     expect(Math.max(...Array.from(moved, (v, i) => Math.abs(v - (trained[i] as number))))).toBeLessThan(1e-5);
-    for (const model of [m, compiled, onnx]) model.dispose();
+    // A user's own copy of the saved model is described back as the same layers.
+    const { compiled: wrapped, specFile } = await fromLayersModel(await tf.loadLayersModel(dirLoadHandler(dir)));
+    expect(specFile.model.layers).toEqual(file.model.layers.map((l) => parseLayerConfig(l, 'layer')));
+    for (const model of [m, compiled, onnx, wrapped]) model.dispose();
   });
 
   it('reports an edited weight shard as E_MODEL_CORRUPT and missing files precisely', async () => {
