@@ -391,6 +391,30 @@ describe('onnx engine', () => {
       }
   });
 
+  it('starts transformer layers as the tfjs engine: glorot kernels and positions, unit gammas, zero biases and betas, tokens within ±0.05', async () => {
+    const layers: SpecInput['model']['layers'] = [
+      { type: 'tokenAndPositionEmbedding', inputDim: 9, outputDim: 4 },
+      { type: 'transformerEncoder', numHeads: 2, intermediateDim: 3 },
+      { type: 'globalAveragePooling1d' },
+      { type: 'dense', units: 10, activation: 'softmax' },
+    ];
+    const spec = specOf([6], layers);
+    const [model, ref] = [await onnx.compile(spec, { seed: 3 }), await tfjs.compile(spec, { seed: 3 })];
+    const starts = (weights: readonly NamedWeight[]): [string, string][] =>
+      weights.map((w) => {
+        const values = Array.from(w.values);
+        const role = w.name.slice(w.name.lastIndexOf('/') + 1);
+        const fill = role === 'gamma' ? 1 : role === 'bias' || role === 'beta' ? 0 : undefined;
+        if (fill !== undefined) return [w.name, values.every((v) => v === fill) ? `all ${fill}` : 'other'];
+        const limit = w.name.includes('token_embedding') ? 0.05 : Math.sqrt(6 / ((w.shape[0] as number) + (w.shape[1] as number)));
+        return [w.name, values.every((v) => Math.abs(v) <= limit) && new Set(values).size === values.length ? `distinct within ±${limit}` : 'other'];
+      });
+    expect(starts(model.getWeights())).toEqual(starts(ref.getWeights()));
+    expect(starts(model.getWeights()).every(([, start]) => start !== 'other')).toBe(true);
+    model.dispose();
+    ref.dispose();
+  });
+
   it('refuses unsupported layers, activations, pooling and losses, naming them', async () => {
     const pool1d = specOf([4, 3], [{ type: 'maxPooling1d' }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }]);
     expect(supports(pool1d)).toBe(false);

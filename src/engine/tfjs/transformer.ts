@@ -5,7 +5,7 @@
  * the onnx engine computes them.
  * @module
  */
-import { type SublayerWeight, tokenAndPositionWeights, transformerEncoderWeights } from '../../models/layers.js';
+import { type Activation, type SublayerWeight, tokenAndPositionWeights, transformerEncoderWeights } from '../../models/layers.js';
 import { mixSeed } from '../../util/random.js';
 import { tf } from './runtime.js';
 
@@ -140,7 +140,7 @@ export interface TransformerEncoderArgs extends LayerArgs {
   readonly numHeads: number;
   readonly intermediateDim: number;
   readonly dropout: number;
-  readonly activation: string;
+  readonly activation: Activation;
   readonly layerNormEpsilon: number;
   readonly normalizeFirst: boolean;
   /** Seeds the dropout masks (reseeded per step by TfjsModel, as Dropout's seed is). */
@@ -162,7 +162,7 @@ export class TransformerEncoder extends WeightOwner {
   private readonly numHeads: number;
   private readonly intermediateDim: number;
   private readonly dropout: number;
-  private readonly activationName: string;
+  private readonly activationName: Activation;
   private readonly activation: tf.layers.Layer;
   private readonly layerNormEpsilon: number;
   private readonly normalizeFirst: boolean;
@@ -177,7 +177,7 @@ export class TransformerEncoder extends WeightOwner {
     this.intermediateDim = args.intermediateDim;
     this.dropout = args.dropout;
     this.activationName = args.activation;
-    this.activation = tf.layers.activation({ activation: args.activation as 'relu' });
+    this.activation = tf.layers.activation({ activation: args.activation });
     this.layerNormEpsilon = args.layerNormEpsilon;
     this.normalizeFirst = args.normalizeFirst;
     this.seed = args.seed;
