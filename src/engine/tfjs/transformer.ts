@@ -23,64 +23,50 @@ function oneShape(shape: tf.Shape | tf.Shape[]): Shape {
   return (Array.isArray(shape[0]) ? shape[0] : shape) as Shape;
 }
 
-/** Seeded starts (one derived seed per weight, so equal shapes start apart), unseeded without a seed. */
-function seeded(seed: number | undefined, index: number): { seed?: number } {
-  return seed === undefined ? {} : { seed: mixSeed(seed, index) };
-}
-
-/** Adds `weights` to `layer` with Keras' starts: glorot-uniform kernels and position embeddings, zero biases and betas, unit gammas. */
-function addWeights(layer: WeightOwner, weights: readonly SublayerWeight[], seed: number | undefined): Map<string, tf.LayerVariable> {
-  return new Map(
-    weights.map((w, i) => {
-      const role = w.name.slice(w.name.lastIndexOf('/') + 1);
-      const initializer =
-        role === 'bias' || role === 'beta'
-          ? tf.initializers.zeros()
-          : role === 'gamma'
-            ? tf.initializers.ones()
-            : w.name.startsWith('token_embedding/')
-              ? tf.initializers.randomUniform({ minval: -TOKEN_EMBEDDING_LIMIT, maxval: TOKEN_EMBEDDING_LIMIT, ...seeded(seed, i) })
-              : tf.initializers.glorotUniform(seeded(seed, i));
-      return [w.name, layer.addOwnWeight(w.name, [...w.shape], initializer)] as const;
-    }),
-  );
-}
-
-/** A layer that lets `addWeights` reach its protected addWeight. */
-abstract class WeightOwner extends tf.layers.Layer {
-  addOwnWeight(name: string, shape: number[], initializer: ReturnType<typeof tf.initializers.zeros>): tf.LayerVariable {
-    return this.addWeight(name, shape, 'float32', initializer);
-  }
-}
-
-function read(weights: ReadonlyMap<string, tf.LayerVariable>, name: string): tf.Tensor {
-  return (weights.get(name) as tf.LayerVariable).read();
-}
-
-export interface PositionEmbeddingArgs extends LayerArgs {
-  /** Seeds the embeddings' start. */
+export interface ComposedLayerArgs extends LayerArgs {
+  /** Seeds the weights' starts. */
   readonly initializerSeed?: number;
 }
 
-/** keras_hub's PositionEmbedding: a learned [steps, dim] table added to every sample. */
-export class PositionEmbedding extends WeightOwner {
-  static readonly className = 'PositionEmbedding';
+/**
+ * A layer whose weights are its sublayers' (named as layers.ts lists them), started as Keras
+ * starts them from `initializerSeed`, which it serializes.
+ */
+abstract class ComposedLayer extends tf.layers.Layer {
   private readonly initializerSeed: number | undefined;
-  private table: tf.LayerVariable | undefined;
+  private weightsByName = new Map<string, tf.LayerVariable>();
 
-  constructor(args: PositionEmbeddingArgs) {
+  constructor(args: ComposedLayerArgs) {
     super(args);
     this.initializerSeed = args.initializerSeed;
   }
 
-  override build(inputShape: tf.Shape | tf.Shape[]): void {
-    const [, steps, dim] = oneShape(inputShape) as [null, number, number];
-    this.table = this.addOwnWeight('embeddings', [steps, dim], tf.initializers.glorotUniform(seeded(this.initializerSeed, 0)));
+  /**
+   * Adds `weights`: glorot-uniform kernels and position embeddings, token embeddings uniform in
+   * ±0.05, zero biases and betas, unit gammas; one derived seed each, so equal shapes start apart.
+   */
+  protected addSublayerWeights(weights: readonly SublayerWeight[]): void {
+    this.weightsByName = new Map(
+      weights.map((w, i) => {
+        const role = w.name.slice(w.name.lastIndexOf('/') + 1);
+        const seed = this.initializerSeed === undefined ? {} : { seed: mixSeed(this.initializerSeed, i) };
+        const initializer =
+          role === 'bias' || role === 'beta'
+            ? tf.initializers.zeros()
+            : role === 'gamma'
+              ? tf.initializers.ones()
+              : w.name.startsWith('token_embedding/')
+                ? tf.initializers.randomUniform({ minval: -TOKEN_EMBEDDING_LIMIT, maxval: TOKEN_EMBEDDING_LIMIT, ...seed })
+                : tf.initializers.glorotUniform(seed);
+        return [w.name, this.addWeight(w.name, [...w.shape], 'float32', initializer)] as const;
+      }),
+    );
     this.built = true;
   }
 
-  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    return tf.tidy(() => tf.add(oneTensor(inputs), (this.table as tf.LayerVariable).read()));
+  /** The current value of the weight named `name` (relative to the layer). */
+  protected weightValue(name: string): tf.Tensor {
+    return (this.weightsByName.get(name) as tf.LayerVariable).read();
   }
 
   override getConfig(): tf.serialization.ConfigDict {
@@ -88,30 +74,39 @@ export class PositionEmbedding extends WeightOwner {
   }
 }
 
-export interface TokenAndPositionEmbeddingArgs extends PositionEmbeddingArgs {
+/** keras_hub's PositionEmbedding: a learned [steps, dim] table added to every sample. */
+export class PositionEmbedding extends ComposedLayer {
+  static readonly className = 'PositionEmbedding';
+
+  override build(inputShape: tf.Shape | tf.Shape[]): void {
+    const [, steps, dim] = oneShape(inputShape) as [null, number, number];
+    this.addSublayerWeights([{ name: 'embeddings', shape: [steps, dim] }]);
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => tf.add(oneTensor(inputs), this.weightValue('embeddings')));
+  }
+}
+
+export interface TokenAndPositionEmbeddingArgs extends ComposedLayerArgs {
   readonly inputDim: number;
   readonly outputDim: number;
 }
 
 /** keras_hub's TokenAndPositionEmbedding: token ids [steps] → token embeddings + position embeddings. */
-export class TokenAndPositionEmbedding extends WeightOwner {
+export class TokenAndPositionEmbedding extends ComposedLayer {
   static readonly className = 'TokenAndPositionEmbedding';
   private readonly inputDim: number;
   private readonly outputDim: number;
-  private readonly initializerSeed: number | undefined;
-  private weightsByName = new Map<string, tf.LayerVariable>();
 
   constructor(args: TokenAndPositionEmbeddingArgs) {
     super(args);
     this.inputDim = args.inputDim;
     this.outputDim = args.outputDim;
-    this.initializerSeed = args.initializerSeed;
   }
 
   override build(inputShape: tf.Shape | tf.Shape[]): void {
-    const steps = oneShape(inputShape)[1] as number;
-    this.weightsByName = addWeights(this, tokenAndPositionWeights(steps, this.inputDim, this.outputDim), this.initializerSeed);
-    this.built = true;
+    this.addSublayerWeights(tokenAndPositionWeights(oneShape(inputShape)[1] as number, this.inputDim, this.outputDim));
   }
 
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
@@ -122,21 +117,16 @@ export class TokenAndPositionEmbedding extends WeightOwner {
     return tf.tidy(() => {
       // As tfjs's Embedding: ids arrive as floats and are truncated to integers.
       const ids = tf.cast(oneTensor(inputs), 'int32');
-      return tf.add(tf.gather(read(this.weightsByName, 'token_embedding/embeddings'), ids), read(this.weightsByName, 'position_embedding/embeddings'));
+      return tf.add(tf.gather(this.weightValue('token_embedding/embeddings'), ids), this.weightValue('position_embedding/embeddings'));
     });
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return {
-      ...super.getConfig(),
-      inputDim: this.inputDim,
-      outputDim: this.outputDim,
-      ...(this.initializerSeed !== undefined ? { initializerSeed: this.initializerSeed } : {}),
-    };
+    return { ...super.getConfig(), inputDim: this.inputDim, outputDim: this.outputDim };
   }
 }
 
-export interface TransformerEncoderArgs extends LayerArgs {
+export interface TransformerEncoderArgs extends ComposedLayerArgs {
   readonly numHeads: number;
   readonly intermediateDim: number;
   readonly dropout: number;
@@ -145,8 +135,6 @@ export interface TransformerEncoderArgs extends LayerArgs {
   readonly normalizeFirst: boolean;
   /** Seeds the dropout masks (reseeded per step by TfjsModel, as Dropout's seed is). */
   readonly seed?: number;
-  /** Seeds the weights' starts. */
-  readonly initializerSeed?: number;
 }
 
 /** Which residual branch a dropout mask drops, so the two draw independent masks. */
@@ -157,7 +145,7 @@ const DROPOUT_SITE = { attention: 1, feedforward: 2 } as const;
  * each a residual branch with dropout, layer-normalized after the residual add (or before the
  * branch with normalizeFirst). Dropout on the attention probabilities is left out.
  */
-export class TransformerEncoder extends WeightOwner {
+export class TransformerEncoder extends ComposedLayer {
   static readonly className = 'TransformerEncoder';
   private readonly numHeads: number;
   private readonly intermediateDim: number;
@@ -166,10 +154,8 @@ export class TransformerEncoder extends WeightOwner {
   private readonly activation: tf.layers.Layer;
   private readonly layerNormEpsilon: number;
   private readonly normalizeFirst: boolean;
-  private readonly initializerSeed: number | undefined;
   /** Read at every call: TfjsModel reseeds it per step. */
   seed: number | undefined;
-  private weightsByName = new Map<string, tf.LayerVariable>();
 
   constructor(args: TransformerEncoderArgs) {
     super(args);
@@ -181,28 +167,25 @@ export class TransformerEncoder extends WeightOwner {
     this.layerNormEpsilon = args.layerNormEpsilon;
     this.normalizeFirst = args.normalizeFirst;
     this.seed = args.seed;
-    this.initializerSeed = args.initializerSeed;
   }
 
   override build(inputShape: tf.Shape | tf.Shape[]): void {
-    const dim = oneShape(inputShape)[2] as number;
-    this.weightsByName = addWeights(this, transformerEncoderWeights(dim, this.intermediateDim), this.initializerSeed);
-    this.built = true;
+    this.addSublayerWeights(transformerEncoderWeights(oneShape(inputShape)[2] as number, this.intermediateDim));
   }
 
   /** A dense sublayer over the last axis (no activation). */
   private dense(x: tf.Tensor, name: string): tf.Tensor {
-    const kernel = read(this.weightsByName, `${name}/kernel`);
+    const kernel = this.weightValue(`${name}/kernel`);
     const [fanIn, units] = kernel.shape as [number, number];
     const rows = tf.matMul(tf.reshape(x, [-1, fanIn]), kernel);
-    return tf.add(tf.reshape(rows, [...x.shape.slice(0, -1), units]), read(this.weightsByName, `${name}/bias`));
+    return tf.add(tf.reshape(rows, [...x.shape.slice(0, -1), units]), this.weightValue(`${name}/bias`));
   }
 
   /** (x − mean) / √(variance + ε) · gamma + beta over the last axis. */
   private layerNorm(x: tf.Tensor, name: string): tf.Tensor {
     const { mean, variance } = tf.moments(x, -1, true);
     const normalized = tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, this.layerNormEpsilon)));
-    return tf.add(tf.mul(normalized, read(this.weightsByName, `${name}/gamma`)), read(this.weightsByName, `${name}/beta`));
+    return tf.add(tf.mul(normalized, this.weightValue(`${name}/gamma`)), this.weightValue(`${name}/beta`));
   }
 
   /** Scaled dot-product attention of every head over the sequence, then the output projection. */
@@ -248,7 +231,6 @@ export class TransformerEncoder extends WeightOwner {
       layerNormEpsilon: this.layerNormEpsilon,
       normalizeFirst: this.normalizeFirst,
       ...(this.seed !== undefined ? { seed: this.seed } : {}),
-      ...(this.initializerSeed !== undefined ? { initializerSeed: this.initializerSeed } : {}),
     };
   }
 }
