@@ -346,17 +346,25 @@ describe('onnx engine', () => {
     expectWeightsClose(a.getWeights(), b.getWeights(), 0);
   });
 
-  it('predicts the same after saveTo and load', async () => {
-    const model = await onnx.compile(spec, { seed: 4 });
-    const { x, y } = batch(spec, 7, 5);
-    await model.trainBatch(x, y, 7);
-    const dir = join(root, 'saved');
+  it.each([
+    { name: 'a CNN with dropout', model: spec, tokens: 0 },
+    {
+      name: 'token and position embeddings and a transformer encoder with dropout',
+      tokens: 5,
+      model: specOf([6], [{ type: 'tokenAndPositionEmbedding', inputDim: 5, outputDim: 4 }, { type: 'transformerEncoder', numHeads: 2, intermediateDim: 3, dropout: 0.2 }, { type: 'globalAveragePooling1d' }, { type: 'dense', units: 10, activation: 'softmax' }]),
+    },
+  ])('predicts the same after saveTo and load: $name', async ({ name, model: trainedSpec, tokens }) => {
+    const model = await onnx.compile(trainedSpec, { seed: 4 });
+    const { x, y } = batch(trainedSpec, 7, 5);
+    const input = tokens > 0 ? x.map((v) => Math.floor(v * tokens)) : x;
+    await model.trainBatch(input, y, 7);
+    const dir = join(root, `saved ${name}`);
     expect(await model.saveTo(dir)).toEqual({ files: ['model.onnx'] });
-    const loaded = await onnx.load(dir, spec);
-    expect(await loaded.predict(x, 7, 3)).toEqual(await model.predict(x, 7, 3));
+    const loaded = await onnx.load(dir, trainedSpec);
+    expect(await loaded.predict(input, 7, 3)).toEqual(await model.predict(input, 7, 3));
     expect(loaded.parameterCount).toBe(model.parameterCount);
     expect(onnx.liveTensors()).toBe(0);
-    await expect(onnx.load(join(root, 'missing'), spec)).rejects.toMatchObject({ code: 'E_MODEL_NOT_FOUND' });
+    await expect(onnx.load(join(root, 'missing'), trainedSpec)).rejects.toMatchObject({ code: 'E_MODEL_NOT_FOUND' });
   });
 
   it('keeps batch-norm moving statistics through saveTo and load', async () => {
