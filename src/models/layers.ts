@@ -10,7 +10,12 @@
  * scale and shift), layer normalization 5 per element (mean, variance, normalize, scale, shift).
  * Elementwise activations, dropout, reshapes and embedding lookups count 0. Recurrent layers count
  * their gate matrix products and bias adds at every time step; bidirectional doubles its inner
- * layer and adds 1 per output element for non-concat merges.
+ * layer and adds 1 per output element for non-concat merges. Position embeddings count 1 per
+ * element added. A transformer encoder counts its dense projections (query, key, value, attention
+ * output and the two feed-forward layers, with their bias adds), 2·steps²·dim for the attention
+ * scores and as much for the weighted sum of the values, 1 per element for each of its two
+ * residual adds and 5 per element for each of its two layer normalizations; the query scaling and
+ * the softmax count 0, as activations do.
  * @module
  */
 import { z } from 'zod';
@@ -233,6 +238,74 @@ function globalPool(rank: number, names: string) {
   });
 }
 
+const transformerEncoderSchema = z
+  .object({
+    numHeads: posInt,
+    intermediateDim: posInt,
+    dropout: unitInterval.default(0),
+    activation: activation.default('relu'),
+    layerNormEpsilon: positiveNumber.default(1e-5),
+    normalizeFirst: bool.default(false),
+  })
+  .strict();
+
+/** A weight of a layer made of sublayers, named relative to the layer (tfjs shape). */
+export interface SublayerWeight {
+  readonly name: string;
+  readonly shape: readonly number[];
+}
+
+/**
+ * A transformerEncoder's weights over `dim` features, in the order both engines keep them, named
+ * after keras_hub's sublayers. Projections are 2-D: head k owns columns k·headDim … (k+1)·headDim − 1
+ * of the query, key and value kernels, and rows of the attention output kernel alike.
+ */
+export function transformerEncoderWeights(dim: number, intermediateDim: number): SublayerWeight[] {
+  const dense = (name: string, fanIn: number, units: number): SublayerWeight[] => [
+    { name: `${name}/kernel`, shape: [fanIn, units] },
+    { name: `${name}/bias`, shape: [units] },
+  ];
+  const norm = (name: string): SublayerWeight[] => [
+    { name: `${name}/gamma`, shape: [dim] },
+    { name: `${name}/beta`, shape: [dim] },
+  ];
+  return [
+    ...dense('query', dim, dim),
+    ...dense('key', dim, dim),
+    ...dense('value', dim, dim),
+    ...dense('attention_output', dim, dim),
+    ...norm('self_attention_layer_norm'),
+    ...dense('feedforward_intermediate_dense', dim, intermediateDim),
+    ...dense('feedforward_output_dense', intermediateDim, dim),
+    ...norm('feedforward_layer_norm'),
+  ];
+}
+
+/** A tokenAndPositionEmbedding's weights for `steps` token ids, in the order both engines keep them. */
+export function tokenAndPositionWeights(steps: number, inputDim: number, outputDim: number): SublayerWeight[] {
+  return [
+    { name: 'token_embedding/embeddings', shape: [inputDim, outputDim] },
+    { name: 'position_embedding/embeddings', shape: [steps, outputDim] },
+  ];
+}
+
+function analyzeTransformerEncoder(input: Shape, c: z.output<typeof transformerEncoderSchema>, at: string): LayerAnalysis {
+  requireRank(at, input, 2, '[steps, features]');
+  const [steps, dim] = input as [number, number];
+  if (dim % c.numHeads !== 0) {
+    throw new EcomlError('E_SPEC_INVALID', `${at}.numHeads: ${c.numHeads} heads do not divide the input's ${dim} features`, {
+      details: { path: `${at}.numHeads`, inputShape: [...input] },
+    });
+  }
+  const i = c.intermediateDim;
+  const projections = 4 * (2 * dim * dim + dim) + (2 * dim * i + i) + (2 * i * dim + dim);
+  return {
+    outputShape: [...input],
+    params: transformerEncoderWeights(dim, i).reduce((n, w) => n + product(w.shape), 0),
+    flops: steps * projections + 4 * steps * steps * dim + 2 * steps * dim + 2 * 5 * steps * dim,
+  };
+}
+
 function passThrough(input: Shape): LayerAnalysis {
   return { outputShape: [...input], params: 0, flops: 0 };
 }
@@ -303,6 +376,16 @@ export const LAYER_TYPES = {
     requireRank(at, input, 1, '[sequence length] (token ids)');
     return { outputShape: [input[0] as number, c.outputDim], params: c.inputDim * c.outputDim, flops: 0 };
   }),
+  positionEmbedding: def(noFields, (input, _c, at) => {
+    requireRank(at, input, 2, '[steps, features]');
+    return { outputShape: [...input], params: product(input), flops: product(input) };
+  }),
+  tokenAndPositionEmbedding: def(z.object({ inputDim: posInt, outputDim: posInt }).strict(), (input, c, at) => {
+    requireRank(at, input, 1, '[sequence length] (token ids)');
+    const steps = input[0] as number;
+    return { outputShape: [steps, c.outputDim], params: (c.inputDim + steps) * c.outputDim, flops: steps * c.outputDim };
+  }),
+  transformerEncoder: def(transformerEncoderSchema, analyzeTransformerEncoder),
   simpleRnn: def(simpleRnnSchema, (input, c, at) => analyzeRecurrent(input, { ...c, type: 'simpleRnn' }, at)),
   lstm: def(gatedRnnSchema, (input, c, at) => analyzeRecurrent(input, { ...c, type: 'lstm' }, at)),
   gru: def(gatedRnnSchema, (input, c, at) => analyzeRecurrent(input, { ...c, type: 'gru' }, at)),

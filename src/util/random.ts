@@ -114,3 +114,15 @@ export function shuffleInPlace(indices: Uint32Array | number[], rng: PyRandom): 
     indices[j] = t;
   }
 }
+
+/** A 31-bit seed mixed from `parts` (FNV-1a over 32-bit words with a final avalanche). */
+export function mixSeed(...parts: number[]): number {
+  let h = 0x811c9dc5;
+  for (const part of parts) {
+    h = Math.imul(h ^ (part >>> 0), 0x01000193);
+    h ^= h >>> 15;
+  }
+  h = Math.imul(h ^ (h >>> 16), 0x2c1b3c6d);
+  h ^= h >>> 13;
+  return (h >>> 0) % 0x7fffffff;
+}

@@ -129,6 +129,11 @@ const cases: Case[] = [
   },
   { name: 'Concat', op: 'Concat', shapes: [[2, 1, 3], [2, 2, 3]], build: (g, [a, b]) => g.concat([b as Value, a as Value, b as Value], 1) },
   { name: 'MatMul', op: 'MatMul', shapes: [[3, 4], [4, 2]], build: (g, [a, b]) => g.matmul(a as Value, b as Value) },
+  { name: 'MatMul, sequence times kernel', op: 'MatMul', shapes: [[2, 3, 4], [4, 5]], build: (g, [a, b]) => g.matmul(a as Value, b as Value) },
+  { name: 'MatMul, batched (attention heads)', op: 'MatMul', shapes: [[2, 3, 4, 2], [2, 3, 2, 4]], build: (g, [a, b]) => g.matmul(a as Value, b as Value) },
+  { name: 'Softmax, last axis of rank 4', op: 'Softmax', shapes: [[2, 2, 3, 4]], build: (g, [a]) => g.softmax(a as Value) },
+  { name: 'ReduceMax, axis dropped', op: 'ReduceMax', shapes: [[2, 5, 3]], build: (g, [a]) => g.reduceMax(a as Value, [1], false) },
+  { name: 'ReduceMax, keepdims', op: 'ReduceMax', shapes: [[3, 4]], build: (g, [a]) => g.reduceMax(a as Value, [0], true) },
   {
     name: 'Conv, valid, bias',
     op: 'Conv',

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngines } from '../../src/engine/index.js';
 import type { CompiledModel, NamedWeight } from '../../src/engine/index.js';
+import { compileGraphs } from '../../src/engine/onnx/compile.js';
 import { checkSupported, createOnnxEngine, supports } from '../../src/engine/onnx/index.js';
 import { defineSpec, resolveModelSpec } from '../../src/models/index.js';
 import type { ModelSpec, SpecInput } from '../../src/models/index.js';
@@ -205,6 +206,33 @@ describe('onnx engine agrees with the tfjs engine', () => {
       layers: [{ type: 'conv1d', filters: 3, kernelSize: 4, padding: 'same', activation: 'tanh' }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }],
       compile: { optimizer: { type: 'sgd', learningRate: 0.1 } },
     },
+    // Transformer cases train with sgd: the key bias's gradient is 0 in exact arithmetic (softmax
+    // ignores a constant added to a row of scores), so each engine's is float noise, which Adam
+    // and RMSProp would scale up to learning-rate-sized steps that differ between the engines.
+    {
+      name: 'dense on sequences → positionEmbedding → transformerEncoder (2 heads) → globalAveragePooling1d, sgd with momentum',
+      input: [5, 3],
+      layers: [
+        { type: 'dense', units: 4, activation: 'relu' },
+        { type: 'positionEmbedding' },
+        { type: 'transformerEncoder', numHeads: 2, intermediateDim: 6 },
+        { type: 'globalAveragePooling1d' },
+        { type: 'dense', units: 10, activation: 'softmax' },
+      ],
+      compile: { optimizer: { type: 'sgd', learningRate: 0.1, momentum: 0.9 } },
+    },
+    {
+      name: 'dense and layerNormalization on sequences → globalMaxPooling1d, rmsprop',
+      input: [4, 3],
+      layers: [
+        { type: 'dense', units: 5, activation: 'tanh' },
+        { type: 'layerNormalization', epsilon: 0.01 },
+        { type: 'dense', units: 4, useBias: false },
+        { type: 'globalMaxPooling1d' },
+        { type: 'dense', units: 10, activation: 'softmax' },
+      ],
+      compile: { optimizer: { type: 'rmsprop' } },
+    },
     {
       name: 'binary_crossentropy with one sigmoid unit, sgd',
       input: [4, 4, 1],
@@ -219,11 +247,26 @@ describe('onnx engine agrees with the tfjs engine', () => {
     await expectAgreement(spec, x, y);
   });
 
-  it('embedding → lstm, token ids repeated across the batch, adam: outputs, loss and weights after two steps', async () => {
-    const spec = specOf([5], [{ type: 'embedding', inputDim: 7, outputDim: 3 }, { type: 'lstm', units: 4 }, { type: 'dense', units: 10, activation: 'softmax' }]);
-    const { x, y } = batch(spec, 8, 3);
-    await expectAgreement(spec, x.map((v) => Math.floor(v * 7)), y);
-  });
+  it.each([
+    { name: 'embedding → lstm, adam', layers: [{ type: 'embedding', inputDim: 7, outputDim: 3 }, { type: 'lstm', units: 4 }], compile: undefined },
+    {
+      // sgd, as the transformer cases above.
+      name: 'tokenAndPositionEmbedding → transformerEncoder (normalizeFirst, gelu) → globalMaxPooling1d, sgd',
+      compile: { optimizer: { type: 'sgd', learningRate: 0.2 } },
+      layers: [
+        { type: 'tokenAndPositionEmbedding', inputDim: 7, outputDim: 4 },
+        { type: 'transformerEncoder', numHeads: 2, intermediateDim: 5, activation: 'gelu', normalizeFirst: true, layerNormEpsilon: 1e-3 },
+        { type: 'globalMaxPooling1d' },
+      ],
+    },
+  ] as const satisfies { name: string; layers: SpecInput['model']['layers']; compile: SpecInput['compile'] | undefined }[])(
+    '$name, token ids repeated across the batch: outputs, loss and weights after two steps',
+    async ({ layers, compile }) => {
+      const spec = specOf([5], [...layers, { type: 'dense', units: 10, activation: 'softmax' }], compile);
+      const { x, y } = batch(spec, 8, 3);
+      await expectAgreement(spec, x.map((v) => Math.floor(v * 7)), y);
+    },
+  );
 
   async function expectAgreement(spec: ModelSpec, x: Float32Array, y: Int32Array): Promise<void> {
     const { ref, model } = await pair(spec);
@@ -262,6 +305,33 @@ describe('onnx engine', () => {
     expect(maxDiff(other.getWeights()[0]?.values ?? [], (runs[0] as CompiledModel).getWeights()[0]?.values ?? [])).toBeGreaterThan(0);
   });
 
+  it('drops out both residual branches of a transformer encoder, with masks that replay for a seed', async () => {
+    const encoder = (dropout: number): ModelSpec =>
+      specOf([4, 6], [{ type: 'transformerEncoder', numHeads: 3, intermediateDim: 5, dropout }, { type: 'globalAveragePooling1d' }, { type: 'dense', units: 10, activation: 'softmax' }]);
+    const { x, y } = batch(encoder(0), 8, 4);
+    const losses = async (dropout: number, seed: number): Promise<number[]> => {
+      const model = await onnx.compile(encoder(dropout), { seed });
+      const seen = [(await model.trainBatch(x, y, 8)).loss, (await model.trainBatch(x, y, 8)).loss];
+      model.dispose();
+      return seen;
+    };
+    expect(compileGraphs(encoder(0.4)).dropouts.map((d) => [d.name, d.shape])).toEqual([
+      ['mask/transformer_encoder/attention', [4, 6]],
+      ['mask/transformer_encoder/feedforward', [4, 6]],
+    ]);
+    const dropped = await losses(0.4, 6);
+    expect(dropped.every(Number.isFinite)).toBe(true);
+    expect(await losses(0.4, 6)).toEqual(dropped);
+    // The same start without dropout trains differently: the masks were applied.
+    expect((await losses(0, 6))[0]).not.toBe(dropped[0]);
+    const model = await onnx.compile(encoder(0.4), { seed: 6 });
+    // Inference uses no mask: the same as without dropout.
+    const plain = await onnx.compile(encoder(0), { seed: 6 });
+    expect(await model.predict(x, 8)).toEqual(await plain.predict(x, 8));
+    model.dispose();
+    plain.dispose();
+  });
+
   it('resumes exactly from its optimizer state', async () => {
     const { x, y } = batch(spec, 8, 2);
     const a = await onnx.compile(spec, { seed: 1 });
@@ -276,17 +346,25 @@ describe('onnx engine', () => {
     expectWeightsClose(a.getWeights(), b.getWeights(), 0);
   });
 
-  it('predicts the same after saveTo and load', async () => {
-    const model = await onnx.compile(spec, { seed: 4 });
-    const { x, y } = batch(spec, 7, 5);
-    await model.trainBatch(x, y, 7);
-    const dir = join(root, 'saved');
+  it.each([
+    { name: 'a CNN with dropout', model: spec, tokens: 0 },
+    {
+      name: 'token and position embeddings and a transformer encoder with dropout',
+      tokens: 5,
+      model: specOf([6], [{ type: 'tokenAndPositionEmbedding', inputDim: 5, outputDim: 4 }, { type: 'transformerEncoder', numHeads: 2, intermediateDim: 3, dropout: 0.2 }, { type: 'globalAveragePooling1d' }, { type: 'dense', units: 10, activation: 'softmax' }]),
+    },
+  ])('predicts the same after saveTo and load: $name', async ({ name, model: trainedSpec, tokens }) => {
+    const model = await onnx.compile(trainedSpec, { seed: 4 });
+    const { x, y } = batch(trainedSpec, 7, 5);
+    const input = tokens > 0 ? x.map((v) => Math.floor(v * tokens)) : x;
+    await model.trainBatch(input, y, 7);
+    const dir = join(root, `saved ${name}`);
     expect(await model.saveTo(dir)).toEqual({ files: ['model.onnx'] });
-    const loaded = await onnx.load(dir, spec);
-    expect(await loaded.predict(x, 7, 3)).toEqual(await model.predict(x, 7, 3));
+    const loaded = await onnx.load(dir, trainedSpec);
+    expect(await loaded.predict(input, 7, 3)).toEqual(await model.predict(input, 7, 3));
     expect(loaded.parameterCount).toBe(model.parameterCount);
     expect(onnx.liveTensors()).toBe(0);
-    await expect(onnx.load(join(root, 'missing'), spec)).rejects.toMatchObject({ code: 'E_MODEL_NOT_FOUND' });
+    await expect(onnx.load(join(root, 'missing'), trainedSpec)).rejects.toMatchObject({ code: 'E_MODEL_NOT_FOUND' });
   });
 
   it('keeps batch-norm moving statistics through saveTo and load', async () => {
@@ -321,6 +399,30 @@ describe('onnx engine', () => {
       }
   });
 
+  it('starts transformer layers as the tfjs engine: glorot kernels and positions, unit gammas, zero biases and betas, tokens within ±0.05', async () => {
+    const layers: SpecInput['model']['layers'] = [
+      { type: 'tokenAndPositionEmbedding', inputDim: 9, outputDim: 4 },
+      { type: 'transformerEncoder', numHeads: 2, intermediateDim: 3 },
+      { type: 'globalAveragePooling1d' },
+      { type: 'dense', units: 10, activation: 'softmax' },
+    ];
+    const spec = specOf([6], layers);
+    const [model, ref] = [await onnx.compile(spec, { seed: 3 }), await tfjs.compile(spec, { seed: 3 })];
+    const starts = (weights: readonly NamedWeight[]): [string, string][] =>
+      weights.map((w) => {
+        const values = Array.from(w.values);
+        const role = w.name.slice(w.name.lastIndexOf('/') + 1);
+        const fill = role === 'gamma' ? 1 : role === 'bias' || role === 'beta' ? 0 : undefined;
+        if (fill !== undefined) return [w.name, values.every((v) => v === fill) ? `all ${fill}` : 'other'];
+        const limit = w.name.includes('token_embedding') ? 0.05 : Math.sqrt(6 / ((w.shape[0] as number) + (w.shape[1] as number)));
+        return [w.name, values.every((v) => Math.abs(v) <= limit) && new Set(values).size === values.length ? `distinct within ±${limit}` : 'other'];
+      });
+    expect(starts(model.getWeights())).toEqual(starts(ref.getWeights()));
+    expect(starts(model.getWeights()).every(([, start]) => start !== 'other')).toBe(true);
+    model.dispose();
+    ref.dispose();
+  });
+
   it('refuses unsupported layers, activations, pooling and losses, naming them', async () => {
     const pool1d = specOf([4, 3], [{ type: 'maxPooling1d' }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }]);
     expect(supports(pool1d)).toBe(false);
@@ -330,13 +432,19 @@ describe('onnx engine', () => {
     const hard = specOf([4, 3], [{ type: 'gru', units: 4, recurrentActivation: 'hardSigmoid' }, { type: 'dense', units: 10, activation: 'softmax' }]);
     expect(() => checkSupported(hard)).toThrow(/recurrent activation "hardSigmoid"/);
     expect(() => checkSupported(specOf([1, 3], [{ type: 'simpleRnn', units: 4 }, { type: 'dense', units: 10, activation: 'softmax' }]))).toThrow(/one timestep/);
-    // Dense and normalization work on flat rows (or NCHW channels), not along a sequence's last axis.
-    const sequences = specOf([4, 3], [{ type: 'lstm', units: 4, returnSequences: true }, { type: 'dense', units: 5 }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }]);
-    expect(() => checkSupported(sequences)).toThrow(/dense on an input of shape \[4, 4\]/);
-    const norm = specOf([4, 3], [{ type: 'layerNormalization' }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }]);
-    expect(() => checkSupported(norm)).toThrow(/layerNormalization on an input/);
-    const late = specOf([5], [{ type: 'dense', units: 5 }, { type: 'embedding', inputDim: 7, outputDim: 3 }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }]);
-    expect(() => checkSupported(late)).toThrow(/embedding other than as the first layer/);
+    // Dense runs over the last axis of rows and sequences, not of (NCHW) images; batch normalization not over sequences.
+    const image = specOf([3, 3, 2], [{ type: 'dense', units: 5 }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }]);
+    expect(() => checkSupported(image)).toThrow(/dense on an input of shape \[3, 3, 2\]/);
+    const norm = specOf([4, 3], [{ type: 'batchNormalization' }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }]);
+    expect(() => checkSupported(norm)).toThrow(/batchNormalization on an input/);
+    for (const type of ['embedding', 'tokenAndPositionEmbedding'] as const) {
+      const late = specOf([5], [{ type: 'dense', units: 5 }, { type, inputDim: 7, outputDim: 3 }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }]);
+      expect(() => checkSupported(late)).toThrow(`${type} other than as the first layer`);
+    }
+    const encoder = (activation: 'relu' | 'mish'): ModelSpec =>
+      specOf([4, 4], [{ type: 'transformerEncoder', numHeads: 2, intermediateDim: 3, activation }, { type: 'globalAveragePooling1d' }, { type: 'dense', units: 10, activation: 'softmax' }]);
+    expect(supports(encoder('relu'))).toBe(true);
+    expect(() => checkSupported(encoder('mish'))).toThrow(/activation "mish"/);
     const mish = specOf([5], [{ type: 'dense', units: 4, activation: 'mish' }, { type: 'dense', units: 10, activation: 'softmax' }]);
     expect(() => checkSupported(mish)).toThrow(/activation "mish"/);
     // tfjs's average-pooling gradient counts padding its forward pass leaves out: no true gradient agrees.

@@ -4,10 +4,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createEngines, fromLayersModel } from '../../src/engine/index.js';
 import type { CompiledModel, NamedWeight } from '../../src/engine/index.js';
+import { dirLoadHandler } from '../../src/engine/tfjs/io.js';
 import { TfjsModel } from '../../src/engine/tfjs/model.js';
 import { tf } from '../../src/engine/tfjs/runtime.js';
-import { defineSpec, LAYER_TYPES, loadModelDir, modelProfile, readModelDir, resolveModelSpec, saveModelDir } from '../../src/models/index.js';
+import { defineSpec, LAYER_TYPES, loadModelDir, modelProfile, parseLayerConfig, readModelDir, resolveModelSpec, saveModelDir } from '../../src/models/index.js';
 import type { ModelSpec, SpecInput } from '../../src/models/index.js';
+import { moveToEngine } from '../../src/workflows/engines.js';
 import { signedValues } from './values.js';
 
 const engine = createEngines().tfjs;
@@ -97,6 +99,17 @@ describe('tfjs engine', () => {
       ],
     },
     { name: 'embedding', input: [5], layers: [{ type: 'embedding', inputDim: 7, outputDim: 3 }, { type: 'flatten' }], ints: 7 },
+    {
+      name: 'position embedding and transformer encoders (post-norm with dropout, pre-norm gelu)',
+      input: [5, 4],
+      layers: [
+        { type: 'positionEmbedding' },
+        { type: 'transformerEncoder', numHeads: 2, intermediateDim: 6, dropout: 0.2 },
+        { type: 'transformerEncoder', numHeads: 4, intermediateDim: 3, activation: 'gelu', normalizeFirst: true },
+        { type: 'globalAveragePooling1d' },
+      ],
+    },
+    { name: 'token and position embedding', input: [5], layers: [{ type: 'tokenAndPositionEmbedding', inputDim: 7, outputDim: 4 }, { type: 'flatten' }], ints: 7 },
     { name: 'simpleRnn', input: [4, 3], layers: [{ type: 'simpleRnn', units: 4, returnSequences: true }, { type: 'flatten' }] },
     { name: 'lstm', input: [4, 3], layers: [{ type: 'lstm', units: 4 }] },
     { name: 'gru', input: [4, 3], layers: [{ type: 'gru', units: 4, activation: 'relu' }] },
@@ -241,6 +254,58 @@ describe('tfjs engine', () => {
     expect(weightsEqual(compiled.getWeights(), m.getWeights())).toBe(true);
     m.dispose();
     compiled.dispose();
+  });
+
+  const transformer = (dropout: number): ModelSpec =>
+    specOf(
+      [5],
+      [
+        { type: 'tokenAndPositionEmbedding', inputDim: 9, outputDim: 4 },
+        { type: 'transformerEncoder', numHeads: 2, intermediateDim: 6, dropout, activation: 'gelu' },
+        { type: 'positionEmbedding' },
+        { type: 'transformerEncoder', numHeads: 4, intermediateDim: 3, normalizeFirst: true, layerNormEpsilon: 1e-3 },
+        { type: 'globalMaxPooling1d' },
+        { type: 'dense', units: 3, activation: 'softmax' },
+      ],
+    );
+
+  it('trains transformer encoders deterministically for a seed, dropout masks included', async () => {
+    const { x, y } = batch(transformer(0), 8, 6, 9);
+    const [a, b, plain] = await Promise.all([engine.compile(transformer(0.3), { seed: 2 }), engine.compile(transformer(0.3), { seed: 2 }), engine.compile(transformer(0), { seed: 2 })]);
+    expect(weightsEqual(a.getWeights(), plain.getWeights())).toBe(true);
+    const losses: number[][] = [[], [], []];
+    for (let step = 0; step < 2; step++) for (const [i, m] of [a, b, plain].entries()) losses[i]?.push((await m.trainBatch(x, y, 8)).loss);
+    expect(losses[0]).toEqual(losses[1]);
+    expect(weightsEqual(a.getWeights(), b.getWeights())).toBe(true);
+    // Dropout was applied: the same start without it trains differently.
+    expect(losses[2]?.[0]).not.toBe(losses[0]?.[0]);
+    for (const m of [a, b, plain]) m.dispose();
+  });
+
+  it('saves transformer layers (custom classes) and loads them back, on tfjs and moved to onnx', async () => {
+    const spec = transformer(0.3);
+    const m = await engine.compile(spec, { seed: 4 });
+    const { x, y } = batch(spec, 8, 9, 9);
+    await m.trainBatch(x, y, 8);
+    const dir = join(root, 'transformer');
+    const file = defineSpec({ name: 'test', numClasses: 3, model: { input: [5], layers: [...spec.layers] } });
+    await saveModelDir(dir, m, { spec: file, specDir: root, hyperparameters: {}, preprocessing: { kind: 'none' } });
+    const json = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as { modelTopology: { config: { layers: { class_name: string }[] } } };
+    expect(json.modelTopology.config.layers.map((l) => l.class_name)).toEqual(['InputLayer', 'TokenAndPositionEmbedding', 'TransformerEncoder', 'PositionEmbedding', 'TransformerEncoder', 'GlobalMaxPooling1D', 'Dense']);
+    const { compiled } = await loadModelDir(dir, engine);
+    const before = await m.predict(x, 8);
+    expect(Array.from(await compiled.predict(x, 8))).toEqual(Array.from(before));
+    expect(weightsEqual(compiled.getWeights(), m.getWeights())).toBe(true);
+    // The loaded layers keep their configuration, dropout seed included: training resumes alike.
+    await compiled.setOptimizerState(await m.getOptimizerState());
+    expect((await compiled.trainBatch(x, y, 8)).loss).toBe((await m.trainBatch(x, y, 8)).loss);
+    const onnx = await moveToEngine(compiled, createEngines().onnx, 0);
+    const [trained, moved] = [await compiled.predict(x, 8), await onnx.predict(x, 8)];
+    expect(Math.max(...Array.from(moved, (v, i) => Math.abs(v - (trained[i] as number))))).toBeLessThan(1e-5);
+    // A user's own copy of the saved model is described back as the same layers.
+    const { compiled: wrapped, specFile } = await fromLayersModel(await tf.loadLayersModel(dirLoadHandler(dir)));
+    expect(specFile.model.layers).toEqual(file.model.layers.map((l) => parseLayerConfig(l, 'layer')));
+    for (const model of [m, compiled, onnx, wrapped]) model.dispose();
   });
 
   it('reports an edited weight shard as E_MODEL_CORRUPT and missing files precisely', async () => {

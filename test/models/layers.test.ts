@@ -90,6 +90,42 @@ describe('layer registry', () => {
     expect(analyze({ type: 'embedding', inputDim: 100, outputDim: 8 }, [12])).toEqual({ outputShape: [12, 8], params: 800, flops: 0 });
   });
 
+  it('counts a transformer encoder as Keras does, with keras_hub defaults', () => {
+    expect(parseLayerConfig({ type: 'transformerEncoder', numHeads: 4, intermediateDim: 128 }, 'l')).toEqual({
+      type: 'transformerEncoder',
+      numHeads: 4,
+      intermediateDim: 128,
+      dropout: 0,
+      activation: 'relu',
+      layerNormEpsilon: 1e-5,
+      normalizeFirst: false,
+    });
+    // Query, key, value and output projections 64×64 + 64 each, two layer norms of 2·64, feed-forward 64→128→64.
+    const projections = 4 * (2 * 64 * 64 + 64) + (2 * 64 * 128 + 128) + (2 * 128 * 64 + 64);
+    expect(analyze({ type: 'transformerEncoder', numHeads: 4, intermediateDim: 128 }, [28, 64])).toEqual({
+      outputShape: [28, 64],
+      params: 4 * (64 * 64 + 64) + 2 * 128 + (64 * 128 + 128) + (128 * 64 + 64),
+      // Projections at every step, scores and weighted values 2·28²·64 each, two residual adds, two layer norms.
+      flops: 28 * projections + 2 * 2 * 28 * 28 * 64 + 2 * 28 * 64 + 2 * 5 * 28 * 64,
+    });
+  });
+
+  it('rejects a transformer encoder whose heads do not divide its features, naming the field', () => {
+    const error = failure(() => analyzeLayer(parseLayerConfig({ type: 'transformerEncoder', numHeads: 3, intermediateDim: 8 }, 'model.layers[1]'), [5, 64], 'model.layers[1]'));
+    expect(error.code).toBe('E_SPEC_INVALID');
+    expect(error.message).toBe("model.layers[1].numHeads: 3 heads do not divide the input's 64 features");
+    expect(error.details.path).toBe('model.layers[1].numHeads');
+    expect(failure(() => analyze({ type: 'transformerEncoder', numHeads: 2, intermediateDim: 8 }, [64])).code).toBe('E_SHAPE_MISMATCH');
+    expect(() => parseLayerConfig({ type: 'transformerEncoder', numHeads: 2, intermediateDim: 8, dropout: 1 }, 'model.layers[1]')).toThrow(/model\.layers\[1\]\.dropout: expected a number in \[0, 1\)/);
+  });
+
+  it('counts position embeddings: a learned [steps, dim] table added, after token embeddings or on their own', () => {
+    expect(analyze({ type: 'positionEmbedding' }, [28, 64])).toEqual({ outputShape: [28, 64], params: 28 * 64, flops: 28 * 64 });
+    expect(analyze({ type: 'tokenAndPositionEmbedding', inputDim: 100, outputDim: 8 }, [12])).toEqual({ outputShape: [12, 8], params: 100 * 8 + 12 * 8, flops: 12 * 8 });
+    expect(failure(() => analyze({ type: 'positionEmbedding' }, [28])).message).toContain('expects a [steps, features] input, got [28]');
+    expect(failure(() => analyze({ type: 'tokenAndPositionEmbedding', inputDim: 10, outputDim: 2 }, [4, 3])).code).toBe('E_SHAPE_MISMATCH');
+  });
+
   it('has a schema and an analysis for every type', () => {
     expect(Object.keys(LAYER_TYPES).sort()).toEqual(
       [
@@ -114,8 +150,11 @@ describe('layer registry', () => {
         'lstm',
         'maxPooling1d',
         'maxPooling2d',
+        'positionEmbedding',
         'reshape',
         'simpleRnn',
+        'tokenAndPositionEmbedding',
+        'transformerEncoder',
       ].sort(),
     );
   });

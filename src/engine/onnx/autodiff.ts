@@ -173,7 +173,20 @@ const RULES: Readonly<Record<string, Rule>> = {
   },
   MatMul: (g, n, [dy], wants) => {
     const [a, b] = inputs2(n);
-    return [wants(0) ? g.gemm(dy as Value, b, false, true) : undefined, wants(1) ? g.gemm(a, dy as Value, true, false) : undefined];
+    const d = dy as Value;
+    if (a.shape.length === 2 && b.shape.length === 2) return [wants(0) ? g.gemm(d, b, false, true) : undefined, wants(1) ? g.gemm(a, d, true, false) : undefined];
+    if (b.shape.length === 2) {
+      // A sequence times a kernel: every position is one more row of a 2-D product.
+      const [k, units] = b.shape as [number, number];
+      const rows = g.reshape(d, [-1, units]);
+      return [wants(0) ? g.reshape(g.gemm(rows, b, false, true), a.shape) : undefined, wants(1) ? g.gemm(g.reshape(a, [-1, k]), rows, true, false) : undefined];
+    }
+    // Batched products over equal leading axes: each operand's gradient pairs dy with the other, its last two axes swapped.
+    const swap = (v: Value): Value => {
+      const r = v.shape.length;
+      return g.transpose(v, [...Array.from({ length: r - 2 }, (_, i) => i), r - 1, r - 2]);
+    };
+    return [wants(0) ? g.matmul(d, swap(b)) : undefined, wants(1) ? g.matmul(swap(a), d) : undefined];
   },
   Conv: (g, n, [dy], wants) => {
     const [x, w] = inputs2(n);
@@ -244,6 +257,13 @@ const RULES: Readonly<Record<string, Rule>> = {
     const [x, y] = [n.inputs[0] as Value, n.outputs[0] as Value];
     const isMax = g.node('Equal', [x, y], [{ type: 'bool', shape: x.shape }])[0] as Value;
     return [g.where(isMax, dy as Value, g.scalar(0))];
+  },
+  // As GlobalMaxPool: dy goes to every element equal to the maximum it was reduced to.
+  ReduceMax: (g, n, [dy]) => {
+    const [x, y] = [n.inputs[0] as Value, n.outputs[0] as Value];
+    const axes = (n.attrs.axes as { ints: readonly number[] }).ints;
+    const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+    return [g.where(g.compare('Equal', x, g.reshape(y, kept)), g.reshape(dy as Value, kept), g.scalar(0))];
   },
   GlobalAveragePool: (g, n, [dy]) => {
     const [, , h, w] = (n.inputs[0] as Value).shape as [number, number, number, number];

@@ -8,7 +8,15 @@
  * @module
  */
 import { EcomlError } from '../../errors.js';
-import { analyzeLayer, parseLayerConfig, type RecurrentLayerConfig, type TypedLayerConfig } from '../../models/layers.js';
+import {
+  analyzeLayer,
+  type LayerConfigOf,
+  parseLayerConfig,
+  type RecurrentLayerConfig,
+  tokenAndPositionWeights,
+  transformerEncoderWeights,
+  type TypedLayerConfig,
+} from '../../models/layers.js';
 import type { ModelSpec } from '../../models/spec.js';
 import { gradients } from './autodiff.js';
 import { Graph, type Value, type WindowAttrs } from './graph.js';
@@ -33,6 +41,11 @@ export const ONNX_LAYERS = [
   'gru',
   'embedding',
   'conv1d',
+  'globalMaxPooling1d',
+  'globalAveragePooling1d',
+  'positionEmbedding',
+  'tokenAndPositionEmbedding',
+  'transformerEncoder',
 ] as const;
 const HIDDEN_ACTIVATIONS = ['linear', 'relu', 'sigmoid', 'tanh', 'elu', 'selu', 'softplus', 'gelu', 'swish'];
 /** tfjs-core's SELU constants (scale·alpha and scale), so both engines compute the same function. */
@@ -74,6 +87,8 @@ export interface DropoutInfo {
   readonly shape: readonly number[];
   /** The layer's index in the spec (for seeding). */
   readonly layer: number;
+  /** For a layer with several masks (a transformer encoder's residual branches): which one (for seeding). */
+  readonly site?: number;
 }
 
 export interface CompiledGraphs {
@@ -113,13 +128,13 @@ export function checkSupported(spec: ModelSpec): TypedLayerConfig[] {
     if ('recurrentActivation' in l && !HIDDEN_ACTIVATIONS.includes(l.recurrentActivation)) {
       throw unsupported(`recurrent activation "${l.recurrentActivation}" at ${at}`, { path: at, name: l.recurrentActivation });
     }
-    // The graph computes these over the feature axis of flat rows (dense) or of flat rows and
-    // NCHW images (normalization): not over a sequence's last axis.
-    if ((l.type === 'dense' && input.length !== 1) || ((l.type === 'batchNormalization' || l.type === 'layerNormalization') && input.length === 2)) {
+    // Our images are NCHW, so the graph's dense would not run over an image's last axis; its batch
+    // normalization has batch statistics over flat rows and images, not over a sequence's steps.
+    if ((l.type === 'dense' && input.length === 3) || (l.type === 'batchNormalization' && input.length === 2)) {
       throw unsupported(`${l.type} on an input of shape [${input.join(', ')}] (${at})`, { path: at, name: l.type });
     }
     // The token ids are the input itself: nothing before them could be trained through a lookup.
-    if (l.type === 'embedding' && i > 0) throw unsupported(`embedding other than as the first layer (${at})`, { path: at, name: l.type });
+    if ((l.type === 'embedding' || l.type === 'tokenAndPositionEmbedding') && i > 0) throw unsupported(`${l.type} other than as the first layer (${at})`, { path: at, name: l.type });
     // With one step the recurrent kernel never meets a nonzero state, so it would get no gradient.
     if ((l.type === 'lstm' || l.type === 'gru' || l.type === 'simpleRnn') && input[0] === 1) {
       throw unsupported(`a recurrent layer over one timestep (${at})`, { path: at, name: l.type });
@@ -217,10 +232,19 @@ function activate(g: Graph, x: Value, activation: string): Value {
   }
 }
 
+/** A transformer encoder's residual branches, each with its own dropout mask. */
+const ENCODER_BRANCHES = { attention: 1, feedforward: 2 } as const;
+type EncoderBranch = keyof typeof ENCODER_BRANCHES;
+
+/** The graph input of a dropout mask: per dropout layer, or per branch of a transformer encoder. */
+function maskName(layer: string, branch?: EncoderBranch): string {
+  return branch === undefined ? `mask/${layer}` : `mask/${layer}/${branch}`;
+}
+
 /** What only the training step's forward pass has. */
 interface TrainingPass {
-  /** Dropout layer index → its mask input. */
-  readonly masks: ReadonlyMap<number, Value>;
+  /** Each dropout mask input by its name (`maskName`). */
+  readonly masks: ReadonlyMap<string, Value>;
   /** The batch size as a float scalar, read off the input `x` (so no gradient flows into it); built on first use. */
   readonly batch: () => Value;
   /** Collects each moving statistic's updated value by weight name. */
@@ -265,16 +289,18 @@ function scaleShift(g: Graph, h: Value, mean: Value, variance: Value, epsilon: n
 }
 
 /**
- * Layer normalization over tfjs's last axis, the channels: axis 1 in our NCHW images or 2-D
- * tensors alike, so its mean and (biased) variance are sums over one static axis.
+ * Layer normalization over tfjs's last axis, the channels: axis 1 in our NCHW images, the last
+ * axis of rows and sequences, so its mean and (biased) variance are sums over one static axis.
  */
 function layerNorm(g: Graph, h: Value, name: string, weight: (name: string) => Value, epsilon: number): Value {
-  const c = h.shape[1] as number;
-  const channel = (v: Value): Value => (h.shape.length === 4 ? g.reshape(v, [1, c, 1, 1]) : v);
+  const image = h.shape.length === 4;
+  const axis = image ? 1 : h.shape.length - 1;
+  const c = h.shape[axis] as number;
+  const channel = (v: Value): Value => (image ? g.reshape(v, [1, c, 1, 1]) : v);
   const count = g.scalar(c);
-  const mean = g.div(g.reduceSum(h, [1], true), count);
+  const mean = g.div(g.reduceSum(h, [axis], true), count);
   const centered = g.sub(h, mean);
-  const variance = g.div(g.reduceSum(g.mul(centered, centered), [1], true), count);
+  const variance = g.div(g.reduceSum(g.mul(centered, centered), [axis], true), count);
   return scaleShift(g, h, mean, variance, epsilon, channel(weight(`${name}/gamma`)), channel(weight(`${name}/beta`)));
 }
 
@@ -338,6 +364,42 @@ function recurrent(g: Graph, x: Value, l: RecurrentLayerConfig, name: string, we
   return l.returnSequences ? g.concat(outputs, 1) : (state as { h: Value }).h;
 }
 
+/**
+ * keras_hub's TransformerEncoder over [batch, steps, dim], op for op as the tfjs engine's layer:
+ * per head softmax(Q·Kᵀ/√headDim)·V (the query scaled first, as Keras does), the output
+ * projection, then the feed-forward block; each a residual branch, dropped out through its mask
+ * in training, layer-normalized after the residual add (or before the branch with normalizeFirst).
+ */
+function transformerEncoder(
+  g: Graph,
+  x: Value,
+  l: LayerConfigOf<'transformerEncoder'>,
+  name: string,
+  weight: (name: string) => Value,
+  mask: (branch: EncoderBranch) => Value | undefined,
+): Value {
+  const [, steps, dim] = x.shape as [number, number, number];
+  const headDim = dim / l.numHeads;
+  const dense = (t: Value, sublayer: string): Value => g.add(g.matmul(t, weight(`${name}/${sublayer}/kernel`)), weight(`${name}/${sublayer}/bias`));
+  const heads = (t: Value, perm: readonly number[]): Value => g.transpose(g.reshape(t, [-1, steps, l.numHeads, headDim]), perm);
+  const attention = (t: Value): Value => {
+    const query = g.mul(heads(dense(t, 'query'), [0, 2, 1, 3]), g.scalar(1 / Math.sqrt(headDim)));
+    const keys = heads(dense(t, 'key'), [0, 2, 3, 1]);
+    const values = heads(dense(t, 'value'), [0, 2, 1, 3]);
+    const attended = g.matmul(g.softmax(g.matmul(query, keys)), values);
+    return dense(g.reshape(g.transpose(attended, [0, 2, 1, 3]), [-1, steps, dim]), 'attention_output');
+  };
+  const feedForward = (t: Value): Value => dense(activate(g, dense(t, 'feedforward_intermediate_dense'), l.activation), 'feedforward_output_dense');
+  const residual = (t: Value, norm: string, branch: EncoderBranch, run: (t: Value) => Value): Value => {
+    const normalize = (v: Value): Value => layerNorm(g, v, `${name}/${norm}`, weight, l.layerNormEpsilon);
+    const y = run(l.normalizeFirst ? normalize(t) : t);
+    const m = mask(branch);
+    const sum = g.add(t, m === undefined ? y : g.mul(y, m));
+    return l.normalizeFirst ? sum : normalize(sum);
+  };
+  return residual(residual(x, 'self_attention_layer_norm', 'attention', attention), 'feedforward_layer_norm', 'feedforward', feedForward);
+}
+
 /** The shared forward pass up to the logits; `train` is given for the training step only. */
 function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weights: ReadonlyMap<string, Value>, train: TrainingPass | undefined, names: readonly string[]): Value {
   let h = x.shape.length === 4 ? toNchw(g, x) : x;
@@ -374,6 +436,12 @@ function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weight
       case 'globalAveragePooling2d':
         h = g.reshape(g.globalPool(l.type === 'globalMaxPooling2d' ? 'GlobalMaxPool' : 'GlobalAveragePool', h), [-1, h.shape[1] as number]);
         break;
+      case 'globalMaxPooling1d':
+        h = g.reduceMax(h, [1], false);
+        break;
+      case 'globalAveragePooling1d':
+        h = g.div(g.reduceSum(h, [1], false), g.scalar(h.shape[1] as number));
+        break;
       case 'activation':
         h = activate(g, h, l.activation);
         break;
@@ -407,6 +475,15 @@ function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weight
       case 'embedding':
         h = g.gather(weight(`${name}/embeddings`), g.toInt64(h));
         break;
+      case 'tokenAndPositionEmbedding':
+        h = g.add(g.gather(weight(`${name}/token_embedding/embeddings`), g.toInt64(h)), weight(`${name}/position_embedding/embeddings`));
+        break;
+      case 'positionEmbedding':
+        h = g.add(h, weight(`${name}/embeddings`));
+        break;
+      case 'transformerEncoder':
+        h = transformerEncoder(g, h, l, name, weight, (branch) => train?.masks.get(maskName(name, branch)));
+        break;
       case 'simpleRnn':
       case 'lstm':
       case 'gru':
@@ -426,7 +503,7 @@ function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weight
         h = layerNorm(g, h, name, weight, l.epsilon);
         break;
       case 'dropout': {
-        const mask = train?.masks.get(i);
+        const mask = train?.masks.get(maskName(name));
         if (mask !== undefined) h = g.mul(h, mask);
         break;
       }
@@ -457,6 +534,14 @@ function paramsOf(spec: ModelSpec, layers: readonly TypedLayerConfig[], names: r
       if (l.useBias) params.push({ name: `${name}/bias`, shape: [l.filters], hwio: false });
     } else if (l.type === 'embedding') {
       params.push({ name: `${name}/embeddings`, shape: [l.inputDim, l.outputDim], hwio: false, uniform: 0.05 });
+    } else if (l.type === 'tokenAndPositionEmbedding') {
+      for (const w of tokenAndPositionWeights(shape[0] as number, l.inputDim, l.outputDim)) {
+        params.push({ name: `${name}/${w.name}`, shape: w.shape, hwio: false, ...(w.name.startsWith('token_embedding/') ? { uniform: 0.05 } : {}) });
+      }
+    } else if (l.type === 'positionEmbedding') {
+      params.push({ name: `${name}/embeddings`, shape: [...shape], hwio: false });
+    } else if (l.type === 'transformerEncoder') {
+      for (const w of transformerEncoderWeights(shape[1] as number, l.intermediateDim)) params.push({ name: `${name}/${w.name}`, shape: w.shape, hwio: false });
     } else if (l.type === 'simpleRnn' || l.type === 'lstm' || l.type === 'gru') {
       const width = { simpleRnn: 1, lstm: 4, gru: 3 }[l.type] * l.units;
       params.push({ name: `${name}/kernel`, shape: [shape[1] as number, width], hwio: false });
@@ -554,13 +639,14 @@ export function compileGraphs(spec: ModelSpec): CompiledGraphs {
   const labels = training.input('labels', 'int64', [-1]);
   const weights = new Map(params.map((p) => [p.name, training.input(p.name, 'float', onnxShape(p))]));
   const dropouts: DropoutInfo[] = [];
-  const masks = new Map<number, Value>();
   layers.forEach((l, i) => {
-    if (l.type !== 'dropout' || l.rate === 0) return;
-    const info = { name: `mask/${names[i] as string}`, rate: l.rate, shape: i === 0 ? [...spec.input] : (shapes[i - 1] as number[]), layer: i };
-    dropouts.push(info);
-    masks.set(i, training.input(info.name, 'float', [-1, ...info.shape]));
+    const shape = i === 0 ? [...spec.input] : (shapes[i - 1] as number[]);
+    if (l.type === 'dropout' && l.rate > 0) dropouts.push({ name: maskName(names[i] as string), rate: l.rate, shape, layer: i });
+    if (l.type === 'transformerEncoder' && l.dropout > 0) {
+      for (const [branch, site] of Object.entries(ENCODER_BRANCHES)) dropouts.push({ name: maskName(names[i] as string, branch as EncoderBranch), rate: l.dropout, shape, layer: i, site });
+    }
   });
+  const masks = new Map(dropouts.map((d) => [d.name, training.input(d.name, 'float', [-1, ...d.shape])]));
   const moving = new Map<string, Value>();
   let batchValue: Value | undefined;
   const batch = (): Value => (batchValue ??= training.batchSize(x));

@@ -11,7 +11,7 @@ import { EcomlError } from '../../errors.js';
 import { checkBatchSize, guarded } from '../guard.js';
 import { modelProfile } from '../../models/load.js';
 import type { ModelSpec } from '../../models/spec.js';
-import { PyRandom } from '../../util/random.js';
+import { mixSeed, PyRandom } from '../../util/random.js';
 import type { BatchMetrics, CompileOptions, CompiledModel, Engine, NamedWeight } from '../types.js';
 import { compileGraphs, type CompiledGraphs, onnxShape, type ParamInfo, unsupportedReason } from './compile.js';
 import { toOnnxLayout, toTfjsLayout } from './layout.js';
@@ -44,17 +44,6 @@ function sessionOptions(threads: number, providers: ort.InferenceSession.Executi
     graphOptimizationLevel: 'all',
     extra: { session: { intra_op: { allow_spinning: '0' } } },
   };
-}
-
-/** A 31-bit seed from `parts` (FNV-1a over 32-bit words with a final avalanche). */
-function mix(...parts: number[]): number {
-  let h = 0x811c9dc5;
-  for (const part of parts) {
-    h = Math.imul(h ^ (part >>> 0), 0x01000193);
-    h ^= h >>> 15;
-  }
-  h = Math.imul(h ^ (h >>> 16), 0x2c1b3c6d);
-  return ((h ^ (h >>> 13)) >>> 0) % 0x7fffffff;
 }
 
 /** Keras' initial value for batch-norm vectors: gamma and the moving variance 1, the rest 0. */
@@ -204,11 +193,11 @@ export class OnnxModel implements CompiledModel {
     return new ort.Tensor('int64', BigInt64Array.from(y.subarray(start, start + n), (v) => BigInt(v)), [n]);
   }
 
-  /** Dropout masks for this step: seeded by (seed, layer, step) so a resumed run replays them. */
+  /** Dropout masks for this step: seeded by (seed, layer, step, site) so a resumed run replays them. */
   private masks(n: number): Record<string, ort.Tensor> {
     const feeds: Record<string, ort.Tensor> = {};
     for (const d of this.graphs.dropouts) {
-      const rng = new PyRandom(mix(this.seed, d.layer, this.step));
+      const rng = new PyRandom(mixSeed(this.seed, d.layer, this.step, ...(d.site === undefined ? [] : [d.site])));
       const keep = 1 / (1 - d.rate);
       const values = new Float32Array(n * size(d.shape));
       for (let i = 0; i < values.length; i++) values[i] = rng.random() >= d.rate ? keep : 0;

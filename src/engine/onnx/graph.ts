@@ -190,8 +190,10 @@ export class Graph {
     return this.one('Transpose', [x], x.type, perm.map((p) => x.shape[p] as number), { perm: { ints: perm } });
   }
 
+  /** NumPy matmul: the last two axes multiplied, the leading (batch) axes broadcast. */
   matmul(a: Value, b: Value): Value {
-    return this.one('MatMul', [a, b], 'float', [a.shape[0] as number, b.shape[1] as number]);
+    const batch = broadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+    return this.one('MatMul', [a, b], 'float', [...batch, a.shape[a.shape.length - 2] as number, b.shape[b.shape.length - 1] as number]);
   }
 
   /** a·b with either operand transposed (2-D only). */
@@ -241,6 +243,12 @@ export class Graph {
   reduceSum(x: Value, axes: readonly number[], keepdims: boolean): Value {
     const shape = keepdims ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !axes.includes(i));
     return this.one('ReduceSum', [x, this.ints(axes)], x.type, shape, { keepdims: { i: keepdims ? 1 : 0 } });
+  }
+
+  /** The maximum over `axes` (ONNX 17 takes them as an attribute). */
+  reduceMax(x: Value, axes: readonly number[], keepdims: boolean): Value {
+    const shape = keepdims ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !axes.includes(i));
+    return this.one('ReduceMax', [x], x.type, shape, { axes: { ints: axes }, keepdims: { i: keepdims ? 1 : 0 } });
   }
 
   softmax(x: Value): Value {

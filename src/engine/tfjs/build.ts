@@ -9,19 +9,9 @@
 import { EcomlError } from '../../errors.js';
 import { analyzeLayer, parseLayerConfig, type LayerConfigOf, type LayerType, type RecurrentLayerConfig, type TypedLayerConfig } from '../../models/layers.js';
 import type { ModelSpec } from '../../models/spec.js';
+import { mixSeed } from '../../util/random.js';
 import { tf } from './runtime.js';
-
-/** A 31-bit seed mixed from `parts` (FNV-1a over 32-bit words with a final avalanche). */
-export function mixSeed(...parts: number[]): number {
-  let h = 0x811c9dc5;
-  for (const part of parts) {
-    h = Math.imul(h ^ (part >>> 0), 0x01000193);
-    h ^= h >>> 15;
-  }
-  h = Math.imul(h ^ (h >>> 16), 0x2c1b3c6d);
-  h ^= h >>> 13;
-  return (h >>> 0) % 0x7fffffff;
-}
+import { PositionEmbedding, TokenAndPositionEmbedding, TransformerEncoder } from './transformer.js';
 
 /** What each seeded draw is for, so one layer's draws stay independent of each other. */
 const SEED_ROLE = { kernel: 1, recurrent: 2, dropout: 3, embeddings: 4 } as const;
@@ -135,6 +125,24 @@ const BUILDERS: { readonly [K in LayerType]: Builder<LayerConfigOf<K>> } = {
         outputDim: c.outputDim,
         // Keras' default: uniform in ±0.05.
         embeddingsInitializer: tf.initializers.randomUniform({ minval: -0.05, maxval: 0.05, seed: ctx.seed('embeddings') }),
+      }),
+  },
+  positionEmbedding: { build: (_c, ctx) => new PositionEmbedding({ name: ctx.name, initializerSeed: ctx.seed('kernel') }) },
+  tokenAndPositionEmbedding: {
+    build: (c, ctx) => new TokenAndPositionEmbedding({ name: ctx.name, inputDim: c.inputDim, outputDim: c.outputDim, initializerSeed: ctx.seed('embeddings') }),
+  },
+  transformerEncoder: {
+    build: (c, ctx) =>
+      new TransformerEncoder({
+        name: ctx.name,
+        numHeads: c.numHeads,
+        intermediateDim: c.intermediateDim,
+        dropout: c.dropout,
+        activation: c.activation,
+        layerNormEpsilon: c.layerNormEpsilon,
+        normalizeFirst: c.normalizeFirst,
+        seed: ctx.seed('dropout'),
+        initializerSeed: ctx.seed('kernel'),
       }),
   },
   simpleRnn: { build: (c, ctx) => recurrent({ ...c, type: 'simpleRnn' }, ctx) },

@@ -7,9 +7,14 @@ import { EcomlError } from '../../errors.js';
 import { checkBatchSize, guarded } from '../guard.js';
 import type { ModelSpec } from '../../models/spec.js';
 import type { BatchMetrics, CompiledModel, NamedWeight } from '../types.js';
-import { LOSSES, mixSeed, type TargetKind } from './build.js';
+import { mixSeed } from '../../util/random.js';
+import { LOSSES, type TargetKind } from './build.js';
 import { dirSaveHandler, MODEL_JSON, WEIGHT_SHARD } from './io.js';
 import { tf } from './runtime.js';
+import { TransformerEncoder } from './transformer.js';
+
+/** Layer classes whose dropout masks follow a `seed` they read at every call. */
+const SEEDED_DROPOUT = new Set(['Dropout', TransformerEncoder.className]);
 
 /** Extra optimizer-state entries for values tfjs keeps outside getWeights(). */
 const ADAM_ACC_BETA = ['adam/accBeta1', 'adam/accBeta2'] as const;
@@ -37,7 +42,7 @@ export class TfjsModel implements CompiledModel {
   readonly engine = 'tfjs';
   private readonly inputSize: number;
   private readonly targets: TargetKind;
-  /** Dropout layers with their base seeds: each step reseeds them from (base, step) so masks differ per step yet replay on resume. */
+  /** Layers with dropout and their base seeds: each step reseeds them from (base, step) so masks differ per step yet replay on resume. */
   private readonly dropouts: readonly { readonly layer: DropoutInternals; readonly seed: number }[];
 
   constructor(
@@ -49,7 +54,7 @@ export class TfjsModel implements CompiledModel {
     this.inputSize = featureSize(spec.input);
     this.targets = LOSSES[spec.compile.loss].targets;
     this.dropouts = model.layers.flatMap((layer) => {
-      const seed: unknown = layer.getClassName() === 'Dropout' ? layer.getConfig().seed : undefined;
+      const seed: unknown = SEEDED_DROPOUT.has(layer.getClassName()) ? layer.getConfig().seed : undefined;
       // Dropout's seed is private in tfjs's typings; it is read at every call, which is what we use.
       return typeof seed === 'number' ? [{ layer: layer as unknown as DropoutInternals, seed }] : [];
     });
