@@ -77,7 +77,7 @@ describe('onnx engine agrees with the tfjs engine', () => {
     { name: 'recipe, plain sgd', input: [28, 28, 1], layers: recipe, compile: { optimizer: { type: 'sgd', learningRate: 0.05 } } },
     { name: '2-conv CNN, adam', input: [14, 14, 1], layers: cnn(0), compile: undefined },
     { name: 'strided conv on 3 channels, adam', input: [9, 9, 3], layers: [{ type: 'conv2d', filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu' }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }], compile: undefined },
-    ...(['sigmoid', 'tanh', 'elu', 'selu', 'softplus', 'gelu', 'swish'] as const).map((activation) => ({
+    ...(['sigmoid', 'tanh', 'elu', 'selu', 'softplus', 'gelu', 'swish', 'relu6', 'hardSigmoid', 'softsign', 'mish', 'gelu_new', 'softmax'] as const).map((activation) => ({
       name: `${activation} on conv2d and dense, adam`,
       input: [6, 6, 2],
       layers: [
@@ -200,6 +200,66 @@ describe('onnx engine agrees with the tfjs engine', () => {
       compile: undefined,
     },
     {
+      name: 'lstm (hardSigmoid gates, softsign) → gru (mish gates, gelu_new) → simpleRnn (softmax), adam',
+      input: [4, 3],
+      layers: [
+        { type: 'lstm', units: 3, returnSequences: true, recurrentActivation: 'hardSigmoid', activation: 'softsign' },
+        { type: 'gru', units: 3, returnSequences: true, recurrentActivation: 'mish', activation: 'gelu_new' },
+        { type: 'simpleRnn', units: 4, activation: 'softmax' },
+        { type: 'dense', units: 10, activation: 'softmax' },
+      ],
+      compile: undefined,
+    },
+    {
+      name: 'conv1d → maxPooling1d (same, strided) → averagePooling1d (valid, strided) → flatten, rmsprop',
+      input: [11, 2],
+      layers: [
+        { type: 'conv1d', filters: 3, kernelSize: 2, activation: 'tanh' },
+        { type: 'maxPooling1d', poolSize: 3, strides: 2, padding: 'same' },
+        { type: 'averagePooling1d', poolSize: 2, strides: 1 },
+        { type: 'flatten' },
+        { type: 'dense', units: 10, activation: 'softmax' },
+      ],
+      compile: { optimizer: { type: 'rmsprop' } },
+    },
+    {
+      name: 'maxPooling1d (valid) → averagePooling1d (same without padding) → lstm, adam',
+      input: [9, 3],
+      layers: [
+        { type: 'maxPooling1d', poolSize: 2 },
+        { type: 'averagePooling1d', poolSize: 2, padding: 'same' },
+        { type: 'lstm', units: 3 },
+        { type: 'dense', units: 10, activation: 'softmax' },
+      ],
+      compile: undefined,
+    },
+    {
+      name: 'bidirectional lstm (sequences, concat) → bidirectional gru (last state, sum), adam',
+      input: [4, 3],
+      layers: [
+        { type: 'bidirectional', layer: { type: 'lstm', units: 3, returnSequences: true } },
+        { type: 'bidirectional', mergeMode: 'sum', layer: { type: 'gru', units: 2 } },
+        { type: 'dense', units: 10, activation: 'softmax' },
+      ],
+      compile: undefined,
+    },
+    {
+      name: 'bidirectional simpleRnn (sequences, mul) → flatten, and bidirectional gru (last state, ave, no bias), sgd with momentum',
+      input: [3, 2],
+      layers: [
+        { type: 'bidirectional', mergeMode: 'mul', layer: { type: 'simpleRnn', units: 4, returnSequences: true } },
+        { type: 'bidirectional', mergeMode: 'ave', layer: { type: 'gru', units: 3, useBias: false } },
+        { type: 'dense', units: 10, activation: 'softmax' },
+      ],
+      compile: { optimizer: { type: 'sgd', learningRate: 0.1, momentum: 0.9 } },
+    },
+    {
+      name: 'bidirectional lstm (sequences, ave) → flatten, rmsprop',
+      input: [3, 2],
+      layers: [{ type: 'bidirectional', mergeMode: 'ave', layer: { type: 'lstm', units: 2, returnSequences: true, useBias: false } }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }],
+      compile: { optimizer: { type: 'rmsprop' } },
+    },
+    {
       name: 'conv1d (same, uneven pads) → flatten, sgd',
       input: [6, 2],
       layers: [{ type: 'conv1d', filters: 3, kernelSize: 4, padding: 'same', activation: 'tanh' }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }],
@@ -223,6 +283,25 @@ describe('onnx engine agrees with the tfjs engine', () => {
     const spec = specOf([5], [{ type: 'embedding', inputDim: 7, outputDim: 3 }, { type: 'lstm', units: 4 }, { type: 'dense', units: 10, activation: 'softmax' }]);
     const { x, y } = batch(spec, 8, 3);
     await expectAgreement(spec, x.map((v) => Math.floor(v * 7)), y);
+  });
+
+  it('relu6, hardSigmoid and softsign past their bends, softmax activation layers, sgd: outputs, loss and weights after two steps', async () => {
+    const spec = specOf(
+      [3, 3, 4],
+      [
+        { type: 'conv2d', filters: 4, kernelSize: 2, activation: 'relu6' },
+        { type: 'activation', activation: 'softmax' },
+        { type: 'flatten' },
+        { type: 'dense', units: 6, activation: 'hardSigmoid' },
+        { type: 'activation', activation: 'softmax' },
+        { type: 'dense', units: 5, activation: 'softsign' },
+        { type: 'dense', units: 10, activation: 'softmax' },
+      ],
+      { optimizer: { type: 'sgd', learningRate: 0.5 } },
+    );
+    const { x, y } = batch(spec, 8, 3);
+    // Inputs in ±20 push relu6 past 6 and hardSigmoid past both ends for some units.
+    await expectAgreement(spec, x.map((v) => v * 40 - 20), y);
   });
 
   async function expectAgreement(spec: ModelSpec, x: Float32Array, y: Int32Array): Promise<void> {
@@ -321,15 +400,16 @@ describe('onnx engine', () => {
       }
   });
 
-  it('refuses unsupported layers, activations, pooling and losses, naming them', async () => {
-    const pool1d = specOf([4, 3], [{ type: 'maxPooling1d' }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }]);
+  it('refuses unsupported layers, pooling and losses, naming them', async () => {
+    // tfjs's average-pooling gradient counts padding its forward pass leaves out: no true gradient agrees.
+    const pool1d = specOf([5, 3], [{ type: 'averagePooling1d', padding: 'same' }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }]);
     expect(supports(pool1d)).toBe(false);
     expect(supports(spec)).toBe(true);
-    await expect(onnx.compile(pool1d, { seed: 1 })).rejects.toMatchObject({ code: 'E_UNKNOWN_NAME', message: expect.stringContaining('"maxPooling1d"') });
+    await expect(onnx.compile(pool1d, { seed: 1 })).rejects.toMatchObject({ code: 'E_UNKNOWN_NAME', message: expect.stringContaining('averagePooling1d with padding "same"') });
+    expect(supports(specOf([4, 3], [{ type: 'averagePooling1d', padding: 'same' }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }]))).toBe(true);
     expect(supports(specOf([4, 3], [{ type: 'lstm', units: 4 }, { type: 'dense', units: 10, activation: 'softmax' }]))).toBe(true);
-    const hard = specOf([4, 3], [{ type: 'gru', units: 4, recurrentActivation: 'hardSigmoid' }, { type: 'dense', units: 10, activation: 'softmax' }]);
-    expect(() => checkSupported(hard)).toThrow(/recurrent activation "hardSigmoid"/);
     expect(() => checkSupported(specOf([1, 3], [{ type: 'simpleRnn', units: 4 }, { type: 'dense', units: 10, activation: 'softmax' }]))).toThrow(/one timestep/);
+    expect(() => checkSupported(specOf([1, 3], [{ type: 'bidirectional', layer: { type: 'gru', units: 4 } }, { type: 'dense', units: 10, activation: 'softmax' }]))).toThrow(/one timestep/);
     // Dense and normalization work on flat rows (or NCHW channels), not along a sequence's last axis.
     const sequences = specOf([4, 3], [{ type: 'lstm', units: 4, returnSequences: true }, { type: 'dense', units: 5 }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }]);
     expect(() => checkSupported(sequences)).toThrow(/dense on an input of shape \[4, 4\]/);
@@ -337,8 +417,6 @@ describe('onnx engine', () => {
     expect(() => checkSupported(norm)).toThrow(/layerNormalization on an input/);
     const late = specOf([5], [{ type: 'dense', units: 5 }, { type: 'embedding', inputDim: 7, outputDim: 3 }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }]);
     expect(() => checkSupported(late)).toThrow(/embedding other than as the first layer/);
-    const mish = specOf([5], [{ type: 'dense', units: 4, activation: 'mish' }, { type: 'dense', units: 10, activation: 'softmax' }]);
-    expect(() => checkSupported(mish)).toThrow(/activation "mish"/);
     // tfjs's average-pooling gradient counts padding its forward pass leaves out: no true gradient agrees.
     const padded = specOf([5, 5, 1], [{ type: 'averagePooling2d', poolSize: 2, padding: 'same' }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }]);
     expect(() => checkSupported(padded)).toThrow(/averagePooling2d with padding "same"/);

@@ -8,7 +8,7 @@
  * @module
  */
 import { EcomlError } from '../../errors.js';
-import { analyzeLayer, parseLayerConfig, type RecurrentLayerConfig, type TypedLayerConfig } from '../../models/layers.js';
+import { type Activation, analyzeLayer, type LayerConfigOf, parseLayerConfig, type RecurrentLayerConfig, type TypedLayerConfig } from '../../models/layers.js';
 import type { ModelSpec } from '../../models/spec.js';
 import { gradients } from './autodiff.js';
 import { Graph, type Value, type WindowAttrs } from './graph.js';
@@ -18,6 +18,8 @@ export const ONNX_LAYERS = [
   'conv2d',
   'maxPooling2d',
   'averagePooling2d',
+  'maxPooling1d',
+  'averagePooling1d',
   'globalMaxPooling2d',
   'globalAveragePooling2d',
   'flatten',
@@ -33,8 +35,8 @@ export const ONNX_LAYERS = [
   'gru',
   'embedding',
   'conv1d',
+  'bidirectional',
 ] as const;
-const HIDDEN_ACTIVATIONS = ['linear', 'relu', 'sigmoid', 'tanh', 'elu', 'selu', 'softplus', 'gelu', 'swish'];
 /** tfjs-core's SELU constants (scale·alpha and scale), so both engines compute the same function. */
 const SELU_SCALE_ALPHA = 1.7580993408473768;
 const SELU_SCALE = 1.0507009873554805;
@@ -85,7 +87,7 @@ export interface CompiledGraphs {
 }
 
 function unsupported(message: string, details: Record<string, unknown>): EcomlError {
-  return new EcomlError('E_UNKNOWN_NAME', `the onnx engine does not support ${message}; it supports layers ${ONNX_LAYERS.join(', ')} with activations ${HIDDEN_ACTIVATIONS.join(', ')} (softmax on the last layer, or one sigmoid unit with binary_crossentropy), losses ${LOSSES.join(', ')} and optimizers ${OPTIMIZERS.join(', ')}`, {
+  return new EcomlError('E_UNKNOWN_NAME', `the onnx engine does not support ${message}; it supports layers ${ONNX_LAYERS.join(', ')} with any activation (a last layer of dense with softmax, or of one sigmoid unit with binary_crossentropy), losses ${LOSSES.join(', ')} and optimizers ${OPTIMIZERS.join(', ')}`, {
     details: { ...details, valid: [...ONNX_LAYERS] },
   });
 }
@@ -97,21 +99,15 @@ export function checkSupported(spec: ModelSpec): TypedLayerConfig[] {
   const binary = spec.compile.loss === 'binary_crossentropy';
   layers.forEach((l, i) => {
     const at = `model.layers[${i}]`;
-    if (l.type === 'averagePooling2d' && padsAnything(shape, l)) {
+    if ((l.type === 'averagePooling2d' || l.type === 'averagePooling1d') && padsAnything(shape, l)) {
       // Its forward pass leaves padding out of each window's count, but tfjs's gradient divides
       // by the full window size: no true gradient agrees with that, so such layers stay on tfjs.
-      throw unsupported(`averagePooling2d with padding "same" that pads this input (${at})`, { path: at, name: l.type });
+      throw unsupported(`${l.type} with padding "same" that pads this input (${at})`, { path: at, name: l.type });
     }
     const input = shape;
     shape = analyzeLayer(l, shape, at).outputShape;
     if (!(ONNX_LAYERS as readonly string[]).includes(l.type)) throw unsupported(`layer type "${l.type}" (${at})`, { path: at, name: l.type });
     const last = i === layers.length - 1;
-    if ('activation' in l && !(HIDDEN_ACTIVATIONS.includes(l.activation) || (last && l.activation === 'softmax' && l.type === 'dense'))) {
-      throw unsupported(`activation "${l.activation}" at ${at}`, { path: at, name: l.activation });
-    }
-    if ('recurrentActivation' in l && !HIDDEN_ACTIVATIONS.includes(l.recurrentActivation)) {
-      throw unsupported(`recurrent activation "${l.recurrentActivation}" at ${at}`, { path: at, name: l.recurrentActivation });
-    }
     // The graph computes these over the feature axis of flat rows (dense) or of flat rows and
     // NCHW images (normalization): not over a sequence's last axis.
     if ((l.type === 'dense' && input.length !== 1) || ((l.type === 'batchNormalization' || l.type === 'layerNormalization') && input.length === 2)) {
@@ -120,7 +116,7 @@ export function checkSupported(spec: ModelSpec): TypedLayerConfig[] {
     // The token ids are the input itself: nothing before them could be trained through a lookup.
     if (l.type === 'embedding' && i > 0) throw unsupported(`embedding other than as the first layer (${at})`, { path: at, name: l.type });
     // With one step the recurrent kernel never meets a nonzero state, so it would get no gradient.
-    if ((l.type === 'lstm' || l.type === 'gru' || l.type === 'simpleRnn') && input[0] === 1) {
+    if ((l.type === 'lstm' || l.type === 'gru' || l.type === 'simpleRnn' || l.type === 'bidirectional') && input[0] === 1) {
       throw unsupported(`a recurrent layer over one timestep (${at})`, { path: at, name: l.type });
     }
     if (!last) return;
@@ -136,12 +132,20 @@ export function checkSupported(spec: ModelSpec): TypedLayerConfig[] {
   return layers;
 }
 
-/** Whether 'same' pooling over an [h, w, c] input adds padding rows or columns. */
-function padsAnything(input: readonly number[], l: { poolSize: number | readonly [number, number]; strides?: number | readonly [number, number] | undefined; padding: 'same' | 'valid' }): boolean {
+type PoolingConfig = Extract<TypedLayerConfig, { type: 'maxPooling2d' | 'averagePooling2d' | 'maxPooling1d' | 'averagePooling1d' }>;
+
+/** A pooling layer's window as [height, width] pairs: a 1-D pool is one of height 1, as tfjs runs it. */
+function poolWindow(l: PoolingConfig): { kernel: [number, number]; strides: [number, number] } {
+  if (l.type === 'maxPooling1d' || l.type === 'averagePooling1d') return { kernel: [1, l.poolSize], strides: [1, l.strides ?? l.poolSize] };
+  return { kernel: pair(l.poolSize), strides: pair(l.strides ?? l.poolSize) };
+}
+
+/** Whether 'same' pooling over an [h, w, c] image or [steps, c] sequence adds padding. */
+function padsAnything(input: readonly number[], l: PoolingConfig): boolean {
   if (l.padding === 'valid') return false;
-  const [kh, kw] = pair(l.poolSize);
-  const [sh, sw] = pair(l.strides ?? l.poolSize);
-  return [...samePads(input[0] as number, kh, sh, 1), ...samePads(input[1] as number, kw, sw, 1)].some((p) => p > 0);
+  const [h, w] = input.length === 2 ? [1, input[0] as number] : [input[0] as number, input[1] as number];
+  const { kernel, strides } = poolWindow(l);
+  return [...samePads(h, kernel[0], strides[0], 1), ...samePads(w, kernel[1], strides[1], 1)].some((p) => p > 0);
 }
 
 /** Whether the onnx engine can compile `spec` (otherwise use tfjs). */
@@ -155,11 +159,16 @@ export function supports(spec: ModelSpec): boolean {
   }
 }
 
+/** Keras' layer naming: snake_case of the type. */
+function snake(type: string): string {
+  return type.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
+}
+
 /** Keras layer names (conv2d, conv2d_1, dense, …), as the tfjs engine names its weights. */
 function layerNames(layers: readonly TypedLayerConfig[]): string[] {
   const seen = new Map<string, number>();
   return layers.map((l) => {
-    const base = l.type.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
+    const base = snake(l.type);
     const n = seen.get(base) ?? 0;
     seen.set(base, n + 1);
     return n === 0 ? base : `${base}_${n}`;
@@ -184,8 +193,8 @@ function windowOf(shape: readonly number[], kernel: [number, number], strides: [
   return { kernel, strides, dilations, pads: [t, l, b, r] };
 }
 
-/** A hidden layer's activation, op for op as tfjs computes it. */
-function activate(g: Graph, x: Value, activation: string): Value {
+/** A hidden layer's activation, op for op as tfjs-layers computes it. */
+function activate(g: Graph, x: Value, activation: Activation): Value {
   switch (activation) {
     case 'linear':
       return x;
@@ -206,8 +215,21 @@ function activate(g: Graph, x: Value, activation: string): Value {
       return g.mul(x, g.mul(g.scalar(0.5), g.add(g.scalar(1), g.unary('Erf', g.div(x, g.scalar(Math.SQRT2))))));
     case 'swish':
       return g.mul(g.unary('Sigmoid', x), x);
-    default:
-      throw unsupported(`activation "${activation}"`, { name: activation });
+    case 'relu6':
+      return g.clip(g.unary('Relu', x), 0, 6);
+    case 'hardSigmoid':
+      // tfjs-layers' slope is 0.2: clip(0.5 + 0.2·x, 0, 1).
+      return g.clip(g.add(g.scalar(0.5), g.mul(g.scalar(0.2), x)), 0, 1);
+    case 'softsign':
+      return g.div(x, g.add(g.unary('Abs', x), g.scalar(1)));
+    case 'mish':
+      return g.mul(x, g.unary('Tanh', g.unary('Softplus', x)));
+    case 'gelu_new':
+      // The tanh approximation: 0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715·x³))).
+      return g.mul(g.scalar(0.5), g.mul(x, g.add(g.scalar(1), g.unary('Tanh', g.mul(g.scalar(Math.sqrt(2 / Math.PI)), g.add(x, g.mul(g.scalar(0.044715), g.mul(g.mul(x, x), x))))))));
+    case 'softmax':
+      // Over tfjs's last axis, the channels: axis 1 of our NCHW images.
+      return g.softmax(x, x.shape.length === 4 ? 1 : -1);
   }
 }
 
@@ -272,6 +294,18 @@ function layerNorm(g: Graph, h: Value, name: string, weight: (name: string) => V
   return scaleShift(g, h, mean, variance, epsilon, channel(weight(`${name}/gamma`)), channel(weight(`${name}/beta`)));
 }
 
+/** A sequence [n, steps, c] as an NCHW image [n, c, 1, steps], so 2-D windows of height 1 run along its steps. */
+function stepsAsImage(g: Graph, x: Value): Value {
+  const [, steps, c] = x.shape as [number, number, number];
+  return g.reshape(g.transpose(x, [0, 2, 1]), [-1, c, 1, steps]);
+}
+
+/** The inverse of `stepsAsImage`. */
+function imageAsSteps(g: Graph, x: Value): Value {
+  const [, c, , steps] = x.shape as [number, number, number, number];
+  return g.transpose(g.reshape(x, [-1, c, steps]), [0, 2, 1]);
+}
+
 /** NHWC → NCHW; with one channel both hold the same bytes, so a reshape is enough. */
 function toNchw(g: Graph, x: Value): Value {
   const [n, h, w, c] = x.shape as [number, number, number, number];
@@ -291,8 +325,10 @@ function toNhwc(g: Graph, x: Value): Value {
  * The input projections of all steps are one MatMul. Every bias is added there, before the
  * recurrent term, where tfjs's LSTM adds it after: a float rounding apart, not a different model.
  * The first step skips the terms of the zero state, so no zero tensor of dynamic batch is needed.
+ * `backwards` runs the steps last to first (a bidirectional layer's backward half) and returns
+ * its sequence in input order, as tfjs's Bidirectional reverses it back.
  */
-function recurrent(g: Graph, x: Value, l: RecurrentLayerConfig, name: string, weight: (name: string) => Value): Value {
+function recurrent(g: Graph, x: Value, l: RecurrentLayerConfig, name: string, weight: (name: string) => Value, backwards = false): Value {
   const [, steps, features] = x.shape as [number, number, number];
   const u = l.units;
   const width = { simpleRnn: 1, lstm: 4, gru: 3 }[l.type] * u;
@@ -306,7 +342,7 @@ function recurrent(g: Graph, x: Value, l: RecurrentLayerConfig, name: string, we
   const [zrKernel, hKernel] = l.type === 'gru' ? g.split(kernel, 1, [2 * u, u]) : [kernel, kernel];
   let state: { h: Value; c?: Value } | undefined;
   const outputs: Value[] = [];
-  for (const xt of inputs) {
+  for (const xt of backwards ? inputs.reverse() : inputs) {
     const prev = state;
     if (l.type === 'simpleRnn') {
       state = { h: act(prev === undefined ? xt : g.add(xt, g.matmul(prev.h, kernel))) };
@@ -329,7 +365,26 @@ function recurrent(g: Graph, x: Value, l: RecurrentLayerConfig, name: string, we
     }
     if (l.returnSequences) outputs.push(g.reshape(state.h, [-1, 1, u]));
   }
-  return l.returnSequences ? g.concat(outputs, 1) : (state as { h: Value }).h;
+  return l.returnSequences ? g.concat(backwards ? outputs.reverse() : outputs, 1) : (state as { h: Value }).h;
+}
+
+/** A bidirectional layer's two outputs merged as tfjs merges them. */
+function merge(g: Graph, y: Value, yRev: Value, mode: LayerConfigOf<'bidirectional'>['mergeMode']): Value {
+  switch (mode) {
+    case 'concat':
+      return g.concat([y, yRev], y.shape.length - 1);
+    case 'sum':
+      return g.add(y, yRev);
+    case 'mul':
+      return g.mul(y, yRev);
+    case 'ave':
+      return g.mul(g.scalar(0.5), g.add(y, yRev));
+  }
+}
+
+/** The weight-name prefix of a bidirectional layer's forward or backward half, as tfjs names it. */
+function directionName(name: string, direction: 'forward' | 'backward', inner: RecurrentLayerConfig): string {
+  return `${name}/${direction}_${name}_${snake(inner.type)}`;
 }
 
 /** The shared forward pass up to the logits; `train` is given for the training step only. */
@@ -344,16 +399,16 @@ function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weight
         h = activate(g, g.conv(h, weight(`${name}/kernel`), l.useBias ? weight(`${name}/bias`) : undefined, attrs), l.activation);
         break;
       }
-      case 'maxPooling2d': {
-        const kernel = pair(l.poolSize);
-        const { pads, strides } = windowOf(h.shape, kernel, pair(l.strides ?? l.poolSize), [1, 1], l.padding);
-        h = g.maxPool(h, { kernel, strides, pads })[0];
-        break;
-      }
-      case 'averagePooling2d': {
-        const kernel = pair(l.poolSize);
-        const { pads, strides } = windowOf(h.shape, kernel, pair(l.strides ?? l.poolSize), [1, 1], l.padding);
-        h = g.averagePool(h, { kernel, strides, pads });
+      case 'maxPooling2d':
+      case 'averagePooling2d':
+      case 'maxPooling1d':
+      case 'averagePooling1d': {
+        const sequence = l.type === 'maxPooling1d' || l.type === 'averagePooling1d';
+        const image = sequence ? stepsAsImage(g, h) : h;
+        const { kernel, strides } = poolWindow(l);
+        const { pads } = windowOf(image.shape, kernel, strides, [1, 1], l.padding);
+        const y = l.type === 'maxPooling2d' || l.type === 'maxPooling1d' ? g.maxPool(image, { kernel, strides, pads })[0] : g.averagePool(image, { kernel, strides, pads });
+        h = sequence ? imageAsSteps(g, y) : y;
         break;
       }
       case 'globalMaxPooling2d':
@@ -380,12 +435,11 @@ function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weight
         break;
       }
       case 'conv1d': {
-        // [n, steps, in] → [n, in, 1, steps]: a Conv of kernel height 1, then back.
-        const [, steps, cin] = h.shape as [number, number, number];
-        const image = g.reshape(g.transpose(h, [0, 2, 1]), [-1, cin, 1, steps]);
+        // A Conv of kernel height 1 along the steps.
+        const image = stepsAsImage(g, h);
         const attrs = windowOf(image.shape, [1, l.kernelSize], [1, l.strides], [1, l.dilationRate], l.padding);
         const y = g.conv(image, weight(`${name}/kernel`), l.useBias ? weight(`${name}/bias`) : undefined, attrs);
-        h = activate(g, g.transpose(g.reshape(y, [-1, l.filters, y.shape[3] as number]), [0, 2, 1]), l.activation);
+        h = activate(g, imageAsSteps(g, y), l.activation);
         break;
       }
       case 'embedding':
@@ -395,6 +449,9 @@ function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weight
       case 'lstm':
       case 'gru':
         h = recurrent(g, h, l, name, weight);
+        break;
+      case 'bidirectional':
+        h = merge(g, recurrent(g, h, l.layer, directionName(name, 'forward', l.layer), weight), recurrent(g, h, l.layer, directionName(name, 'backward', l.layer), weight, true), l.mergeMode);
         break;
       case 'dense': {
         h = g.matmul(h, weight(`${name}/kernel`));
@@ -421,6 +478,15 @@ function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weight
   return h;
 }
 
+function recurrentParams(name: string, l: RecurrentLayerConfig, features: number): ParamInfo[] {
+  const width = { simpleRnn: 1, lstm: 4, gru: 3 }[l.type] * l.units;
+  return [
+    { name: `${name}/kernel`, shape: [features, width], hwio: false },
+    { name: `${name}/recurrent_kernel`, shape: [l.units, width], hwio: false, orthogonal: true },
+    ...(l.useBias ? [{ name: `${name}/bias`, shape: [width], hwio: false, ...(l.type === 'lstm' ? { forgetBias: l.units } : {}) }] : []),
+  ];
+}
+
 function paramsOf(spec: ModelSpec, layers: readonly TypedLayerConfig[], names: readonly string[]): ParamInfo[] {
   const params: ParamInfo[] = [];
   let shape: readonly number[] = spec.input;
@@ -442,10 +508,9 @@ function paramsOf(spec: ModelSpec, layers: readonly TypedLayerConfig[], names: r
     } else if (l.type === 'embedding') {
       params.push({ name: `${name}/embeddings`, shape: [l.inputDim, l.outputDim], hwio: false, uniform: 0.05 });
     } else if (l.type === 'simpleRnn' || l.type === 'lstm' || l.type === 'gru') {
-      const width = { simpleRnn: 1, lstm: 4, gru: 3 }[l.type] * l.units;
-      params.push({ name: `${name}/kernel`, shape: [shape[1] as number, width], hwio: false });
-      params.push({ name: `${name}/recurrent_kernel`, shape: [l.units, width], hwio: false, orthogonal: true });
-      if (l.useBias) params.push({ name: `${name}/bias`, shape: [width], hwio: false, ...(l.type === 'lstm' ? { forgetBias: l.units } : {}) });
+      params.push(...recurrentParams(name, l, shape[1] as number));
+    } else if (l.type === 'bidirectional') {
+      params.push(...recurrentParams(directionName(name, 'forward', l.layer), l.layer, shape[1] as number), ...recurrentParams(directionName(name, 'backward', l.layer), l.layer, shape[1] as number));
     } else if (l.type === 'batchNormalization' || l.type === 'layerNormalization') {
       const c = [shape[shape.length - 1] as number];
       params.push({ name: `${name}/gamma`, shape: c, hwio: false }, { name: `${name}/beta`, shape: c, hwio: false });

@@ -237,8 +237,9 @@ export class Graph {
     return this.one('ReduceSum', [x, this.ints(axes)], x.type, shape, { keepdims: { i: keepdims ? 1 : 0 } });
   }
 
-  softmax(x: Value): Value {
-    return this.one('Softmax', [x], 'float', x.shape, { axis: { i: -1 } });
+  /** Softmax along `axis` (the last by default). */
+  softmax(x: Value, axis = -1): Value {
+    return this.one('Softmax', [x], 'float', x.shape, { axis: { i: axis } });
   }
 
   /** Rows of 0/1 floats: onehot[i, c] = (labels[i] == c). */
