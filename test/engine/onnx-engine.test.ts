@@ -74,6 +74,8 @@ describe('onnx engine agrees with the tfjs engine', () => {
     { name: 'recipe, sgd with nesterov', input: [28, 28, 1], layers: recipe, compile: { optimizer: { type: 'sgd', learningRate: 0.05, momentum: 0.8, nesterov: true } } },
     { name: 'recipe, rmsprop', input: [28, 28, 1], layers: recipe, compile: { optimizer: { type: 'rmsprop' } } },
     { name: 'recipe, rmsprop with rho, epsilon and momentum', input: [28, 28, 1], layers: recipe, compile: { optimizer: { type: 'rmsprop', learningRate: 0.002, rho: 0.8, epsilon: 1e-4, momentum: 0.7 } } },
+    { name: 'recipe, adamw', input: [28, 28, 1], layers: recipe, compile: { optimizer: { type: 'adamw' } } },
+    { name: 'recipe, adamw with weightDecay, beta1, beta2 and epsilon', input: [28, 28, 1], layers: recipe, compile: { optimizer: { type: 'adamw', learningRate: 0.01, weightDecay: 0.3, beta1: 0.8, beta2: 0.99, epsilon: 1e-4 } } },
     { name: 'recipe, plain sgd', input: [28, 28, 1], layers: recipe, compile: { optimizer: { type: 'sgd', learningRate: 0.05 } } },
     { name: '2-conv CNN, adam', input: [14, 14, 1], layers: cnn(0), compile: undefined },
     { name: 'strided conv on 3 channels, adam', input: [9, 9, 3], layers: [{ type: 'conv2d', filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu' }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }], compile: undefined },

@@ -9,7 +9,7 @@
  */
 import { EcomlError } from '../../errors.js';
 import { type Activation, analyzeLayer, type LayerConfigOf, parseLayerConfig, type RecurrentLayerConfig, type TypedLayerConfig } from '../../models/layers.js';
-import type { ModelSpec } from '../../models/spec.js';
+import { isAdam, type ModelSpec } from '../../models/spec.js';
 import { gradients } from './autodiff.js';
 import { Graph, type Value, type WindowAttrs } from './graph.js';
 import { hwioShape } from './layout.js';
@@ -43,7 +43,7 @@ const SELU_SCALE = 1.0507009873554805;
 const LOSSES = ['sparse_categorical_crossentropy', 'categorical_crossentropy', 'mean_squared_error', 'mean_absolute_error', 'binary_crossentropy'];
 /** Keras' fuzz factor, which tfjs's binary cross-entropy clips probabilities by. */
 const EPSILON = 1e-7;
-const OPTIMIZERS = ['adam', 'sgd', 'rmsprop'];
+const OPTIMIZERS = ['adam', 'adamw', 'sgd', 'rmsprop'];
 
 export interface ParamInfo {
   /** The tfjs engine's weight name, e.g. `conv2d/kernel`. */
@@ -592,7 +592,7 @@ export function compileGraphs(spec: ModelSpec): CompiledGraphs {
   }
 
   const opt = spec.compile.optimizer;
-  const adam = opt.type === 'adam';
+  const adam = isAdam(opt);
   const rmsprop = opt.type === 'rmsprop';
   // As the tfjs engine: sgd keeps a momentum slot when given a momentum or nesterov.
   const momentum = opt.type === 'sgd' && (opt.momentum !== undefined || opt.nesterov === true);
@@ -623,7 +623,8 @@ export function compileGraphs(spec: ModelSpec): CompiledGraphs {
   const grads = gradients(training, loss, wrt);
 
   const g = training;
-  const lr = g.scalar(-(opt.learningRate ?? (opt.type === 'sgd' ? 0.01 : 0.001)));
+  const learningRate = opt.learningRate ?? (opt.type === 'sgd' ? 0.01 : 0.001);
+  const lr = g.scalar(-learningRate);
   const b1 = opt.beta1 ?? 0.9;
   const b2 = opt.beta2 ?? 0.999;
   // Adam's bias corrections 1 − β^t are fed per step (tfjs accumulates β^t in float32).
@@ -652,7 +653,7 @@ export function compileGraphs(spec: ModelSpec): CompiledGraphs {
       const ms = g.input(`${p.name}/rms`, 'float', shape);
       const moments = g.input(`${p.name}/momentum`, 'float', shape);
       const ms2 = g.add(g.mul(ms, g.scalar(rho)), g.mul(g.mul(grad, grad), g.scalar(1 - rho)));
-      const scaled = g.div(g.mul(grad, g.scalar(opt.learningRate ?? 0.001)), g.unary('Sqrt', g.add(ms2, g.scalar(opt.epsilon ?? 1e-7))));
+      const scaled = g.div(g.mul(grad, g.scalar(learningRate)), g.unary('Sqrt', g.add(ms2, g.scalar(opt.epsilon ?? 1e-7))));
       const moments2 = g.add(g.mul(moments, g.scalar(opt.momentum ?? 0)), scaled);
       g.output(ms2, `new:${p.name}/rms`);
       g.output(moments2, `new:${p.name}/momentum`);
@@ -667,7 +668,9 @@ export function compileGraphs(spec: ModelSpec): CompiledGraphs {
     } else {
       step = grad;
     }
-    g.output(g.add(g.mul(step, lr), w), `new:${p.name}`);
+    // AdamW's decoupled decay, w − w · lr · weightDecay, comes before the step as in Keras 3.
+    const decayed = opt.type === 'adamw' ? g.sub(w, g.mul(w, g.scalar(learningRate * (opt.weightDecay ?? 0.004)))) : w;
+    g.output(g.add(g.mul(step, lr), decayed), `new:${p.name}`);
   });
   return { params, slots, dropouts, inference, training };
 }
