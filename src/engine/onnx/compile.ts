@@ -624,7 +624,6 @@ export function compileGraphs(spec: ModelSpec): CompiledGraphs {
 
   const g = training;
   const learningRate = opt.learningRate ?? (opt.type === 'sgd' ? 0.01 : 0.001);
-  const lr = g.scalar(-learningRate);
   const b1 = opt.beta1 ?? 0.9;
   const b2 = opt.beta2 ?? 0.999;
   // Adam's bias corrections 1 − β^t are fed per step (tfjs accumulates β^t in float32).
@@ -670,7 +669,7 @@ export function compileGraphs(spec: ModelSpec): CompiledGraphs {
     }
     // AdamW's decoupled decay, w − w · lr · weightDecay, comes before the step as in Keras 3.
     const decayed = opt.type === 'adamw' ? g.sub(w, g.mul(w, g.scalar(learningRate * (opt.weightDecay ?? 0.004)))) : w;
-    g.output(g.add(g.mul(step, lr), decayed), `new:${p.name}`);
+    g.output(g.add(g.mul(step, g.scalar(-learningRate)), decayed), `new:${p.name}`);
   });
   return { params, slots, dropouts, inference, training };
 }
