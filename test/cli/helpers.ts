@@ -40,12 +40,12 @@ export async function tempDir(prefix = 'ecoml-cli-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
 }
 
-/** A spec the onnx engine cannot compile (1-D max pooling), written into `dir`. */
+/** A spec the onnx engine cannot compile (1-D average pooling whose "same" padding pads), written into `dir`. */
 export async function unsupportedSpec(dir: string): Promise<string> {
   const path = join(dir, 'pool1d.yaml');
   await writeFile(
     path,
-    ['name: pool1d', 'model:', '  input: [28, 28, 1]', '  layers:', '    - { type: reshape, targetShape: [28, 28] }', '    - { type: maxPooling1d, poolSize: 2 }', '    - { type: flatten }', '    - { type: dense, units: 10, activation: softmax }'].join('\n'),
+    ['name: pool1d', 'model:', '  input: [28, 28, 1]', '  layers:', '    - { type: reshape, targetShape: [28, 28] }', '    - { type: averagePooling1d, poolSize: 3, padding: same }', '    - { type: flatten }', '    - { type: dense, units: 10, activation: softmax }'].join('\n'),
   );
   return path;
 }

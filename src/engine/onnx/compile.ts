@@ -41,6 +41,8 @@ export const ONNX_LAYERS = [
 const SELU_SCALE_ALPHA = 1.7580993408473768;
 const SELU_SCALE = 1.0507009873554805;
 const LOSSES = ['sparse_categorical_crossentropy', 'categorical_crossentropy', 'mean_squared_error', 'mean_absolute_error', 'binary_crossentropy'];
+/** Gate count per recurrent cell: its kernels are [·, gates·units]. */
+const GATES = { simpleRnn: 1, lstm: 4, gru: 3 } as const;
 /** Keras' fuzz factor, which tfjs's binary cross-entropy clips probabilities by. */
 const EPSILON = 1e-7;
 const OPTIMIZERS = ['adam', 'adamw', 'sgd', 'rmsprop'];
@@ -331,7 +333,7 @@ function toNhwc(g: Graph, x: Value): Value {
 function recurrent(g: Graph, x: Value, l: RecurrentLayerConfig, name: string, weight: (name: string) => Value, backwards = false): Value {
   const [, steps, features] = x.shape as [number, number, number];
   const u = l.units;
-  const width = { simpleRnn: 1, lstm: 4, gru: 3 }[l.type] * u;
+  const width = GATES[l.type] * u;
   let projected = g.matmul(g.reshape(x, [-1, features]), weight(`${name}/kernel`));
   if (l.useBias) projected = g.add(projected, weight(`${name}/bias`));
   const inputs = g.split(g.reshape(projected, [-1, steps, width]), 1, new Array<number>(steps).fill(1)).map((v) => g.reshape(v, [-1, width]));
@@ -342,7 +344,7 @@ function recurrent(g: Graph, x: Value, l: RecurrentLayerConfig, name: string, we
   const [zrKernel, hKernel] = l.type === 'gru' ? g.split(kernel, 1, [2 * u, u]) : [kernel, kernel];
   let state: { h: Value; c?: Value } | undefined;
   const outputs: Value[] = [];
-  for (const xt of backwards ? inputs.reverse() : inputs) {
+  for (const xt of backwards ? [...inputs].reverse() : inputs) {
     const prev = state;
     if (l.type === 'simpleRnn') {
       state = { h: act(prev === undefined ? xt : g.add(xt, g.matmul(prev.h, kernel))) };
@@ -478,8 +480,9 @@ function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weight
   return h;
 }
 
+/** A recurrent cell's weights, named and shaped as tfjs's (`name` is the cell's weight prefix). */
 function recurrentParams(name: string, l: RecurrentLayerConfig, features: number): ParamInfo[] {
-  const width = { simpleRnn: 1, lstm: 4, gru: 3 }[l.type] * l.units;
+  const width = GATES[l.type] * l.units;
   return [
     { name: `${name}/kernel`, shape: [features, width], hwio: false },
     { name: `${name}/recurrent_kernel`, shape: [l.units, width], hwio: false, orthogonal: true },
