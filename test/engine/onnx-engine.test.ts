@@ -343,13 +343,17 @@ describe('onnx engine', () => {
     expect(maxDiff(other.getWeights()[0]?.values ?? [], (runs[0] as CompiledModel).getWeights()[0]?.values ?? [])).toBeGreaterThan(0);
   });
 
-  it('resumes exactly from its optimizer state', async () => {
-    const { x, y } = batch(spec, 8, 2);
-    const a = await onnx.compile(spec, { seed: 1 });
+  it.each([
+    { optimizer: 'adam', compile: undefined },
+    { optimizer: 'adamw', compile: { optimizer: { type: 'adamw' as const, weightDecay: 0.1 } } },
+  ])('resumes exactly from its $optimizer state', async ({ compile }) => {
+    const resumed = compile === undefined ? spec : specOf([10, 10, 1], cnn(0.5), compile);
+    const { x, y } = batch(resumed, 8, 2);
+    const a = await onnx.compile(resumed, { seed: 1 });
     await a.trainBatch(x, y, 8);
     // Dropout masks follow the compile seed, as in the tfjs engine: a resume compiles with the same seed.
-    const b = await onnx.compile(spec, { seed: 1 });
-    await b.trainBatch(batch(spec, 8, 7).x, y, 8);
+    const b = await onnx.compile(resumed, { seed: 1 });
+    await b.trainBatch(batch(resumed, 8, 7).x, y, 8);
     b.setWeights(a.getWeights());
     await b.setOptimizerState(await a.getOptimizerState());
     await a.trainBatch(x, y, 8);
