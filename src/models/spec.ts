@@ -87,7 +87,9 @@ export const OptimizerSchema = z
     /** AdamW's decoupled decay per step, as a fraction of the learning rate (Keras' default 0.004). */
     weightDecay: z.number().min(0).optional(),
   })
-  .strict();
+  .strict()
+  // Only AdamW decays: on another optimizer the field would be silently ignored.
+  .refine((o) => o.weightDecay === undefined || o.type === 'adamw', { error: 'weightDecay applies to type adamw only', path: ['weightDecay'] });
 
 /** Whether the optimizer takes Adam's steps (AdamW decays the weights first), with Adam's slots and β powers. */
 export function isAdam(optimizer: { readonly type: z.infer<typeof OptimizerSchema>['type'] }): boolean {
