@@ -134,6 +134,36 @@ describe('onnx engine agrees with the tfjs engine', () => {
       compile: { optimizer: { type: 'sgd', learningRate: 0.1, momentum: 0.9 } },
     },
     {
+      // The graph flattens in CHW order: the normalizations' vectors there are permuted to match.
+      name: 'batch normalization after flattening a multi-channel image, sgd',
+      input: [3, 2, 3],
+      layers: [
+        { type: 'conv2d', filters: 2, kernelSize: 1, activation: 'tanh' },
+        { type: 'flatten' },
+        { type: 'batchNormalization', momentum: 0.5 },
+        { type: 'dense', units: 10, activation: 'softmax' },
+      ],
+      compile: { optimizer: { type: 'sgd', learningRate: 0.5 } },
+    },
+    {
+      name: 'layer normalization after flattening a multi-channel image, sgd',
+      input: [3, 2, 3],
+      layers: [{ type: 'flatten' }, { type: 'layerNormalization' }, { type: 'dense', units: 10, activation: 'softmax' }],
+      compile: { optimizer: { type: 'sgd', learningRate: 0.5 } },
+    },
+    {
+      name: 'flatten of a multi-channel image → reshape into a sequence → gru, sgd',
+      input: [3, 2, 2],
+      layers: [
+        { type: 'conv2d', filters: 3, kernelSize: 1, activation: 'tanh' },
+        { type: 'flatten' },
+        { type: 'reshape', targetShape: [3, -1] },
+        { type: 'gru', units: 3 },
+        { type: 'dense', units: 10, activation: 'softmax' },
+      ],
+      compile: { optimizer: { type: 'sgd', learningRate: 0.1 } },
+    },
+    {
       name: 'layer normalization after conv2d and after dense, rmsprop',
       input: [5, 5, 3],
       layers: [

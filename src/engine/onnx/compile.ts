@@ -57,8 +57,9 @@ export interface ParamInfo {
   /** True for batch-norm moving statistics: state the training step updates, not the optimizer. */
   readonly moving?: true;
   /**
-   * For a dense kernel fed by a flattened image [h, w, c]: the graph flattens NCHW (no
-   * transpose), so the ONNX kernel's rows are in CHW order where tfjs's are in HWC order.
+   * For a dense kernel fed by a flattened image [h, w, c], or a normalization's vectors between
+   * the two: the graph flattens NCHW (no transpose), so the ONNX kernel's rows (the vector's
+   * entries) are in CHW order where tfjs's are in HWC order.
    */
   readonly chwRows?: readonly [number, number, number];
   /** For an LSTM bias: its units, whose forget-gate quarter starts at 1 as in the tfjs engine. */
@@ -392,6 +393,8 @@ function directionName(name: string, direction: 'forward' | 'backward', inner: R
 /** The shared forward pass up to the logits; `train` is given for the training step only. */
 function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weights: ReadonlyMap<string, Value>, train: TrainingPass | undefined, names: readonly string[]): Value {
   let h = x.shape.length === 4 ? toNchw(g, x) : x;
+  // The [c, h, w] of an image a flatten left in CHW order, until a dense kernel absorbs that order.
+  let chwFlat: readonly number[] | undefined;
   const weight = (name: string): Value => weights.get(name) as Value;
   layers.forEach((l, i) => {
     const name = names[i] as string;
@@ -425,6 +428,7 @@ function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weight
         break;
       case 'flatten':
         // Flattens NCHW order; the next dense kernel's rows are permuted to match (see ParamInfo).
+        if (h.shape.length === 4) chwFlat = h.shape.slice(1);
         h = g.reshape(h, [-1, h.shape.slice(1).reduce((a, b) => a * b, 1)]);
         break;
       case 'reshape': {
@@ -432,7 +436,10 @@ function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weight
         const size = h.shape.slice(1).reduce((a, b) => a * b, 1);
         const known = l.targetShape.reduce((a, d) => (d === -1 ? a : a * d), 1);
         const target = l.targetShape.map((d) => (d === -1 ? size / known : d));
-        h = g.reshape(h.shape.length === 4 ? toNhwc(g, h) : h, [-1, ...target]);
+        // After a flatten, first put its CHW rows back in tfjs's HWC order.
+        const source = chwFlat !== undefined ? toNhwc(g, g.reshape(h, [-1, ...chwFlat])) : h.shape.length === 4 ? toNhwc(g, h) : h;
+        chwFlat = undefined;
+        h = g.reshape(source, [-1, ...target]);
         if (target.length === 3) h = toNchw(g, h);
         break;
       }
@@ -456,6 +463,7 @@ function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weight
         h = merge(g, recurrent(g, h, l.layer, directionName(name, 'forward', l.layer), weight), recurrent(g, h, l.layer, directionName(name, 'backward', l.layer), weight, true), l.mergeMode);
         break;
       case 'dense': {
+        chwFlat = undefined;
         h = g.matmul(h, weight(`${name}/kernel`));
         if (l.useBias) h = g.add(h, weight(`${name}/bias`));
         // The last layer's softmax is applied by the inference output and fused into the loss.
@@ -497,6 +505,8 @@ function paramsOf(spec: ModelSpec, layers: readonly TypedLayerConfig[], names: r
   layers.forEach((l, i) => {
     const name = names[i] as string;
     if (l.type === 'flatten' && shape.length === 3) flattened = [shape[0] as number, shape[1] as number, shape[2] as number];
+    // A reshape puts flattened rows back in tfjs's order (see forward).
+    if (l.type === 'reshape') flattened = undefined;
     if (l.type === 'conv2d') {
       const [kh, kw] = pair(l.kernelSize);
       params.push({ name: `${name}/kernel`, shape: [kh, kw, shape[2] as number, l.filters], hwio: true });
@@ -516,8 +526,11 @@ function paramsOf(spec: ModelSpec, layers: readonly TypedLayerConfig[], names: r
       params.push(...recurrentParams(directionName(name, 'forward', l.layer), l.layer, shape[1] as number), ...recurrentParams(directionName(name, 'backward', l.layer), l.layer, shape[1] as number));
     } else if (l.type === 'batchNormalization' || l.type === 'layerNormalization') {
       const c = [shape[shape.length - 1] as number];
-      params.push({ name: `${name}/gamma`, shape: c, hwio: false }, { name: `${name}/beta`, shape: c, hwio: false });
-      if (l.type === 'batchNormalization') params.push({ name: `${name}/moving_mean`, shape: c, hwio: false, moving: true }, { name: `${name}/moving_variance`, shape: c, hwio: false, moving: true });
+      const order = flattened !== undefined ? { chwRows: flattened } : {};
+      params.push({ name: `${name}/gamma`, shape: c, hwio: false, ...order }, { name: `${name}/beta`, shape: c, hwio: false, ...order });
+      if (l.type === 'batchNormalization') {
+        params.push({ name: `${name}/moving_mean`, shape: c, hwio: false, moving: true, ...order }, { name: `${name}/moving_variance`, shape: c, hwio: false, moving: true, ...order });
+      }
     }
     shape = analyzeLayer(l, shape, `model.layers[${i}]`).outputShape;
   });
