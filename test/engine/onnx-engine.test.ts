@@ -336,6 +336,13 @@ describe('onnx engine agrees with the tfjs engine', () => {
     await expectAgreement(spec, x.map((v) => v * 40 - 20), y);
   });
 
+  it.each(['sparse_categorical_crossentropy', 'categorical_crossentropy'] as const)('%s on saturated predictions, clipped as tfjs clips them, sgd: outputs, loss and weights after two steps', async (loss) => {
+    const spec = specOf([6], [{ type: 'dense', units: 10, activation: 'softmax' }], { optimizer: { type: 'sgd', learningRate: 0.1 }, loss });
+    const { x, y } = batch(spec, 8, 3);
+    // Inputs in ±500 put some labels' probabilities below ε = 1e-7 and some above 1 − ε.
+    await expectAgreement(spec, x.map((v) => v * 1000 - 500), y);
+  });
+
   async function expectAgreement(spec: ModelSpec, x: Float32Array, y: Int32Array): Promise<void> {
     const { ref, model } = await pair(spec);
     expect(maxDiff(await model.predict(x, 8), await ref.predict(x, 8))).toBeLessThan(1e-5);

@@ -233,12 +233,6 @@ const RULES: Readonly<Record<string, Rule>> = {
     const [, , h, w] = (n.inputs[0] as Value).shape as [number, number, number, number];
     return [g.mul(dy as Value, g.constant(floatTensor(new Array<number>(h * w).fill(1 / (h * w)), [h, w])))];
   },
-  SoftmaxCrossEntropy: (g, n, [dy]) => {
-    const [logits, onehot] = inputs2(n);
-    // The fused rule: (softmax − onehot) · dloss / batch.
-    const scale = g.div(dy as Value, g.batchSize(logits));
-    return [g.mul(g.sub(g.softmax(logits), onehot), scale), undefined];
-  },
 };
 
 /** Ops with a gradient rule. */

@@ -43,7 +43,7 @@ const SELU_SCALE = 1.0507009873554805;
 const LOSSES = ['sparse_categorical_crossentropy', 'categorical_crossentropy', 'mean_squared_error', 'mean_absolute_error', 'binary_crossentropy'];
 /** Gate count per recurrent cell: its kernels are [·, gates·units]. */
 const GATES = { simpleRnn: 1, lstm: 4, gru: 3 } as const;
-/** Keras' fuzz factor, which tfjs's binary cross-entropy clips probabilities by. */
+/** Keras' fuzz factor, which tfjs's cross-entropies clip probabilities by. */
 const EPSILON = 1e-7;
 const OPTIMIZERS = ['adam', 'adamw', 'sgd', 'rmsprop'];
 
@@ -466,7 +466,7 @@ function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weight
         chwFlat = undefined;
         h = g.matmul(h, weight(`${name}/kernel`));
         if (l.useBias) h = g.add(h, weight(`${name}/bias`));
-        // The last layer's softmax is applied by the inference output and fused into the loss.
+        // The last layer's softmax is applied by the inference output and by the loss.
         if (i < layers.length - 1) h = activate(g, h, l.activation);
         break;
       }
@@ -569,8 +569,15 @@ function objective(g: Graph, logits: Value, labels: Value, spec: ModelSpec, batc
   const loss = spec.compile.loss;
   switch (loss) {
     case 'sparse_categorical_crossentropy':
-    case 'categorical_crossentropy':
-      return { loss: g.softmaxCrossEntropy(logits, g.oneHot(labels, spec.numClasses)), correct: g.countCorrect(logits, labels) };
+    case 'categorical_crossentropy': {
+      // tfjs, op for op: the probabilities renormalized by their sum and clipped to [ε, 1 − ε]
+      // before the log, so a sample predicted with p < ε (or > 1 − ε) for its class counts
+      // −log ε (or −log(1 − ε)) and passes no gradient.
+      const p = g.softmax(logits);
+      const clipped = g.clip(g.div(p, g.reduceSum(p, [1], true)), EPSILON, 1 - EPSILON);
+      const ce = g.reduceSum(g.mul(g.oneHot(labels, spec.numClasses), g.unary('Log', clipped)), [0, 1], false);
+      return { loss: g.unary('Neg', g.div(ce, batch())), correct: g.countCorrect(logits, labels) };
+    }
     case 'mean_squared_error':
     case 'mean_absolute_error': {
       const diff = g.sub(g.softmax(logits), g.oneHot(labels, spec.numClasses));
