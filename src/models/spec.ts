@@ -76,7 +76,7 @@ export type RawLayer = z.infer<typeof RawLayerSchema>;
 
 export const OptimizerSchema = z
   .object({
-    type: z.enum(['adam', 'sgd', 'rmsprop']),
+    type: z.enum(['adam', 'adamw', 'sgd', 'rmsprop']),
     learningRate: z.union([z.number().positive(), HpRefSchema]).optional(),
     momentum: z.number().min(0).max(1).optional(),
     nesterov: z.boolean().optional(),
@@ -84,8 +84,17 @@ export const OptimizerSchema = z
     beta2: z.number().min(0).lt(1).optional(),
     epsilon: z.number().positive().optional(),
     rho: z.number().min(0).lt(1).optional(),
+    /** AdamW's decoupled decay per step, as a fraction of the learning rate (Keras' default 0.004). */
+    weightDecay: z.number().min(0).optional(),
   })
-  .strict();
+  .strict()
+  // Only AdamW decays: on another optimizer the field would be silently ignored.
+  .refine((o) => o.weightDecay === undefined || o.type === 'adamw', { error: 'weightDecay applies to type adamw only', path: ['weightDecay'] });
+
+/** Whether the optimizer takes Adam's steps (AdamW decays the weights first), with Adam's slots and β powers. */
+export function isAdam(optimizer: { readonly type: z.infer<typeof OptimizerSchema>['type'] }): boolean {
+  return optimizer.type === 'adam' || optimizer.type === 'adamw';
+}
 
 export const LossSchema = z.enum([
   'sparse_categorical_crossentropy',

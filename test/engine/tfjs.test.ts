@@ -327,6 +327,7 @@ describe('tfjs engine', () => {
 
   it.each([
     { optimizer: { type: 'adam' as const } },
+    { optimizer: { type: 'adamw' as const, weightDecay: 0.1 } },
     { optimizer: { type: 'sgd' as const, learningRate: 0.05, momentum: 0.9, nesterov: true } },
     { optimizer: { type: 'rmsprop' as const, momentum: 0.5 } },
   ])('resumes exactly from weights and $optimizer.type state', async ({ optimizer }) => {
@@ -339,7 +340,7 @@ describe('tfjs engine', () => {
     for (const s of steps.slice(0, 2)) await a.trainBatch(s.x, s.y, 8);
     const weights = a.getWeights();
     const state = await a.getOptimizerState();
-    expect(state.some((s) => s.name === 'conv2d/kernel/' + (optimizer.type === 'adam' ? 'm' : optimizer.type === 'sgd' ? 'momentum' : 'rms'))).toBe(true);
+    expect(state.some((s) => s.name === 'conv2d/kernel/' + (optimizer.type === 'adam' || optimizer.type === 'adamw' ? 'm' : optimizer.type === 'sgd' ? 'momentum' : 'rms'))).toBe(true);
     for (const s of steps.slice(2)) await a.trainBatch(s.x, s.y, 8);
 
     // A fresh model compiled as the run was (its seed also seeds dropout) resumes from the snapshot.
@@ -356,6 +357,32 @@ describe('tfjs engine', () => {
     expect(engine.liveTensors()).toBe(live + slots);
     a.dispose();
     b.dispose();
+  });
+
+  it('steps AdamW as an Adam step less lr · weightDecay of each weight, Keras default decay 0.004', async () => {
+    // Every weight trainable (no batch-norm statistics), so every weight decays.
+    const layers: SpecInput['model']['layers'] = [{ type: 'conv2d', filters: 4, kernelSize: 3, activation: 'relu' }, { type: 'flatten' }, { type: 'dense', units: 3, activation: 'softmax' }];
+    for (const { optimizer, decay } of [
+      { optimizer: { type: 'adamw' as const, learningRate: 0.01, weightDecay: 0.2 }, decay: 0.01 * 0.2 },
+      { optimizer: { type: 'adamw' as const, learningRate: 0.01 }, decay: 0.01 * 0.004 },
+    ]) {
+      const adamw = await engine.compile(specOf([6, 6, 1], layers, { compile: { optimizer } }), { seed: 3 });
+      const adam = await engine.compile(specOf([6, 6, 1], layers, { compile: { optimizer: { type: 'adam', learningRate: 0.01 } } }), { seed: 3 });
+      for (const seed of [1, 2]) {
+        // From the same weights (and, so, the same gradients and moments) the two differ by the decay alone.
+        const before = adamw.getWeights();
+        adam.setWeights(before);
+        const { x, y } = batch(adam.spec, 8, seed);
+        await adamw.trainBatch(x, y, 8);
+        await adam.trainBatch(x, y, 8);
+        const [decayed, plain] = [adamw.getWeights(), adam.getWeights()];
+        before.forEach((w, i) =>
+          w.values.forEach((v, j) => expect(Math.abs((plain[i]?.values[j] as number) - (decayed[i]?.values[j] as number) - v * decay)).toBeLessThan(2e-7)),
+        );
+      }
+      adamw.dispose();
+      adam.dispose();
+    }
   });
 
   it('predicts two columns for a binary model and trains one-hot losses', async () => {

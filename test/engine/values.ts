@@ -1,6 +1,7 @@
 /** Deterministic pseudo-random test inputs (xorshift32), shared by the engine suites. */
 
-function xorshift(seed: number): () => number {
+/** A stream of deterministic values in [0, 1). */
+export function xorshift(seed: number): () => number {
   let s = seed >>> 0 || 1;
   return () => {
     s ^= s << 13;

@@ -97,6 +97,14 @@ describe('loadSpecFile', () => {
     expect(error.message).toContain('layer type dense');
   });
 
+  it('takes weightDecay for adamw only', async () => {
+    const text = (type: string): string => `${RECIPE}compile:\n  optimizer: {type: ${type}, weightDecay: 0.01}\n`;
+    expect(parseSpecText(text('adamw'), 'spec.yaml', 'yaml').compile.optimizer).toEqual({ type: 'adamw', weightDecay: 0.01 });
+    const error = await specError(text('adam'));
+    expect(error.code).toBe('E_SPEC_INVALID');
+    expect(error.message).toContain('compile.optimizer.weightDecay: weightDecay applies to type adamw only');
+  });
+
   it('rejects unknown layer fields', async () => {
     const error = await specError(RECIPE.replace('filters: 32', 'filters: 32, kernel: 3'));
     expect(error.message).toContain('model.layers[0]: unknown field "kernel"');

@@ -126,11 +126,12 @@ const RULES: Readonly<Record<string, Rule>> = {
     const [x, lo, hi] = n.inputs as [Value, Value, Value];
     return [g.where(g.and(g.compare('GreaterOrEqual', x, lo), g.compare('LessOrEqual', x, hi)), dy as Value, g.scalar(0)), undefined, undefined];
   },
-  // Along the last axis: y · (dy − Σ dy·y).
+  // Along its axis: y · (dy − Σ dy·y).
   Softmax: (g, n, [dy]) => {
     const y = n.outputs[0] as Value;
     const d = dy as Value;
-    return [g.mul(y, g.sub(d, g.reduceSum(g.mul(d, y), [y.shape.length - 1], true)))];
+    const axis = (n.attrs.axis as { i: number }).i;
+    return [g.mul(y, g.sub(d, g.reduceSum(g.mul(d, y), [axis < 0 ? y.shape.length + axis : axis], true)))];
   },
   Softplus: (g, n, [dy]) => [g.mul(dy as Value, g.unary('Sigmoid', n.inputs[0] as Value))],
   // d erf(x)/dx = 2/√π · exp(−x²)
@@ -268,12 +269,6 @@ const RULES: Readonly<Record<string, Rule>> = {
   GlobalAveragePool: (g, n, [dy]) => {
     const [, , h, w] = (n.inputs[0] as Value).shape as [number, number, number, number];
     return [g.mul(dy as Value, g.constant(floatTensor(new Array<number>(h * w).fill(1 / (h * w)), [h, w])))];
-  },
-  SoftmaxCrossEntropy: (g, n, [dy]) => {
-    const [logits, onehot] = inputs2(n);
-    // The fused rule: (softmax − onehot) · dloss / batch.
-    const scale = g.div(dy as Value, g.batchSize(logits));
-    return [g.mul(g.sub(g.softmax(logits), onehot), scale), undefined];
   },
 };
 

@@ -9,6 +9,7 @@
  */
 import { EcomlError } from '../../errors.js';
 import {
+  type Activation,
   analyzeLayer,
   type LayerConfigOf,
   parseLayerConfig,
@@ -17,7 +18,7 @@ import {
   transformerEncoderWeights,
   type TypedLayerConfig,
 } from '../../models/layers.js';
-import type { ModelSpec } from '../../models/spec.js';
+import { isAdam, type ModelSpec } from '../../models/spec.js';
 import { gradients } from './autodiff.js';
 import { Graph, type Value, type WindowAttrs } from './graph.js';
 import { hwioShape } from './layout.js';
@@ -26,6 +27,8 @@ export const ONNX_LAYERS = [
   'conv2d',
   'maxPooling2d',
   'averagePooling2d',
+  'maxPooling1d',
+  'averagePooling1d',
   'globalMaxPooling2d',
   'globalAveragePooling2d',
   'flatten',
@@ -46,15 +49,17 @@ export const ONNX_LAYERS = [
   'positionEmbedding',
   'tokenAndPositionEmbedding',
   'transformerEncoder',
+  'bidirectional',
 ] as const;
-const HIDDEN_ACTIVATIONS = ['linear', 'relu', 'sigmoid', 'tanh', 'elu', 'selu', 'softplus', 'gelu', 'swish'];
 /** tfjs-core's SELU constants (scale·alpha and scale), so both engines compute the same function. */
 const SELU_SCALE_ALPHA = 1.7580993408473768;
 const SELU_SCALE = 1.0507009873554805;
 const LOSSES = ['sparse_categorical_crossentropy', 'categorical_crossentropy', 'mean_squared_error', 'mean_absolute_error', 'binary_crossentropy'];
-/** Keras' fuzz factor, which tfjs's binary cross-entropy clips probabilities by. */
+/** Gate count per recurrent cell: its kernels are [·, gates·units]. */
+const GATES = { simpleRnn: 1, lstm: 4, gru: 3 } as const;
+/** Keras' fuzz factor, which tfjs's cross-entropies clip probabilities by. */
 const EPSILON = 1e-7;
-const OPTIMIZERS = ['adam', 'sgd', 'rmsprop'];
+const OPTIMIZERS = ['adam', 'adamw', 'sgd', 'rmsprop'];
 
 export interface ParamInfo {
   /** The tfjs engine's weight name, e.g. `conv2d/kernel`. */
@@ -66,9 +71,10 @@ export interface ParamInfo {
   /** True for batch-norm moving statistics: state the training step updates, not the optimizer. */
   readonly moving?: true;
   /**
-   * For a dense kernel fed by a flattened image [h, w, c]: the training step flattens NCHW (no
-   * transpose), so its kernel's rows are in CHW order where tfjs's are in HWC order. The inference
-   * graph flattens NHWC and keeps tfjs's order.
+   * For a dense kernel fed by a flattened image [h, w, c], or a normalization's vectors between
+   * the two: the training step flattens NCHW (no transpose), so its kernel's rows (the vector's
+   * entries) are in CHW order where tfjs's are in HWC order. The inference graph flattens NHWC
+   * and keeps tfjs's order.
    */
   readonly chwRows?: readonly [number, number, number];
   /** For an LSTM bias: its units, whose forget-gate quarter starts at 1 as in the tfjs engine. */
@@ -101,7 +107,7 @@ export interface CompiledGraphs {
 }
 
 function unsupported(message: string, details: Record<string, unknown>): EcomlError {
-  return new EcomlError('E_UNKNOWN_NAME', `the onnx engine does not support ${message}; it supports layers ${ONNX_LAYERS.join(', ')} with activations ${HIDDEN_ACTIVATIONS.join(', ')} (softmax on the last layer, or one sigmoid unit with binary_crossentropy), losses ${LOSSES.join(', ')} and optimizers ${OPTIMIZERS.join(', ')}`, {
+  return new EcomlError('E_UNKNOWN_NAME', `the onnx engine does not support ${message}; it supports layers ${ONNX_LAYERS.join(', ')} with any activation (a last layer of dense with softmax, or of one sigmoid unit with binary_crossentropy), losses ${LOSSES.join(', ')} and optimizers ${OPTIMIZERS.join(', ')}`, {
     details: { ...details, unsupported: message, valid: [...ONNX_LAYERS] },
   });
 }
@@ -113,21 +119,15 @@ export function checkSupported(spec: ModelSpec): TypedLayerConfig[] {
   const binary = spec.compile.loss === 'binary_crossentropy';
   layers.forEach((l, i) => {
     const at = `model.layers[${i}]`;
-    if (l.type === 'averagePooling2d' && padsAnything(shape, l)) {
+    if ((l.type === 'averagePooling2d' || l.type === 'averagePooling1d') && padsAnything(shape, l)) {
       // Its forward pass leaves padding out of each window's count, but tfjs's gradient divides
       // by the full window size: no true gradient agrees with that, so such layers stay on tfjs.
-      throw unsupported(`averagePooling2d with padding "same" that pads this input (${at})`, { path: at, name: l.type });
+      throw unsupported(`${l.type} with padding "same" that pads this input (${at})`, { path: at, name: l.type });
     }
     const input = shape;
     shape = analyzeLayer(l, shape, at).outputShape;
     if (!(ONNX_LAYERS as readonly string[]).includes(l.type)) throw unsupported(`layer type "${l.type}" (${at})`, { path: at, name: l.type });
     const last = i === layers.length - 1;
-    if ('activation' in l && !(HIDDEN_ACTIVATIONS.includes(l.activation) || (last && l.activation === 'softmax' && l.type === 'dense'))) {
-      throw unsupported(`activation "${l.activation}" at ${at}`, { path: at, name: l.activation });
-    }
-    if ('recurrentActivation' in l && !HIDDEN_ACTIVATIONS.includes(l.recurrentActivation)) {
-      throw unsupported(`recurrent activation "${l.recurrentActivation}" at ${at}`, { path: at, name: l.recurrentActivation });
-    }
     // Our images are NCHW, so the graph's dense would not run over an image's last axis; its batch
     // normalization has batch statistics over flat rows and images, not over a sequence's steps.
     if ((l.type === 'dense' && input.length === 3) || (l.type === 'batchNormalization' && input.length === 2)) {
@@ -136,7 +136,7 @@ export function checkSupported(spec: ModelSpec): TypedLayerConfig[] {
     // The token ids are the input itself: nothing before them could be trained through a lookup.
     if ((l.type === 'embedding' || l.type === 'tokenAndPositionEmbedding') && i > 0) throw unsupported(`${l.type} other than as the first layer (${at})`, { path: at, name: l.type });
     // With one step the recurrent kernel never meets a nonzero state, so it would get no gradient.
-    if ((l.type === 'lstm' || l.type === 'gru' || l.type === 'simpleRnn') && input[0] === 1) {
+    if ((l.type === 'lstm' || l.type === 'gru' || l.type === 'simpleRnn' || l.type === 'bidirectional') && input[0] === 1) {
       throw unsupported(`a recurrent layer over one timestep (${at})`, { path: at, name: l.type });
     }
     if (!last) return;
@@ -152,12 +152,20 @@ export function checkSupported(spec: ModelSpec): TypedLayerConfig[] {
   return layers;
 }
 
-/** Whether 'same' pooling over an [h, w, c] input adds padding rows or columns. */
-function padsAnything(input: readonly number[], l: { poolSize: number | readonly [number, number]; strides?: number | readonly [number, number] | undefined; padding: 'same' | 'valid' }): boolean {
+type PoolingConfig = Extract<TypedLayerConfig, { type: 'maxPooling2d' | 'averagePooling2d' | 'maxPooling1d' | 'averagePooling1d' }>;
+
+/** A pooling layer's window as [height, width] pairs: a 1-D pool is one of height 1, as tfjs runs it. */
+function poolWindow(l: PoolingConfig): { kernel: [number, number]; strides: [number, number] } {
+  if (l.type === 'maxPooling1d' || l.type === 'averagePooling1d') return { kernel: [1, l.poolSize], strides: [1, l.strides ?? l.poolSize] };
+  return { kernel: pair(l.poolSize), strides: pair(l.strides ?? l.poolSize) };
+}
+
+/** Whether 'same' pooling over an [h, w, c] image or [steps, c] sequence adds padding. */
+function padsAnything(input: readonly number[], l: PoolingConfig): boolean {
   if (l.padding === 'valid') return false;
-  const [kh, kw] = pair(l.poolSize);
-  const [sh, sw] = pair(l.strides ?? l.poolSize);
-  return [...samePads(input[0] as number, kh, sh, 1), ...samePads(input[1] as number, kw, sw, 1)].some((p) => p > 0);
+  const [h, w] = input.length === 2 ? [1, input[0] as number] : [input[0] as number, input[1] as number];
+  const { kernel, strides } = poolWindow(l);
+  return [...samePads(h, kernel[0], strides[0], 1), ...samePads(w, kernel[1], strides[1], 1)].some((p) => p > 0);
 }
 
 /** Why the onnx engine cannot compile `spec`, or undefined when it can. */
@@ -176,11 +184,16 @@ export function supports(spec: ModelSpec): boolean {
   return unsupportedReason(spec) === undefined;
 }
 
+/** Keras' layer naming: snake_case of the type. */
+function snake(type: string): string {
+  return type.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
+}
+
 /** Keras layer names (conv2d, conv2d_1, dense, …), as the tfjs engine names its weights. */
 function layerNames(layers: readonly TypedLayerConfig[]): string[] {
   const seen = new Map<string, number>();
   return layers.map((l) => {
-    const base = l.type.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
+    const base = snake(l.type);
     const n = seen.get(base) ?? 0;
     seen.set(base, n + 1);
     return n === 0 ? base : `${base}_${n}`;
@@ -205,8 +218,8 @@ function windowOf(shape: readonly number[], kernel: [number, number], strides: [
   return { kernel, strides, dilations, pads: [t, l, b, r] };
 }
 
-/** A hidden layer's activation, op for op as tfjs computes it. */
-function activate(g: Graph, x: Value, activation: string): Value {
+/** A hidden layer's activation, op for op as tfjs-layers computes it. */
+function activate(g: Graph, x: Value, activation: Activation): Value {
   switch (activation) {
     case 'linear':
       return x;
@@ -227,8 +240,21 @@ function activate(g: Graph, x: Value, activation: string): Value {
       return g.mul(x, g.mul(g.scalar(0.5), g.add(g.scalar(1), g.unary('Erf', g.div(x, g.scalar(Math.SQRT2))))));
     case 'swish':
       return g.mul(g.unary('Sigmoid', x), x);
-    default:
-      throw unsupported(`activation "${activation}"`, { name: activation });
+    case 'relu6':
+      return g.clip(g.unary('Relu', x), 0, 6);
+    case 'hardSigmoid':
+      // tfjs-layers' slope is 0.2: clip(0.5 + 0.2·x, 0, 1).
+      return g.clip(g.add(g.scalar(0.5), g.mul(g.scalar(0.2), x)), 0, 1);
+    case 'softsign':
+      return g.div(x, g.add(g.unary('Abs', x), g.scalar(1)));
+    case 'mish':
+      return g.mul(x, g.unary('Tanh', g.unary('Softplus', x)));
+    case 'gelu_new':
+      // The tanh approximation: 0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715·x³))).
+      return g.mul(g.scalar(0.5), g.mul(x, g.add(g.scalar(1), g.unary('Tanh', g.mul(g.scalar(Math.sqrt(2 / Math.PI)), g.add(x, g.mul(g.scalar(0.044715), g.mul(g.mul(x, x), x))))))));
+    case 'softmax':
+      // Over tfjs's last axis, the channels: axis 1 of our NCHW images.
+      return g.softmax(x, x.shape.length === 4 ? 1 : -1);
   }
 }
 
@@ -304,6 +330,18 @@ function layerNorm(g: Graph, h: Value, name: string, weight: (name: string) => V
   return scaleShift(g, h, mean, variance, epsilon, channel(weight(`${name}/gamma`)), channel(weight(`${name}/beta`)));
 }
 
+/** A sequence [n, steps, c] as an NCHW image [n, c, 1, steps], so 2-D windows of height 1 run along its steps. */
+function stepsAsImage(g: Graph, x: Value): Value {
+  const [, steps, c] = x.shape as [number, number, number];
+  return g.reshape(g.transpose(x, [0, 2, 1]), [-1, c, 1, steps]);
+}
+
+/** The inverse of `stepsAsImage`. */
+function imageAsSteps(g: Graph, x: Value): Value {
+  const [, c, , steps] = x.shape as [number, number, number, number];
+  return g.transpose(g.reshape(x, [-1, c, steps]), [0, 2, 1]);
+}
+
 /** NHWC → NCHW; with one channel both hold the same bytes, so a reshape is enough. */
 function toNchw(g: Graph, x: Value): Value {
   const [n, h, w, c] = x.shape as [number, number, number, number];
@@ -323,11 +361,13 @@ function toNhwc(g: Graph, x: Value): Value {
  * The input projections of all steps are one MatMul. Every bias is added there, before the
  * recurrent term, where tfjs's LSTM adds it after: a float rounding apart, not a different model.
  * The first step skips the terms of the zero state, so no zero tensor of dynamic batch is needed.
+ * `backwards` runs the steps last to first (a bidirectional layer's backward half) and returns
+ * its sequence in input order, as tfjs's Bidirectional reverses it back.
  */
-function recurrent(g: Graph, x: Value, l: RecurrentLayerConfig, name: string, weight: (name: string) => Value): Value {
+function recurrent(g: Graph, x: Value, l: RecurrentLayerConfig, name: string, weight: (name: string) => Value, backwards = false): Value {
   const [, steps, features] = x.shape as [number, number, number];
   const u = l.units;
-  const width = { simpleRnn: 1, lstm: 4, gru: 3 }[l.type] * u;
+  const width = GATES[l.type] * u;
   let projected = g.matmul(g.reshape(x, [-1, features]), weight(`${name}/kernel`));
   if (l.useBias) projected = g.add(projected, weight(`${name}/bias`));
   const inputs = g.split(g.reshape(projected, [-1, steps, width]), 1, new Array<number>(steps).fill(1)).map((v) => g.reshape(v, [-1, width]));
@@ -338,7 +378,7 @@ function recurrent(g: Graph, x: Value, l: RecurrentLayerConfig, name: string, we
   const [zrKernel, hKernel] = l.type === 'gru' ? g.split(kernel, 1, [2 * u, u]) : [kernel, kernel];
   let state: { h: Value; c?: Value } | undefined;
   const outputs: Value[] = [];
-  for (const xt of inputs) {
+  for (const xt of backwards ? [...inputs].reverse() : inputs) {
     const prev = state;
     if (l.type === 'simpleRnn') {
       state = { h: act(prev === undefined ? xt : g.add(xt, g.matmul(prev.h, kernel))) };
@@ -361,7 +401,26 @@ function recurrent(g: Graph, x: Value, l: RecurrentLayerConfig, name: string, we
     }
     if (l.returnSequences) outputs.push(g.reshape(state.h, [-1, 1, u]));
   }
-  return l.returnSequences ? g.concat(outputs, 1) : (state as { h: Value }).h;
+  return l.returnSequences ? g.concat(backwards ? outputs.reverse() : outputs, 1) : (state as { h: Value }).h;
+}
+
+/** A bidirectional layer's two outputs merged as tfjs merges them. */
+function merge(g: Graph, y: Value, yRev: Value, mode: LayerConfigOf<'bidirectional'>['mergeMode']): Value {
+  switch (mode) {
+    case 'concat':
+      return g.concat([y, yRev], y.shape.length - 1);
+    case 'sum':
+      return g.add(y, yRev);
+    case 'mul':
+      return g.mul(y, yRev);
+    case 'ave':
+      return g.mul(g.scalar(0.5), g.add(y, yRev));
+  }
+}
+
+/** The weight-name prefix of a bidirectional layer's forward or backward half, as tfjs names it. */
+function directionName(name: string, direction: 'forward' | 'backward', inner: RecurrentLayerConfig): string {
+  return `${name}/${direction}_${name}_${snake(inner.type)}`;
 }
 
 /**
@@ -403,6 +462,8 @@ function transformerEncoder(
 /** The shared forward pass up to the logits; `train` is given for the training step only. */
 function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weights: ReadonlyMap<string, Value>, train: TrainingPass | undefined, names: readonly string[]): Value {
   let h = x.shape.length === 4 ? toNchw(g, x) : x;
+  // The [c, h, w] of an image a flatten left in CHW order, until a dense kernel absorbs that order.
+  let chwFlat: readonly number[] | undefined;
   const weight = (name: string): Value => weights.get(name) as Value;
   // In the training step a relu right before a max pool moves after it (max and relu commute): it
   // and its gradient then run on the pooled tensor, a quarter of the size for 2×2 windows.
@@ -417,19 +478,20 @@ function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weight
         if (!reluAfterPool) h = activate(g, h, l.activation);
         break;
       }
-      case 'maxPooling2d': {
-        const kernel = pair(l.poolSize);
-        const { pads, strides } = windowOf(h.shape, kernel, pair(l.strides ?? l.poolSize), [1, 1], l.padding);
+      case 'maxPooling2d':
+      case 'averagePooling2d':
+      case 'maxPooling1d':
+      case 'averagePooling1d': {
+        const sequence = l.type === 'maxPooling1d' || l.type === 'averagePooling1d';
+        const image = sequence ? stepsAsImage(g, h) : h;
+        const { kernel, strides } = poolWindow(l);
+        const { pads } = windowOf(image.shape, kernel, strides, [1, 1], l.padding);
+        const max = l.type === 'maxPooling2d' || l.type === 'maxPooling1d';
         // Only the gradient needs the argmax indices; without them ONNX Runtime pools several times faster.
-        h = train === undefined ? g.maxPoolValues(h, { kernel, strides, pads }) : g.maxPool(h, { kernel, strides, pads })[0];
+        const y = !max ? g.averagePool(image, { kernel, strides, pads }) : train === undefined ? g.maxPoolValues(image, { kernel, strides, pads }) : g.maxPool(image, { kernel, strides, pads })[0];
+        h = sequence ? imageAsSteps(g, y) : y;
         if (reluAfterPool) h = activate(g, h, 'relu');
         reluAfterPool = false;
-        break;
-      }
-      case 'averagePooling2d': {
-        const kernel = pair(l.poolSize);
-        const { pads, strides } = windowOf(h.shape, kernel, pair(l.strides ?? l.poolSize), [1, 1], l.padding);
-        h = g.averagePool(h, { kernel, strides, pads });
         break;
       }
       case 'globalMaxPooling2d':
@@ -449,9 +511,11 @@ function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weight
         h = g.unary('LeakyRelu', h, { alpha: { f: l.alpha } });
         break;
       case 'flatten':
-        // The training step flattens NCHW order, the next dense kernel's rows permuted to match (see
-        // ParamInfo). The inference graph flattens NHWC as tfjs does: ONNX Runtime folds that
-        // transpose into the reorder out of its blocked conv layout, where the NCHW flatten costs a pass.
+        // The training step flattens NCHW order, the next dense kernel's rows (and normalization
+        // vectors) permuted to match (see ParamInfo). The inference graph flattens NHWC as tfjs
+        // does: ONNX Runtime folds that transpose into the reorder out of its blocked conv layout,
+        // where the NCHW flatten costs a pass.
+        if (h.shape.length === 4 && train !== undefined) chwFlat = h.shape.slice(1);
         h = g.reshape(train === undefined && h.shape.length === 4 ? toNhwc(g, h) : h, [-1, h.shape.slice(1).reduce((a, b) => a * b, 1)]);
         break;
       case 'reshape': {
@@ -459,17 +523,19 @@ function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weight
         const size = h.shape.slice(1).reduce((a, b) => a * b, 1);
         const known = l.targetShape.reduce((a, d) => (d === -1 ? a : a * d), 1);
         const target = l.targetShape.map((d) => (d === -1 ? size / known : d));
-        h = g.reshape(h.shape.length === 4 ? toNhwc(g, h) : h, [-1, ...target]);
+        // After a flatten, first put its CHW rows back in tfjs's HWC order.
+        const source = chwFlat !== undefined ? toNhwc(g, g.reshape(h, [-1, ...chwFlat])) : h.shape.length === 4 ? toNhwc(g, h) : h;
+        chwFlat = undefined;
+        h = g.reshape(source, [-1, ...target]);
         if (target.length === 3) h = toNchw(g, h);
         break;
       }
       case 'conv1d': {
-        // [n, steps, in] → [n, in, 1, steps]: a Conv of kernel height 1, then back.
-        const [, steps, cin] = h.shape as [number, number, number];
-        const image = g.reshape(g.transpose(h, [0, 2, 1]), [-1, cin, 1, steps]);
+        // A Conv of kernel height 1 along the steps.
+        const image = stepsAsImage(g, h);
         const attrs = windowOf(image.shape, [1, l.kernelSize], [1, l.strides], [1, l.dilationRate], l.padding);
         const y = g.conv(image, weight(`${name}/kernel`), l.useBias ? weight(`${name}/bias`) : undefined, attrs);
-        h = activate(g, g.transpose(g.reshape(y, [-1, l.filters, y.shape[3] as number]), [0, 2, 1]), l.activation);
+        h = activate(g, imageAsSteps(g, y), l.activation);
         break;
       }
       case 'embedding':
@@ -489,10 +555,14 @@ function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weight
       case 'gru':
         h = recurrent(g, h, l, name, weight);
         break;
+      case 'bidirectional':
+        h = merge(g, recurrent(g, h, l.layer, directionName(name, 'forward', l.layer), weight), recurrent(g, h, l.layer, directionName(name, 'backward', l.layer), weight, true), l.mergeMode);
+        break;
       case 'dense': {
+        chwFlat = undefined;
         h = g.matmul(h, weight(`${name}/kernel`));
         if (l.useBias) h = g.add(h, weight(`${name}/bias`));
-        // The last layer's softmax is applied by the inference output and fused into the loss.
+        // The last layer's softmax is applied by the inference output and by the loss.
         if (i < layers.length - 1) h = activate(g, h, l.activation);
         break;
       }
@@ -507,11 +577,19 @@ function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weight
         if (mask !== undefined) h = g.mul(h, mask);
         break;
       }
-      default:
-        throw unsupported(`layer type "${l.type}"`, { name: l.type });
     }
   });
   return h;
+}
+
+/** A recurrent cell's weights, named and shaped as tfjs's (`name` is the cell's weight prefix). */
+function recurrentParams(name: string, l: RecurrentLayerConfig, features: number): ParamInfo[] {
+  const width = GATES[l.type] * l.units;
+  return [
+    { name: `${name}/kernel`, shape: [features, width], hwio: false },
+    { name: `${name}/recurrent_kernel`, shape: [l.units, width], hwio: false, orthogonal: true },
+    ...(l.useBias ? [{ name: `${name}/bias`, shape: [width], hwio: false, ...(l.type === 'lstm' ? { forgetBias: l.units } : {}) }] : []),
+  ];
 }
 
 function paramsOf(spec: ModelSpec, layers: readonly TypedLayerConfig[], names: readonly string[]): ParamInfo[] {
@@ -521,6 +599,8 @@ function paramsOf(spec: ModelSpec, layers: readonly TypedLayerConfig[], names: r
   layers.forEach((l, i) => {
     const name = names[i] as string;
     if (l.type === 'flatten' && shape.length === 3) flattened = [shape[0] as number, shape[1] as number, shape[2] as number];
+    // A reshape puts flattened rows back in tfjs's order (see forward).
+    if (l.type === 'reshape') flattened = undefined;
     if (l.type === 'conv2d') {
       const [kh, kw] = pair(l.kernelSize);
       params.push({ name: `${name}/kernel`, shape: [kh, kw, shape[2] as number, l.filters], hwio: true });
@@ -543,14 +623,16 @@ function paramsOf(spec: ModelSpec, layers: readonly TypedLayerConfig[], names: r
     } else if (l.type === 'transformerEncoder') {
       for (const w of transformerEncoderWeights(shape[1] as number, l.intermediateDim)) params.push({ name: `${name}/${w.name}`, shape: w.shape, hwio: false });
     } else if (l.type === 'simpleRnn' || l.type === 'lstm' || l.type === 'gru') {
-      const width = { simpleRnn: 1, lstm: 4, gru: 3 }[l.type] * l.units;
-      params.push({ name: `${name}/kernel`, shape: [shape[1] as number, width], hwio: false });
-      params.push({ name: `${name}/recurrent_kernel`, shape: [l.units, width], hwio: false, orthogonal: true });
-      if (l.useBias) params.push({ name: `${name}/bias`, shape: [width], hwio: false, ...(l.type === 'lstm' ? { forgetBias: l.units } : {}) });
+      params.push(...recurrentParams(name, l, shape[1] as number));
+    } else if (l.type === 'bidirectional') {
+      params.push(...recurrentParams(directionName(name, 'forward', l.layer), l.layer, shape[1] as number), ...recurrentParams(directionName(name, 'backward', l.layer), l.layer, shape[1] as number));
     } else if (l.type === 'batchNormalization' || l.type === 'layerNormalization') {
       const c = [shape[shape.length - 1] as number];
-      params.push({ name: `${name}/gamma`, shape: c, hwio: false }, { name: `${name}/beta`, shape: c, hwio: false });
-      if (l.type === 'batchNormalization') params.push({ name: `${name}/moving_mean`, shape: c, hwio: false, moving: true }, { name: `${name}/moving_variance`, shape: c, hwio: false, moving: true });
+      const order = flattened !== undefined ? { chwRows: flattened } : {};
+      params.push({ name: `${name}/gamma`, shape: c, hwio: false, ...order }, { name: `${name}/beta`, shape: c, hwio: false, ...order });
+      if (l.type === 'batchNormalization') {
+        params.push({ name: `${name}/moving_mean`, shape: c, hwio: false, moving: true, ...order }, { name: `${name}/moving_variance`, shape: c, hwio: false, moving: true, ...order });
+      }
     }
     shape = analyzeLayer(l, shape, `model.layers[${i}]`).outputShape;
   });
@@ -589,8 +671,15 @@ function objective(g: Graph, logits: Value, labels: Value, spec: ModelSpec, batc
   const loss = spec.compile.loss;
   switch (loss) {
     case 'sparse_categorical_crossentropy':
-    case 'categorical_crossentropy':
-      return { loss: g.softmaxCrossEntropy(logits, g.oneHot(labels, spec.numClasses)), correct: g.countCorrect(logits, labels) };
+    case 'categorical_crossentropy': {
+      // tfjs, op for op: the probabilities renormalized by their sum and clipped to [ε, 1 − ε]
+      // before the log, so a sample predicted with p < ε (or > 1 − ε) for its class counts
+      // −log ε (or −log(1 − ε)) and passes no gradient.
+      const p = g.softmax(logits);
+      const clipped = g.clip(g.div(p, g.reduceSum(p, [1], true)), EPSILON, 1 - EPSILON);
+      const ce = g.reduceSum(g.mul(g.oneHot(labels, spec.numClasses), g.unary('Log', clipped)), [0, 1], false);
+      return { loss: g.unary('Neg', g.div(ce, batch())), correct: g.countCorrect(logits, labels) };
+    }
     case 'mean_squared_error':
     case 'mean_absolute_error': {
       const diff = g.sub(g.softmax(logits), g.oneHot(labels, spec.numClasses));
@@ -628,7 +717,7 @@ export function compileGraphs(spec: ModelSpec): CompiledGraphs {
   }
 
   const opt = spec.compile.optimizer;
-  const adam = opt.type === 'adam';
+  const adam = isAdam(opt);
   const rmsprop = opt.type === 'rmsprop';
   // As the tfjs engine: sgd keeps a momentum slot when given a momentum or nesterov.
   const momentum = opt.type === 'sgd' && (opt.momentum !== undefined || opt.nesterov === true);
@@ -660,7 +749,7 @@ export function compileGraphs(spec: ModelSpec): CompiledGraphs {
   const grads = gradients(training, loss, wrt);
 
   const g = training;
-  const lr = g.scalar(-(opt.learningRate ?? (opt.type === 'sgd' ? 0.01 : 0.001)));
+  const learningRate = opt.learningRate ?? (opt.type === 'sgd' ? 0.01 : 0.001);
   const b1 = opt.beta1 ?? 0.9;
   const b2 = opt.beta2 ?? 0.999;
   // Adam's bias corrections 1 − β^t are fed per step (tfjs accumulates β^t in float32).
@@ -689,7 +778,7 @@ export function compileGraphs(spec: ModelSpec): CompiledGraphs {
       const ms = g.input(`${p.name}/rms`, 'float', shape);
       const moments = g.input(`${p.name}/momentum`, 'float', shape);
       const ms2 = g.add(g.mul(ms, g.scalar(rho)), g.mul(g.mul(grad, grad), g.scalar(1 - rho)));
-      const scaled = g.div(g.mul(grad, g.scalar(opt.learningRate ?? 0.001)), g.unary('Sqrt', g.add(ms2, g.scalar(opt.epsilon ?? 1e-7))));
+      const scaled = g.div(g.mul(grad, g.scalar(learningRate)), g.unary('Sqrt', g.add(ms2, g.scalar(opt.epsilon ?? 1e-7))));
       const moments2 = g.add(g.mul(moments, g.scalar(opt.momentum ?? 0)), scaled);
       g.output(ms2, `new:${p.name}/rms`);
       g.output(moments2, `new:${p.name}/momentum`);
@@ -704,7 +793,9 @@ export function compileGraphs(spec: ModelSpec): CompiledGraphs {
     } else {
       step = grad;
     }
-    g.output(g.add(g.mul(step, lr), w), `new:${p.name}`);
+    // AdamW's decoupled decay, w − w · lr · weightDecay, comes before the step as in Keras 3.
+    const decayed = opt.type === 'adamw' ? g.sub(w, g.mul(w, g.scalar(learningRate * (opt.weightDecay ?? 0.004)))) : w;
+    g.output(g.add(g.mul(step, g.scalar(-learningRate)), decayed), `new:${p.name}`);
   });
   return { params, slots, dropouts, inference, training };
 }

@@ -10,7 +10,7 @@ import * as ort from 'onnxruntime-node';
 import { EcomlError } from '../../errors.js';
 import { checkBatchSize, guarded } from '../guard.js';
 import { modelProfile } from '../../models/load.js';
-import type { ModelSpec } from '../../models/spec.js';
+import { isAdam, type ModelSpec } from '../../models/spec.js';
 import { mixSeed, PyRandom } from '../../util/random.js';
 import type { BatchMetrics, CompileOptions, CompiledModel, Engine, NamedWeight } from '../types.js';
 import { compileGraphs, type CompiledGraphs, onnxShape, type ParamInfo, unsupportedReason } from './compile.js';
@@ -216,7 +216,7 @@ export class OnnxModel implements CompiledModel {
     const feeds: Record<string, ort.Tensor> = { x: this.inputs(x, 0, n), labels: this.labels(y, 0, n), ...this.masks(n) };
     for (const [name, t] of this.weights) feeds[name] = t;
     for (const [name, t] of this.state) feeds[name] = t;
-    const adam = this.spec.compile.optimizer.type === 'adam';
+    const adam = isAdam(this.spec.compile.optimizer);
     if (adam) {
       feeds['adam/oneMinusAccBeta1'] = new ort.Tensor('float32', Float32Array.of(1 - this.accBeta[0]), []);
       feeds['adam/oneMinusAccBeta2'] = new ort.Tensor('float32', Float32Array.of(1 - this.accBeta[1]), []);
@@ -330,7 +330,7 @@ export class OnnxModel implements CompiledModel {
         state.push({ ...this.toSeam(p, this.state.get(name) as ort.Tensor), name });
       }
     }
-    if (this.spec.compile.optimizer.type === 'adam') {
+    if (isAdam(this.spec.compile.optimizer)) {
       state.push({ name: ADAM_ACC_BETA[0], shape: [], values: Float32Array.of(this.accBeta[0]) }, { name: ADAM_ACC_BETA[1], shape: [], values: Float32Array.of(this.accBeta[1]) });
     }
     return Promise.resolve(state);

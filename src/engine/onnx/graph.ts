@@ -1,8 +1,7 @@
 /**
  * A tiny graph IR for building ONNX graphs in JS: values carry static shapes (the batch axis as
  * -1), nodes carry ONNX ops. Every builder method infers its output shape, so gradient rules can
- * read shapes at build time instead of computing them in the graph. One macro op,
- * SoftmaxCrossEntropy, exists for the fused gradient rule and is lowered to ONNX ops on export.
+ * read shapes at build time instead of computing them in the graph.
  * @module
  */
 import { type Attr, type ElemType, encodeModel, floatTensor, type GraphData, int64Tensor, type NodeData, type TensorData } from './protobuf.js';
@@ -251,8 +250,9 @@ export class Graph {
     return this.one('ReduceMax', [x], x.type, shape, { axes: { ints: axes }, keepdims: { i: keepdims ? 1 : 0 } });
   }
 
-  softmax(x: Value): Value {
-    return this.one('Softmax', [x], 'float', x.shape, { axis: { i: -1 } });
+  /** Softmax along `axis` (the last by default). */
+  softmax(x: Value, axis = -1): Value {
+    return this.one('Softmax', [x], 'float', x.shape, { axis: { i: axis } });
   }
 
   /** Rows of 0/1 floats: onehot[i, c] = (labels[i] == c). */
@@ -260,11 +260,6 @@ export class Graph {
     const col = this.one('Unsqueeze', [labels, this.ints([1])], 'int64', [labels.shape[0] as number, 1]);
     const eq = this.one('Equal', [col, this.ints(Array.from({ length: classes }, (_, i) => i))], 'bool', [labels.shape[0] as number, classes]);
     return this.one('Cast', [eq], 'float', eq.shape, { to: { i: 1 } });
-  }
-
-  /** Mean over the batch of −Σ onehot·log softmax(logits): a scalar. */
-  softmaxCrossEntropy(logits: Value, onehot: Value): Value {
-    return this.one('SoftmaxCrossEntropy', [logits, onehot], 'float', []);
   }
 
   /** Number of rows with argmax(logits) == label, as a float scalar. */
@@ -282,29 +277,10 @@ export class Graph {
     return this.one('Cast', [n], 'float', [], { to: { i: 1 } });
   }
 
-  /** The ONNX graph, macro ops lowered; `initializers` bakes inputs of those names in as constants. */
+  /** The ONNX graph; `initializers` bakes inputs of those names in as constants. */
   toModel(initializers: readonly TensorData[] = []): Uint8Array {
     const baked = new Set(initializers.map((t) => t.name));
-    const nodes: NodeData[] = [];
-    let tmp = 0;
-    const t = (): string => `l${tmp++}`;
-    for (const n of this.nodes) {
-      const inputs = n.inputs.map((v) => v.name);
-      const outputs = n.outputs.map((v) => v.name);
-      if (n.op !== 'SoftmaxCrossEntropy') {
-        nodes.push({ op: n.op, inputs, outputs, attrs: n.attrs });
-        continue;
-      }
-      const [logp, prod, rows, mean, axes] = [t(), t(), t(), t(), t()];
-      nodes.push(
-        { op: 'LogSoftmax', inputs: [inputs[0] as string], outputs: [logp], attrs: { axis: { i: -1 } } },
-        { op: 'Mul', inputs: [logp, inputs[1] as string], outputs: [prod] },
-        { op: 'Constant', inputs: [], outputs: [axes], attrs: { value: { t: int64Tensor([1]) } } },
-        { op: 'ReduceSum', inputs: [prod, axes], outputs: [rows], attrs: { keepdims: { i: 0 } } },
-        { op: 'ReduceMean', inputs: [rows], outputs: [mean], attrs: { keepdims: { i: 0 } } },
-        { op: 'Neg', inputs: [mean], outputs },
-      );
-    }
+    const nodes: NodeData[] = this.nodes.map((n) => ({ op: n.op, inputs: n.inputs.map((v) => v.name), outputs: n.outputs.map((v) => v.name), attrs: n.attrs }));
     const graph: GraphData = {
       nodes,
       inputs: this.inputs.filter((v) => !baked.has(v.name)),

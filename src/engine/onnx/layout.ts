@@ -1,7 +1,8 @@
 /**
  * Weight layout conversion at the engine boundary: tfjs conv kernels are HWIO [kh, kw, in, out],
  * ONNX Conv weights OIHW [out, in, kh, kw]. A dense kernel after a flattened image has its rows
- * in HWC order in tfjs and CHW order in our graphs (which flatten NCHW without a transpose).
+ * (and a normalization there its per-feature vectors) in HWC order in tfjs and CHW order in our
+ * graphs (which flatten NCHW without a transpose).
  * A conv1d kernel [k, in, out] is an HWIO kernel of height 1, run as a Conv over [n, in, 1, steps].
  * @module
  */
@@ -31,7 +32,7 @@ export function oihwToHwio(src: Float32Array, shape: readonly number[]): Float32
   return out;
 }
 
-/** Dense kernel [h·w·c, units]: rows in HWC order → CHW order (`toChw`) or back. */
+/** Dense kernel [h·w·c, units] (or a vector [h·w·c], units 1): rows in HWC order → CHW order (`toChw`) or back. */
 export function permuteRows(src: Float32Array, [h, w, c]: readonly [number, number, number], units: number, toChw: boolean): Float32Array {
   const out = new Float32Array(src.length);
   for (let y = 0; y < h; y++)
@@ -47,13 +48,13 @@ export function permuteRows(src: Float32Array, [h, w, c]: readonly [number, numb
 /** tfjs layout → ONNX layout for one weight (or optimizer slot) of `shape` (tfjs shape). */
 export function toOnnxLayout(values: Float32Array, shape: readonly number[], hwio: boolean, chwRows: readonly [number, number, number] | undefined): Float32Array {
   if (hwio) return hwioToOihw(values, hwioShape(shape));
-  if (chwRows !== undefined) return permuteRows(values, chwRows, shape[1] as number, true);
+  if (chwRows !== undefined) return permuteRows(values, chwRows, shape[1] ?? 1, true);
   return Float32Array.from(values);
 }
 
 /** ONNX layout → tfjs layout, the inverse of `toOnnxLayout`. */
 export function toTfjsLayout(values: Float32Array, shape: readonly number[], hwio: boolean, chwRows: readonly [number, number, number] | undefined): Float32Array {
   if (hwio) return oihwToHwio(values, hwioShape(shape));
-  if (chwRows !== undefined) return permuteRows(values, chwRows, shape[1] as number, false);
+  if (chwRows !== undefined) return permuteRows(values, chwRows, shape[1] ?? 1, false);
   return Float32Array.from(values);
 }

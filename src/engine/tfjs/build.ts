@@ -10,6 +10,7 @@ import { EcomlError } from '../../errors.js';
 import { analyzeLayer, parseLayerConfig, type LayerConfigOf, type LayerType, type RecurrentLayerConfig, type TypedLayerConfig } from '../../models/layers.js';
 import type { ModelSpec } from '../../models/spec.js';
 import { mixSeed } from '../../util/random.js';
+import { AdamWOptimizer } from './adamw.js';
 import { tf } from './runtime.js';
 import { PositionEmbedding, TokenAndPositionEmbedding, TransformerEncoder } from './transformer.js';
 
@@ -241,6 +242,7 @@ type OptimizerSpec = ModelSpec['compile']['optimizer'];
 /** Keras' defaults where the spec leaves a value out. */
 const OPTIMIZERS = {
   adam: (o: OptimizerSpec) => tf.train.adam(o.learningRate ?? 0.001, o.beta1 ?? 0.9, o.beta2 ?? 0.999, o.epsilon ?? 1e-7),
+  adamw: (o: OptimizerSpec) => new AdamWOptimizer(o.learningRate ?? 0.001, o.beta1 ?? 0.9, o.beta2 ?? 0.999, o.epsilon ?? 1e-7, o.weightDecay ?? 0.004),
   sgd: (o: OptimizerSpec) =>
     o.momentum !== undefined || o.nesterov === true
       ? tf.train.momentum(o.learningRate ?? 0.01, o.momentum ?? 0, o.nesterov ?? false)

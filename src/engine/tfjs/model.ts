@@ -5,7 +5,7 @@
  */
 import { EcomlError } from '../../errors.js';
 import { checkBatchSize, guarded } from '../guard.js';
-import type { ModelSpec } from '../../models/spec.js';
+import { isAdam, type ModelSpec } from '../../models/spec.js';
 import type { BatchMetrics, CompiledModel, NamedWeight } from '../types.js';
 import { mixSeed } from '../../util/random.js';
 import { LOSSES, type TargetKind } from './build.js';
@@ -215,7 +215,7 @@ export class TfjsModel implements CompiledModel {
     });
     // getWeights() makes a fresh tensor for the step count only; the rest are live accumulators.
     tf.dispose(entries.filter((e) => e.name === 'iter').map((e) => e.tensor));
-    if (this.spec.compile.optimizer.type === 'adam') {
+    if (isAdam(this.spec.compile.optimizer)) {
       // Adam's running β powers are not in getWeights(); setWeights() recomputes them with pow(),
       // which can differ in the last bit from the product accumulated step by step.
       const adam = optimizer as unknown as AdamInternals;
@@ -252,7 +252,7 @@ export class TfjsModel implements CompiledModel {
       tf.dispose(named.map((e) => e.tensor));
     }
     tf.dispose(previous);
-    if (this.spec.compile.optimizer.type === 'adam' && accBetas.length === 2) {
+    if (isAdam(this.spec.compile.optimizer) && accBetas.length === 2) {
       const adam = optimizer as unknown as AdamInternals;
       for (const [variable, entry] of [
         [adam.accBeta1, accBetas.find((s) => s.name === ADAM_ACC_BETA[0])],
