@@ -326,6 +326,20 @@ describe('onnx engine agrees with the tfjs engine', () => {
       compile: { optimizer: { type: 'rmsprop' } },
     },
     {
+      // A conv over 8 channels puts the inference graph in ONNX Runtime's blocked layout, which flattens NHWC.
+      name: 'blocked layout: conv over 8 channels → flatten → batch normalization → dense, adam',
+      input: [6, 6, 1],
+      layers: [
+        { type: 'conv2d', filters: 8, kernelSize: 2, activation: 'relu' },
+        // tanh, not linear: a bias straight into batch normalization has no true gradient to agree on.
+        { type: 'conv2d', filters: 4, kernelSize: 2, activation: 'tanh' },
+        { type: 'flatten' },
+        { type: 'batchNormalization' },
+        { type: 'dense', units: 10, activation: 'softmax' },
+      ],
+      compile: undefined,
+    },
+    {
       name: 'binary_crossentropy with one sigmoid unit, sgd',
       input: [4, 4, 1],
       layers: [{ type: 'conv2d', filters: 2, kernelSize: 2, activation: 'relu' }, { type: 'flatten' }, { type: 'dense', units: 1, activation: 'sigmoid' }],
@@ -468,8 +482,15 @@ describe('onnx engine', () => {
     expectWeightsClose(a.getWeights(), b.getWeights(), 0);
   });
 
+  it('uses ONNX Runtime\'s blocked conv layout only where a conv2d reads 8 or more channels', () => {
+    expect(compileGraphs(specOf([28, 28, 1], recipe)).blockedLayout).toBe(false);
+    expect(compileGraphs(spec).blockedLayout).toBe(true);
+    expect(compileGraphs(specOf([6, 6, 8], recipe)).blockedLayout).toBe(true);
+  });
+
   it.each([
-    { name: 'a CNN with dropout', model: spec, tokens: 0 },
+    { name: 'a CNN with dropout (blocked layout)', model: spec, tokens: 0 },
+    { name: 'a one-channel conv, flattened, with batch normalization (plain layout)', model: specOf([5, 5, 1], [{ type: 'conv2d', filters: 3, kernelSize: 2, activation: 'tanh' }, { type: 'flatten' }, { type: 'batchNormalization' }, { type: 'dense', units: 10, activation: 'softmax' }]), tokens: 0 },
     {
       name: 'token and position embeddings and a transformer encoder with dropout',
       tokens: 5,

@@ -72,9 +72,9 @@ export interface ParamInfo {
   readonly moving?: true;
   /**
    * For a dense kernel fed by a flattened image [h, w, c], or a normalization's vectors between
-   * the two: the training step flattens NCHW (no transpose), so its kernel's rows (the vector's
-   * entries) are in CHW order where tfjs's are in HWC order. The inference graph flattens NHWC
-   * and keeps tfjs's order.
+   * the two: the graphs flatten NCHW (no transpose), so the ONNX kernel's rows (the vector's
+   * entries) are in CHW order where tfjs's are in HWC order; but an inference graph in the blocked
+   * layout flattens NHWC and keeps tfjs's order (see CompiledGraphs.blockedLayout).
    */
   readonly chwRows?: readonly [number, number, number];
   /** For an LSTM bias: its units, whose forget-gate quarter starts at 1 as in the tfjs engine. */
@@ -104,6 +104,13 @@ export interface CompiledGraphs {
   readonly dropouts: readonly DropoutInfo[];
   readonly inference: Graph;
   readonly training: Graph;
+  /**
+   * Whether ONNX Runtime's blocked (NCHWc) convolution layout pays for this model: it does when a
+   * conv2d reads 8 or more channels; for fewer, the reorders in and out cost more than the conv
+   * gains, so the engine turns that transformer off. With it on, the inference graph flattens
+   * images NHWC (folded into the reorder out) and its dense rows after a flatten are tfjs's.
+   */
+  readonly blockedLayout: boolean;
 }
 
 function unsupported(message: string, details: Record<string, unknown>): EcomlError {
@@ -459,8 +466,11 @@ function transformerEncoder(
   return residual(residual(x, 'self_attention_layer_norm', 'attention', attention), 'feedforward_layer_norm', 'feedforward', feedForward);
 }
 
-/** The shared forward pass up to the logits; `train` is given for the training step only. */
-function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weights: ReadonlyMap<string, Value>, train: TrainingPass | undefined, names: readonly string[]): Value {
+/**
+ * The shared forward pass up to the logits; `train` is given for the training step only.
+ * `nhwcFlatten`: flatten images in tfjs's HWC order (see CompiledGraphs.blockedLayout).
+ */
+function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weights: ReadonlyMap<string, Value>, train: TrainingPass | undefined, names: readonly string[], nhwcFlatten = false): Value {
   let h = x.shape.length === 4 ? toNchw(g, x) : x;
   // The [c, h, w] of an image a flatten left in CHW order, until a dense kernel absorbs that order.
   let chwFlat: readonly number[] | undefined;
@@ -511,12 +521,11 @@ function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weight
         h = g.unary('LeakyRelu', h, { alpha: { f: l.alpha } });
         break;
       case 'flatten':
-        // The training step flattens NCHW order, the next dense kernel's rows (and normalization
-        // vectors) permuted to match (see ParamInfo). The inference graph flattens NHWC as tfjs
-        // does: ONNX Runtime folds that transpose into the reorder out of its blocked conv layout,
-        // where the NCHW flatten costs a pass.
-        if (h.shape.length === 4 && train !== undefined) chwFlat = h.shape.slice(1);
-        h = g.reshape(train === undefined && h.shape.length === 4 ? toNhwc(g, h) : h, [-1, h.shape.slice(1).reduce((a, b) => a * b, 1)]);
+        // Flattens NCHW order, the next dense kernel's rows (and normalization vectors) permuted to
+        // match (see ParamInfo), or NHWC where ONNX Runtime folds that transpose into the reorder out
+        // of its blocked conv layout (see CompiledGraphs.blockedLayout).
+        if (h.shape.length === 4 && !nhwcFlatten) chwFlat = h.shape.slice(1);
+        h = g.reshape(nhwcFlatten && h.shape.length === 4 ? toNhwc(g, h) : h, [-1, h.shape.slice(1).reduce((a, b) => a * b, 1)]);
         break;
       case 'reshape': {
         // tfjs reshapes NHWC element order: leave our NCHW layout around it.
@@ -707,12 +716,14 @@ export function compileGraphs(spec: ModelSpec): CompiledGraphs {
   const params = paramsOf(spec, layers, names);
   const shapes = graphShapes(spec, layers);
   const inputShape = [-1, ...spec.input];
+  // Graph shapes are CHW: a conv2d's input channels are the first axis of the layer before's output.
+  const blockedLayout = layers.some((l, i) => l.type === 'conv2d' && ((i === 0 ? spec.input[2] : shapes[i - 1]?.[0]) ?? 0) >= 8);
 
   const inference = new Graph();
   {
     const x = inference.input('x', 'float', inputShape);
     const weights = new Map(params.map((p) => [p.name, inference.input(p.name, 'float', onnxShape(p))]));
-    const logits = forward(inference, x, layers, weights, undefined, names);
+    const logits = forward(inference, x, layers, weights, undefined, names, blockedLayout);
     inference.output(probabilities(inference, logits, spec), 'probs');
   }
 
@@ -797,5 +808,5 @@ export function compileGraphs(spec: ModelSpec): CompiledGraphs {
     const decayed = opt.type === 'adamw' ? g.sub(w, g.mul(w, g.scalar(learningRate * (opt.weightDecay ?? 0.004)))) : w;
     g.output(g.add(g.mul(step, g.scalar(-learningRate)), decayed), `new:${p.name}`);
   });
-  return { params, slots, dropouts, inference, training };
+  return { params, slots, dropouts, inference, training, blockedLayout };
 }

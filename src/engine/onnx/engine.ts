@@ -34,15 +34,18 @@ function size(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-function sessionOptions(threads: number, providers: ort.InferenceSession.ExecutionProviderConfig[]): ort.InferenceSession.SessionOptions {
-  // ORT's threads spin by default, which starves the JS thread on small machines.
+function sessionOptions(threads: number, providers: ort.InferenceSession.ExecutionProviderConfig[], blockedLayout: boolean): ort.InferenceSession.SessionOptions {
   return {
     executionProviders: providers,
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
-    extra: { session: { intra_op: { allow_spinning: '0' } } },
+    extra: {
+      // ORT's threads spin by default, which starves the JS thread on small machines.
+      session: { intra_op: { allow_spinning: '0' } },
+      ...(blockedLayout ? {} : { optimization: { disable_specified_optimizers: 'NchwcTransformer' } }),
+    },
   };
 }
 
@@ -284,8 +287,8 @@ export class OnnxModel implements CompiledModel {
   private bakedInferenceGraph(): Uint8Array {
     const initializers = this.graphs.params.map((p) => {
       const values = (this.weights.get(p.name) as ort.Tensor).data as Float32Array;
-      // The inference graph flattens images in tfjs's HWC order (see ParamInfo.chwRows).
-      return floatTensor(p.chwRows === undefined ? values : toTfjsLayout(values, p.shape, false, p.chwRows), onnxShape(p), p.name);
+      // A blocked-layout inference graph flattens images in tfjs's HWC order (see ParamInfo.chwRows).
+      return floatTensor(this.graphs.blockedLayout && p.chwRows !== undefined ? toTfjsLayout(values, p.shape, false, p.chwRows) : values, onnxShape(p), p.name);
     });
     return this.graphs.inference.toModel(initializers);
   }
@@ -402,7 +405,7 @@ export class OnnxEngine implements Engine {
   private async build(spec: ModelSpec, seed: number, weights: (graphs: CompiledGraphs) => readonly NamedWeight[]): Promise<OnnxModel> {
     const graphs = compileGraphs(spec);
     await this.ready();
-    const options = sessionOptions(this.threads, this.providers ?? ['cpu']);
+    const options = sessionOptions(this.threads, this.providers ?? ['cpu'], graphs.blockedLayout);
     const createSession = (model: Uint8Array): Promise<ort.InferenceSession> =>
       guarded('onnx', 'session creation', () =>
         ort.InferenceSession.create(model, options).catch((error: unknown) => {
@@ -437,8 +440,8 @@ export class OnnxEngine implements Engine {
         if (t === undefined || t.dims.length !== expected.length || t.dims.some((d, i) => d !== expected[i])) {
           throw new EcomlError('E_MODEL_CORRUPT', `${file}: weight ${p.name} is missing or not shaped [${expected.join(', ')}]`, { details: { dir, weight: p.name } });
         }
-        // A model.onnx holds the inference graph, whose dense rows after a flatten are already tfjs's.
-        return { name: p.name, shape: p.shape, values: toTfjsLayout(t.values, p.shape, p.hwio, undefined) };
+        // A model.onnx holds the inference graph, whose rows after a flatten may already be tfjs's.
+        return { name: p.name, shape: p.shape, values: toTfjsLayout(t.values, p.shape, p.hwio, graphs.blockedLayout ? undefined : p.chwRows) };
       }),
     );
   }
