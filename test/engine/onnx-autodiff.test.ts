@@ -160,6 +160,7 @@ const cases: Case[] = [
     build: (g, [x, w]) => g.conv(x as Value, w as Value, undefined, window(2, 1, 2, [0, 0, 0, 0])),
   },
   { name: 'MaxPool 2×2', op: 'MaxPool', shapes: [[2, 3, 4, 4]], build: (g, [x]) => g.maxPool(x as Value, window(2, 2, 1, [0, 0, 0, 0]))[0] },
+  { name: 'MaxPool 2×2, last row and column uncovered', op: 'MaxPool', shapes: [[2, 2, 5, 5]], build: (g, [x]) => g.maxPool(x as Value, window(2, 2, 1, [0, 0, 0, 0]))[0] },
   {
     name: 'MaxPool 3×3 stride 2, same (overlapping)',
     op: 'MaxPool',

@@ -216,6 +216,13 @@ const RULES: Readonly<Record<string, Rule>> = {
   MaxPool: (g, n, [dy]) => {
     const x = n.inputs[0] as Value;
     const idx = n.outputs[1] as Value;
+    const ints = (k: string): number[] => (n.attrs[k] as { ints: number[] }).ints;
+    const [kernel, strides] = [ints('kernel_shape'), ints('strides')];
+    if (strides.every((s, i) => s >= (kernel[i] as number))) {
+      // Windows that never overlap send each input at most one dy: MaxUnpool places them directly.
+      const shape = g.node('Shape', [x], [{ type: 'int64', shape: [x.shape.length] }])[0] as Value;
+      return [g.node('MaxUnpool', [dy as Value, idx, shape], [{ type: 'float', shape: x.shape }], { kernel_shape: { ints: kernel }, strides: { ints: strides }, pads: n.attrs.pads as { ints: number[] } })[0]];
+    }
     const size = x.shape.reduce((a, b) => a * b, 1);
     // Indices are flat NCHW positions in the whole input: scatter-add dy into a flat zero tensor.
     const flatX = g.reshape(x, [size < 0 ? -1 : size]);
