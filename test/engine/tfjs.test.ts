@@ -256,6 +256,23 @@ describe('tfjs engine', () => {
     compiled.dispose();
   });
 
+  it('loads back activations whose saved names tfjs renames on loading (gelu_new, hardSigmoid)', async () => {
+    const layers: SpecInput['model']['layers'] = [
+      { type: 'dense', units: 4, activation: 'gelu_new' },
+      { type: 'dense', units: 4, activation: 'hardSigmoid' },
+      { type: 'dense', units: 3, activation: 'softmax' },
+    ];
+    const spec = specOf([5], layers);
+    const m = await engine.compile(spec, { seed: 4 });
+    const { x } = batch(spec, 6, 2);
+    const dir = join(root, 'renamed-activations');
+    await saveModelDir(dir, m, { spec: defineSpec({ name: 'test', numClasses: 3, model: { input: [5], layers } }), specDir: root, hyperparameters: {}, preprocessing: { kind: 'none' } });
+    const { compiled } = await loadModelDir(dir, engine);
+    expect(await compiled.predict(x, 6)).toEqual(await m.predict(x, 6));
+    m.dispose();
+    compiled.dispose();
+  });
+
   const transformer = (dropout: number): ModelSpec =>
     specOf(
       [5],

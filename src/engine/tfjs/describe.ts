@@ -12,8 +12,8 @@ type Config = Record<string, unknown>;
 
 function activation(c: Config): string {
   const name = String(c.activation ?? 'linear');
-  // tfjs serializes hardSigmoid as hard_sigmoid in some versions.
-  const normalized = name === 'hard_sigmoid' ? 'hardSigmoid' : name;
+  // tfjs serializes hardSigmoid as hard_sigmoid in some versions, and names gelu_new geluNew once loaded.
+  const normalized = ({ hard_sigmoid: 'hardSigmoid', geluNew: 'gelu_new' } as Readonly<Record<string, string>>)[name] ?? name;
   return (ACTIVATIONS as readonly string[]).includes(normalized) ? normalized : name;
 }
 

@@ -41,6 +41,22 @@ async function start(): Promise<void> {
   }
   if (!ok) throw new EcomlError('E_ENGINE_FAILED', 'could not start the tfjs wasm backend');
   installWasmKernels();
+  registerGeluNewAlias();
+}
+
+/**
+ * tfjs-layers saves the gelu_new activation under that name but camel-cases it to geluNew when it
+ * loads a model, a name it never registered, so such models would not load: register the same
+ * activation under that name too.
+ */
+function registerGeluNewAlias(): void {
+  // The activation classes are not exported: take gelu_new's from a layer that uses it.
+  const probe = tf.layers.activation({ activation: 'gelu_new' }) as unknown as { activation: object };
+  const GeluNew = probe.activation.constructor as new () => { getConfig(): tf.serialization.ConfigDict };
+  class GeluNewAlias extends GeluNew {
+    static readonly className = 'geluNew';
+  }
+  tf.serialization.registerClass(GeluNewAlias as unknown as tf.serialization.SerializableConstructor<tf.serialization.Serializable>);
 }
 
 function describe(error: unknown): string {
