@@ -280,7 +280,20 @@ export class Graph {
   /** The ONNX graph; `initializers` bakes inputs of those names in as constants. */
   toModel(initializers: readonly TensorData[] = []): Uint8Array {
     const baked = new Set(initializers.map((t) => t.name));
-    const nodes: NodeData[] = this.nodes.map((n) => ({ op: n.op, inputs: n.inputs.map((v) => v.name), outputs: n.outputs.map((v) => v.name), attrs: n.attrs }));
+    // An output's Identity would copy the value on every run (the new weights and optimizer state of
+    // a training step are most of its memory traffic): the producing node writes the output instead.
+    const computed = new Set(this.nodes.filter((n) => n.op !== 'Constant').flatMap((n) => n.outputs.map((v) => v.name)));
+    const outputs = new Set(this.outputs);
+    const renamed = new Map<string, string>();
+    const copies = new Set<Node>();
+    for (const n of this.nodes) {
+      const [source, out] = [n.inputs[0], n.outputs[0]];
+      if (n.op !== 'Identity' || out === undefined || !outputs.has(out) || source === undefined || !computed.has(source.name) || renamed.has(source.name)) continue;
+      renamed.set(source.name, out.name);
+      copies.add(n);
+    }
+    const name = (v: Value): string => renamed.get(v.name) ?? v.name;
+    const nodes: NodeData[] = this.nodes.filter((n) => !copies.has(n)).map((n) => ({ op: n.op, inputs: n.inputs.map(name), outputs: n.outputs.map(name), attrs: n.attrs }));
     const graph: GraphData = {
       nodes,
       inputs: this.inputs.filter((v) => !baked.has(v.name)),
