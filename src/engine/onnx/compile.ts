@@ -777,9 +777,9 @@ export function compileGraphs(spec: ModelSpec): CompiledGraphs {
     const grad = grads[i];
     if (grad === undefined) throw new EcomlError('E_INTERNAL', `weight ${p.name} does not affect the loss`);
     const shape = onnxShape(p);
-    // The update is `step · scale` added to the (decayed) weight.
+    // The update is `step · scale` added to the (decayed) weight; scale is −lr but for Adam's.
     let step: Value;
-    let scale: Value = g.scalar(-learningRate);
+    let scale: Value | undefined;
     if (adam) {
       const m = g.input(`${p.name}/m`, 'float', shape);
       const v = g.input(`${p.name}/v`, 'float', shape);
@@ -812,7 +812,7 @@ export function compileGraphs(spec: ModelSpec): CompiledGraphs {
     }
     // AdamW's decoupled decay, w − w · lr · weightDecay, comes before the step as in Keras 3.
     const decayed = opt.type === 'adamw' ? g.sub(w, g.mul(w, g.scalar(learningRate * (opt.weightDecay ?? 0.004)))) : w;
-    g.output(g.add(g.mul(step, scale), decayed), `new:${p.name}`);
+    g.output(g.add(g.mul(step, scale ?? g.scalar(-learningRate)), decayed), `new:${p.name}`);
   });
   return { params, slots, dropouts, inference, training, blockedLayout };
 }

@@ -41,18 +41,23 @@ export interface GraphData {
 const OPSET = 17;
 const IR_VERSION = 8;
 
-/** Appends protobuf wire-format fields; messages nest by encoding the child first. */
+/**
+ * Appends protobuf wire-format fields; messages nest by encoding the child first. Byte fields are
+ * kept as references and copied once, by `finish` (a model's weights can be tens of megabytes).
+ */
 class Writer {
-  private readonly parts: number[] = [];
+  private readonly chunks: Uint8Array[] = [];
+  /** Keys, lengths and scalars not yet moved into `chunks`. */
+  private pending: number[] = [];
 
   private varint(value: bigint): void {
     // int64 fields carry negatives as 10-byte two's complement.
     let v = BigInt.asUintN(64, value);
     while (v >= 0x80n) {
-      this.parts.push(Number(v & 0x7fn) | 0x80);
+      this.pending.push(Number(v & 0x7fn) | 0x80);
       v >>= 7n;
     }
-    this.parts.push(Number(v));
+    this.pending.push(Number(v));
   }
 
   private key(field: number, wire: number): void {
@@ -69,14 +74,15 @@ class Writer {
     this.key(field, 5);
     const b = new Uint8Array(4);
     new DataView(b.buffer).setFloat32(0, value, true);
-    this.parts.push(...b);
+    this.pending.push(...b);
     return this;
   }
 
   bytes(field: number, value: Uint8Array): this {
     this.key(field, 2);
     this.varint(BigInt(value.length));
-    for (const byte of value) this.parts.push(byte);
+    this.flush();
+    this.chunks.push(value);
     return this;
   }
 
@@ -88,8 +94,21 @@ class Writer {
     return this.bytes(field, child.finish());
   }
 
+  private flush(): void {
+    if (this.pending.length === 0) return;
+    this.chunks.push(Uint8Array.from(this.pending));
+    this.pending = [];
+  }
+
   finish(): Uint8Array {
-    return Uint8Array.from(this.parts);
+    this.flush();
+    const out = new Uint8Array(this.chunks.reduce((n, c) => n + c.length, 0));
+    let offset = 0;
+    for (const c of this.chunks) {
+      out.set(c, offset);
+      offset += c.length;
+    }
+    return out;
   }
 }
 
