@@ -19,9 +19,9 @@ const { values } = parseArgs({ options: { samples: { type: 'string', default: '6
 const samples = Number(values.samples);
 const MODELS = [
   { key: 'recipe', spec: 'mnist-cnn.yaml', samples },
-  // The slower models train on fewer samples so the tfjs rows stay short.
-  { key: 'cnn2', spec: 'mnist-cnn2.yaml', samples: Math.max(640, Math.floor(samples / 5)) },
-  { key: 'lstm', spec: 'mnist-lstm.yaml', samples: Math.max(640, Math.floor(samples / 5)) },
+  // The slower models train on half the samples so the tfjs rows stay short.
+  { key: 'cnn2', spec: 'mnist-cnn2.yaml', samples: Math.max(640, Math.floor(samples / 2)) },
+  { key: 'lstm', spec: 'mnist-lstm.yaml', samples: Math.max(640, Math.floor(samples / 2)) },
 ] as const;
 
 interface Row {

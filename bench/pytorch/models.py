@@ -71,9 +71,13 @@ with torch.no_grad():
     for b in (1, 64, 256):
         n = 200 if b == 1 else len(x)
         model(x[:b])
-        t0 = time.perf_counter()
-        for i in range(0, n, b):
-            model(x[i : i + b])
-        infer[str(b)] = n / (time.perf_counter() - t0)
+        # Best of three passes, as bench/harness.ts does: a pass is short and this VM is noisy.
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            for i in range(0, n, b):
+                model(x[i : i + b])
+            best = min(best, time.perf_counter() - t0)
+        infer[str(b)] = n / best
 print(json.dumps({"engine": f"pytorch-{a.threads}t", "version": torch.__version__, "model": a.model, "threads": a.threads, "batch": a.batch,
                   "train_samples_per_second": len(x) / train_wall, "train_samples_per_cpu_second": len(x) / train_cpu, "inference_samples_per_second": infer}))
