@@ -154,6 +154,12 @@ const cases: Case[] = [
     build: (g, [x, w]) => g.conv(x as Value, w as Value, undefined, window(2, 3, 1, [0, 0, 0, 0])),
   },
   {
+    name: 'Conv, same, even kernel (uneven pads)',
+    op: 'Conv',
+    shapes: [[2, 3, 5, 4], [2, 3, 2, 2], [2]],
+    build: (g, [x, w, b]) => g.conv(x as Value, w as Value, b, window(2, 1, 1, [0, 0, 1, 1])),
+  },
+  {
     name: 'Conv, dilated',
     op: 'Conv',
     shapes: [[2, 1, 7, 7], [2, 1, 2, 2]],
