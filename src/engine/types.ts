@@ -33,7 +33,7 @@ export interface CompiledModel {
   /** Optimizer state (moments, step count) so `--resume` continues exactly. */
   getOptimizerState(): Promise<NamedWeight[]>;
   setOptimizerState(state: readonly NamedWeight[]): Promise<void>;
-  /** Writes the engine's native model files (for tfjs: model.json + weight shards) into `dir`. */
+  /** Writes the engine's native model files (for tfjs: model.json + weight shards) into `dir`, creating it. */
   saveTo(dir: string): Promise<{ files: string[] }>;
   readonly parameterCount: number;
   readonly flopsPerSample: number;

@@ -1,0 +1,181 @@
+/**
+ * The Engine contract, run by every engine (test/engine/engines.test.ts): compile as profiled,
+ * seeded starts, training, prediction, evaluation, weights and optimizer state across the seam,
+ * batch checks, save/load and tensor hygiene.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CompiledModel, Engine, NamedWeight } from '../../src/engine/index.js';
+import { defineSpec, modelProfile, resolveModelSpec } from '../../src/models/index.js';
+import type { ModelSpec } from '../../src/models/index.js';
+import { signedValues } from './values.js';
+
+/** A small CNN with batch normalization and dropout: every kind of weight and state an engine keeps. */
+const spec: ModelSpec = resolveModelSpec(
+  defineSpec({
+    name: 'conformance',
+    numClasses: 3,
+    model: {
+      input: [6, 6, 1],
+      layers: [
+        { type: 'conv2d', filters: 4, kernelSize: 3, activation: 'relu' },
+        { type: 'batchNormalization' },
+        { type: 'flatten' },
+        { type: 'dropout', rate: 0.3 },
+        { type: 'dense', units: 3, activation: 'softmax' },
+      ],
+    },
+  }),
+  {},
+);
+
+function batch(n: number, seed: number): { x: Float32Array; y: Int32Array } {
+  return { x: signedValues(seed, n * 36), y: Int32Array.from({ length: n }, (_, i) => (i * 2 + seed) % 3) };
+}
+
+function same(a: readonly NamedWeight[], b: readonly NamedWeight[]): boolean {
+  return a.length === b.length && a.every((w, i) => w.name === b[i]?.name && w.values.every((v, k) => Object.is(v, b[i]?.values[k])));
+}
+
+export function engineConformance(label: string, create: () => Engine): void {
+  describe(`Engine contract: ${label}`, () => {
+    const engine = create();
+    const open: CompiledModel[] = [];
+    let root: string;
+    const compile = async (seed: number): Promise<CompiledModel> => {
+      const model = await engine.compile(spec, { seed });
+      open.push(model);
+      return model;
+    };
+
+    beforeAll(async () => {
+      await engine.ready();
+      root = await mkdtemp(join(tmpdir(), 'ecoml-engine-'));
+    });
+    afterAll(async () => {
+      for (const m of open) m.dispose();
+      await rm(root, { recursive: true, force: true });
+    });
+
+    it('compiles a spec as profiled, its weights named and ordered as tfjs-layers does', async () => {
+      const model = await compile(1);
+      expect(engine.unsupportedReason?.(spec)).toBeUndefined();
+      expect(model.spec).toBe(spec);
+      expect([model.parameterCount, model.flopsPerSample]).toEqual([modelProfile(spec).parameterCount, modelProfile(spec).flopsPerSample]);
+      expect(model.getWeights().map((w) => [w.name, w.shape])).toEqual([
+        ['conv2d/kernel', [3, 3, 1, 4]],
+        ['conv2d/bias', [4]],
+        ['batch_normalization/gamma', [4]],
+        ['batch_normalization/beta', [4]],
+        ['dense/kernel', [64, 3]],
+        ['dense/bias', [3]],
+        ['batch_normalization/moving_mean', [4]],
+        ['batch_normalization/moving_variance', [4]],
+      ]);
+    });
+
+    it('starts from the same weights for a seed and other weights for another, and trains deterministically, dropout included', async () => {
+      const [a, b, c] = [await compile(7), await compile(7), await compile(8)];
+      expect(same(a.getWeights(), b.getWeights())).toBe(true);
+      expect(same(a.getWeights(), c.getWeights())).toBe(false);
+      const { x, y } = batch(8, 5);
+      const losses = [[], []] as number[][];
+      for (let step = 0; step < 3; step++) for (const [i, m] of [a, b].entries()) losses[i]?.push((await m.trainBatch(x, y, 8)).loss);
+      expect(losses[0]).toEqual(losses[1]);
+      expect(same(a.getWeights(), b.getWeights())).toBe(true);
+    });
+
+    it('trains: steps on one batch lower its loss, metrics are in range, and a last partial batch trains', async () => {
+      const model = await compile(2);
+      const { x, y } = batch(8, 3);
+      const first = await model.trainBatch(x, y, 8);
+      let last = first;
+      for (let step = 0; step < 15; step++) last = await model.trainBatch(x, y, 8);
+      expect(Number.isFinite(first.loss) && last.loss < first.loss).toBe(true);
+      for (const m of [first, last]) expect(m.accuracy).toSatisfy((a: number | undefined) => a !== undefined && a >= 0 && a <= 1);
+      const partial = await model.trainBatch(x, y, 5);
+      expect(Number.isFinite(partial.loss)).toBe(true);
+    });
+
+    it('predicts one probability row per sample, the same at any batch size', async () => {
+      const model = await compile(3);
+      const { x } = batch(10, 4);
+      const whole = await model.predict(x, 10, 10);
+      expect(whole).toHaveLength(30);
+      for (let r = 0; r < 10; r++) expect((whole[3 * r] as number) + (whole[3 * r + 1] as number) + (whole[3 * r + 2] as number)).toBeCloseTo(1, 5);
+      const parts = await model.predict(x, 10, 3);
+      parts.forEach((v, i) => expect(v).toBeCloseTo(whole[i] as number, 6));
+    });
+
+    it('evaluates in batches as in one, without changing the weights', async () => {
+      const model = await compile(4);
+      const { x, y } = batch(10, 6);
+      await model.trainBatch(x, y, 10);
+      const before = model.getWeights();
+      const whole = await model.evaluate(x, y, 10, 10);
+      const parts = await model.evaluate(x, y, 10, 3);
+      expect(parts.loss).toBeCloseTo(whole.loss, 5);
+      expect(parts.accuracy).toBeCloseTo(whole.accuracy ?? -1, 6);
+      expect(same(model.getWeights(), before)).toBe(true);
+    });
+
+    it('takes weights by name in any order, and refuses unknown names and wrong shapes (E_SHAPE_MISMATCH) leaving its own', async () => {
+      const [a, b] = [await compile(1), await compile(2)];
+      b.setWeights([...a.getWeights()].reverse());
+      expect(same(b.getWeights(), a.getWeights())).toBe(true);
+      const own = b.getWeights();
+      const bogus: NamedWeight = { name: 'dense/kernal', shape: [1], values: new Float32Array(1) };
+      expect(() => b.setWeights([...a.getWeights(), bogus])).toThrow(expect.objectContaining({ code: 'E_SHAPE_MISMATCH' }));
+      const misshapen = a.getWeights().map((w) => (w.name === 'dense/bias' ? { ...w, shape: [4], values: new Float32Array(4) } : w));
+      expect(() => b.setWeights(misshapen)).toThrow(expect.objectContaining({ code: 'E_SHAPE_MISMATCH' }));
+      expect(same(b.getWeights(), own)).toBe(true);
+    });
+
+    it('resumes exactly from its weights and optimizer state', async () => {
+      const { x, y } = batch(8, 2);
+      const a = await compile(1);
+      await a.trainBatch(x, y, 8);
+      // Dropout masks follow the compile seed and step: a resume compiles with the same seed.
+      const b = await compile(1);
+      b.setWeights(a.getWeights());
+      await b.setOptimizerState(await a.getOptimizerState());
+      await a.trainBatch(x, y, 8);
+      await b.trainBatch(x, y, 8);
+      expect(same(b.getWeights(), a.getWeights())).toBe(true);
+    });
+
+    it('checks batches: too few values or labels out of range are E_SHAPE_MISMATCH, a batch size of 0 E_CONFIG_INVALID', async () => {
+      const model = await compile(1);
+      const { x, y } = batch(4, 1);
+      await expect(model.trainBatch(x.subarray(0, 100), y, 4)).rejects.toMatchObject({ code: 'E_SHAPE_MISMATCH' });
+      await expect(model.trainBatch(x, Int32Array.from([0, 1, 3, 2]), 4)).rejects.toMatchObject({ code: 'E_SHAPE_MISMATCH', details: { index: 2, label: 3 } });
+      await expect(model.predict(x, 4, 0)).rejects.toMatchObject({ code: 'E_CONFIG_INVALID' });
+      await expect(model.evaluate(x, y, 4, 0)).rejects.toMatchObject({ code: 'E_CONFIG_INVALID' });
+    });
+
+    it('loads what it saved, predicting the same', async () => {
+      const model = await compile(5);
+      const { x, y } = batch(6, 8);
+      await model.trainBatch(x, y, 6);
+      const dir = join(root, 'saved');
+      const { files } = await model.saveTo(dir);
+      expect(files.length).toBeGreaterThan(0);
+      const loaded = await engine.load(dir, spec);
+      open.push(loaded);
+      expect(await loaded.predict(x, 6)).toEqual(await model.predict(x, 6));
+      await expect(engine.load(join(root, 'missing'), spec)).rejects.toMatchObject({ code: 'E_MODEL_NOT_FOUND' });
+    });
+
+    it('holds no runtime tensors once its models are disposed', async () => {
+      const baseline = engine.liveTensors();
+      const model = await engine.compile(spec, { seed: 9 });
+      const { x, y } = batch(4, 9);
+      await model.trainBatch(x, y, 4);
+      await model.predict(x, 4);
+      model.dispose();
+      expect(engine.liveTensors()).toBe(baseline);
+    });
+  });
+}
