@@ -1,6 +1,7 @@
 /**
  * Engines against each other and against PyTorch, same machine, same run: training samples/s and
- * samples per CPU-second (batch 64) and inference samples/s at batch 1/64/256, for the recipe CNN,
+ * samples per CPU-second (batch 64, best of three epochs) and inference samples/s at batch 1/64/256
+ * (best of three passes), for the recipe CNN,
  * the 2-conv CNN and the LSTM. PyTorch (Debian `python3-torch`) runs at 1 and 2 threads when
  * installed; the onnx engine runs at 1 and 2 threads too. Goals: onnx ≥ 2× PyTorch's best training
  * on the two CNNs; onnx inference ≥ 5× tfjs.

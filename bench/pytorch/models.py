@@ -58,12 +58,17 @@ def step(xb, yb):
 
 for _ in range(5):
     step(x[: a.batch], y[: a.batch])
-perm = torch.randperm(len(x))
-cpu0, t0 = time.process_time(), time.perf_counter()
-for i in range(0, len(x), a.batch):
-    idx = perm[i : i + a.batch]
-    step(x[idx], y[idx])
-train_wall, train_cpu = time.perf_counter() - t0, time.process_time() - cpu0
+# The best of three epochs, as bench/harness.ts does: an epoch here is a second or two on a noisy VM.
+train_wall, train_cpu = float("inf"), float("inf")
+for _ in range(3):
+    perm = torch.randperm(len(x))
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    for i in range(0, len(x), a.batch):
+        idx = perm[i : i + a.batch]
+        step(x[idx], y[idx])
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    if wall < train_wall:
+        train_wall, train_cpu = wall, cpu
 
 model.eval()
 infer = {}
