@@ -340,6 +340,20 @@ describe('onnx engine agrees with the tfjs engine', () => {
       compile: undefined,
     },
     {
+      // Pool windows never read the convs' last rows and columns: those are not computed.
+      name: 'valid convs whose last rows and columns no pool window reads (max, strided average), adam',
+      input: [10, 9, 2],
+      layers: [
+        { type: 'conv2d', filters: 3, kernelSize: 2, activation: 'relu' },
+        { type: 'maxPooling2d', poolSize: 2 },
+        { type: 'conv2d', filters: 4, kernelSize: [2, 1], strides: [1, 2], activation: 'tanh' },
+        { type: 'averagePooling2d', poolSize: 2, strides: 1 },
+        { type: 'flatten' },
+        { type: 'dense', units: 10, activation: 'softmax' },
+      ],
+      compile: undefined,
+    },
+    {
       name: 'binary_crossentropy with one sigmoid unit, sgd',
       input: [4, 4, 1],
       layers: [{ type: 'conv2d', filters: 2, kernelSize: 2, activation: 'relu' }, { type: 'flatten' }, { type: 'dense', units: 1, activation: 'sigmoid' }],
