@@ -91,8 +91,9 @@ function product(shape: Shape): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-function pair(v: number | readonly [number, number]): readonly [number, number] {
-  return typeof v === 'number' ? [v, v] : v;
+/** A size given as one number or [height, width], as [height, width]. */
+export function pair(v: number | readonly [number, number]): [number, number] {
+  return typeof v === 'number' ? [v, v] : [v[0], v[1]];
 }
 
 function requireRank(at: string, input: Shape, rank: number, names: string): void {
@@ -471,6 +472,25 @@ function layerTypeOf(type: string, at: string): LayerType {
     throw error;
   }
   throw new EcomlError('E_INTERNAL', `lookup accepted the unknown layer type "${type}"`);
+}
+
+/** Keras' layer naming: snake_case of the type (`maxPooling2d` → `max_pooling2d`). */
+export function snakeCase(type: string): string {
+  return type.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
+}
+
+/**
+ * Layer names as Keras gives them (conv2d, dense, dense_1, …): every engine names its weights
+ * `${layer}/${weight}` from these, so weights cross the engine seam by name.
+ */
+export function layerNames(layers: readonly TypedLayerConfig[]): string[] {
+  const seen = new Map<string, number>();
+  return layers.map((l) => {
+    const base = snakeCase(l.type);
+    const n = seen.get(base) ?? 0;
+    seen.set(base, n + 1);
+    return n === 0 ? base : `${base}_${n}`;
+  });
 }
 
 /** Shape inference, parameter count and FLOPs for one validated layer. */

@@ -12,8 +12,11 @@ import {
   type Activation,
   analyzeLayer,
   type LayerConfigOf,
+  layerNames,
+  pair,
   parseLayerConfig,
   type RecurrentLayerConfig,
+  snakeCase,
   tokenAndPositionWeights,
   transformerEncoderWeights,
   type TypedLayerConfig,
@@ -189,26 +192,6 @@ export function unsupportedReason(spec: ModelSpec): string | undefined {
 /** Whether the onnx engine can compile `spec` (otherwise use tfjs). */
 export function supports(spec: ModelSpec): boolean {
   return unsupportedReason(spec) === undefined;
-}
-
-/** Keras' layer naming: snake_case of the type. */
-function snake(type: string): string {
-  return type.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
-}
-
-/** Keras layer names (conv2d, conv2d_1, dense, …), as the tfjs engine names its weights. */
-function layerNames(layers: readonly TypedLayerConfig[]): string[] {
-  const seen = new Map<string, number>();
-  return layers.map((l) => {
-    const base = snake(l.type);
-    const n = seen.get(base) ?? 0;
-    seen.set(base, n + 1);
-    return n === 0 ? base : `${base}_${n}`;
-  });
-}
-
-function pair(v: number | readonly [number, number]): [number, number] {
-  return typeof v === 'number' ? [v, v] : [v[0], v[1]];
 }
 
 /** TF's padding: 'same' splits the overrun with the extra row at the end. */
@@ -450,7 +433,7 @@ function merge(g: Graph, y: Value, yRev: Value, mode: LayerConfigOf<'bidirection
 
 /** The weight-name prefix of a bidirectional layer's forward or backward half, as tfjs names it. */
 function directionName(name: string, direction: 'forward' | 'backward', inner: RecurrentLayerConfig): string {
-  return `${name}/${direction}_${name}_${snake(inner.type)}`;
+  return `${name}/${direction}_${name}_${snakeCase(inner.type)}`;
 }
 
 /**

@@ -7,7 +7,7 @@
  * @module
  */
 import { EcomlError } from '../../errors.js';
-import { analyzeLayer, parseLayerConfig, type LayerConfigOf, type LayerType, type RecurrentLayerConfig, type TypedLayerConfig } from '../../models/layers.js';
+import { analyzeLayer, type LayerConfigOf, layerNames, type LayerType, pair, parseLayerConfig, type RecurrentLayerConfig, snakeCase, type TypedLayerConfig } from '../../models/layers.js';
 import type { ModelSpec } from '../../models/spec.js';
 import { mixSeed } from '../../util/random.js';
 import { AdamWOptimizer } from './adamw.js';
@@ -151,32 +151,12 @@ const BUILDERS: { readonly [K in LayerType]: Builder<LayerConfigOf<K>> } = {
   gru: { build: (c, ctx) => recurrent({ ...c, type: 'gru' }, ctx) },
   bidirectional: {
     build: (c, ctx) =>
-      tf.layers.bidirectional({ name: ctx.name, mergeMode: c.mergeMode, layer: recurrent(c.layer, { ...ctx, name: `${ctx.name}_${snake(c.layer.type)}` }) }),
+      tf.layers.bidirectional({ name: ctx.name, mergeMode: c.mergeMode, layer: recurrent(c.layer, { ...ctx, name: `${ctx.name}_${snakeCase(c.layer.type)}` }) }),
   },
 };
 
 // The registry with configs erased, indexed only by the `type` of the config passed to it.
 const ERASED_BUILDERS: Readonly<Record<LayerType, Builder<TypedLayerConfig>>> = BUILDERS;
-
-function pair(v: number | readonly [number, number]): [number, number] {
-  return typeof v === 'number' ? [v, v] : [v[0], v[1]];
-}
-
-/** Keras' layer naming: snake_case of the type. */
-function snake(type: string): string {
-  return type.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
-}
-
-/** Layer names as Keras gives them: conv2d, dense, dense_1, … (stable, so weight names are too). */
-function layerNames(layers: readonly TypedLayerConfig[]): string[] {
-  const seen = new Map<string, number>();
-  return layers.map((l) => {
-    const base = snake(l.type);
-    const n = seen.get(base) ?? 0;
-    seen.set(base, n + 1);
-    return n === 0 ? base : `${base}_${n}`;
-  });
-}
 
 /** The spec's layers, validated and typed again (ModelSpec keeps them as plain records). */
 function typedLayers(spec: ModelSpec): TypedLayerConfig[] {
