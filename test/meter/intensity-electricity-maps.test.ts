@@ -3,7 +3,7 @@ import { createElectricityMapsProvider, type ElectricityMapsOptions } from '../.
 import { withResilience } from '../../src/meter/intensity/resilient.js';
 import { runCarbonIntensityProviderSuite } from './carbon-intensity-provider.suite.js';
 import { createFakeClock } from './fake-clock.js';
-import { recordingSleep, startFakeServer, type FakeServer, type RecordedRequest, type Reply } from './intensity-fake-server.js';
+import { recordingSleep, startFakeServer, withServer, type FakeServer, type RecordedRequest, type Reply } from './intensity-fake-server.js';
 
 // "Now" for every test: 10:20 UTC, so the latest hourly reading is the one for 10:00.
 const NOW = new Date('2026-01-01T10:20:00Z');
@@ -63,16 +63,6 @@ afterAll(() => server.close());
 
 const provider = (options: Partial<ElectricityMapsOptions> = {}) =>
   createElectricityMapsProvider({ token: TOKEN, baseUrl: server.baseUrl, clock: createFakeClock(0, NOW).clock, env: {}, ...options });
-
-/** A server of its own, for the failure cases. */
-async function withServer<T>(handler: (request: RecordedRequest, index: number) => Reply, run: (server: FakeServer) => Promise<T>): Promise<T> {
-  const own = await startFakeServer(handler);
-  try {
-    return await run(own);
-  } finally {
-    await own.close();
-  }
-}
 
 runCarbonIntensityProviderSuite('electricity-maps', () => provider(), {
   knownCountry: 'FR',

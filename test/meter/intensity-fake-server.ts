@@ -59,6 +59,16 @@ export async function startFakeServer(handler: Handler): Promise<FakeServer> {
   };
 }
 
+/** Runs `run` against a server of its own (for failure cases), closed afterwards whatever happens. */
+export async function withServer<T>(handler: Handler, run: (server: FakeServer) => Promise<T>): Promise<T> {
+  const own = await startFakeServer(handler);
+  try {
+    return await run(own);
+  } finally {
+    await own.close();
+  }
+}
+
 /** Records the delays asked for and returns at once, so backoff tests run fast. */
 export function recordingSleep(): { readonly sleeps: number[]; sleep(ms: number): Promise<void> } {
   const sleeps: number[] = [];

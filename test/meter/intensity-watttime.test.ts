@@ -3,7 +3,7 @@ import { withResilience } from '../../src/meter/intensity/resilient.js';
 import { createWattTimeProvider, G_PER_KWH_PER_LB_PER_MWH, type WattTimeOptions } from '../../src/meter/intensity/watttime.js';
 import { runCarbonIntensityProviderSuite } from './carbon-intensity-provider.suite.js';
 import { createFakeClock } from './fake-clock.js';
-import { recordingSleep, startFakeServer, type FakeServer, type RecordedRequest, type Reply } from './intensity-fake-server.js';
+import { recordingSleep, startFakeServer, withServer, type FakeServer, type RecordedRequest, type Reply } from './intensity-fake-server.js';
 
 const NOW = new Date('2026-01-01T10:22:00Z');
 const FIVE_MIN = 300_000;
@@ -71,15 +71,6 @@ afterAll(() => server.close());
 
 const provider = (options: Partial<WattTimeOptions> = {}) =>
   createWattTimeProvider({ username: 'alice', password: 'secret', baseUrl: server.baseUrl, clock: createFakeClock(0, NOW).clock, env: {}, ...options });
-
-async function withServer<T>(handler: (request: RecordedRequest, index: number) => Reply, run: (server: FakeServer) => Promise<T>): Promise<T> {
-  const own = await startFakeServer(handler);
-  try {
-    return await run(own);
-  } finally {
-    await own.close();
-  }
-}
 
 runCarbonIntensityProviderSuite('watttime', () => provider(), {
   knownCountry: 'CAISO_NORTH',
