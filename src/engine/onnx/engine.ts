@@ -8,7 +8,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { EcomlError } from '../../errors.js';
-import { checkBatchSize, guarded } from '../guard.js';
+import { checkBatchSize, guarded, inBatches } from '../guard.js';
 import { modelProfile } from '../../models/load.js';
 import { isAdam, type ModelSpec } from '../../models/spec.js';
 import { mixSeed, PyRandom } from '../../util/random.js';
@@ -258,16 +258,10 @@ export class OnnxModel implements CompiledModel {
 
   async predict(x: Float32Array, n: number, batchSize = 256): Promise<Float32Array> {
     this.checkBatch(x, n);
-    checkBatchSize(batchSize);
-    const classes = this.spec.numClasses;
-    const out = new Float32Array(n * classes);
-    for (let start = 0; start < n; start += batchSize) {
-      const count = Math.min(batchSize, n - start);
-      const feeds: Record<string, ort.Tensor> = { x: this.inputs(x, start, count) };
-      const result = await guarded('onnx', 'prediction', async () => (await this.inferenceSession()).run(feeds));
-      out.set(result.probs?.data as Float32Array, start * classes);
-    }
-    return out;
+    return inBatches(n, batchSize, this.spec.numClasses, async (start, count) => {
+      const result = await guarded('onnx', 'prediction', async () => (await this.inferenceSession()).run({ x: this.inputs(x, start, count) }));
+      return result.probs?.data as Float32Array;
+    });
   }
 
   /**

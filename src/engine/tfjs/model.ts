@@ -4,7 +4,7 @@
  * @module
  */
 import { EcomlError } from '../../errors.js';
-import { checkBatchSize, guarded } from '../guard.js';
+import { checkBatchSize, guarded, inBatches } from '../guard.js';
 import { isAdam, type ModelSpec } from '../../models/spec.js';
 import type { BatchMetrics, CompiledModel, NamedWeight } from '../types.js';
 import { mixSeed } from '../../util/random.js';
@@ -146,27 +146,23 @@ export class TfjsModel implements CompiledModel {
 
   async predict(x: Float32Array, n: number, batchSize = 256): Promise<Float32Array> {
     this.checkBatch(x, n);
-    checkBatchSize(batchSize);
-    const classes = this.spec.numClasses;
-    const out = new Float32Array(n * classes);
-    for (let start = 0; start < n; start += batchSize) {
-      const count = Math.min(batchSize, n - start);
+    return inBatches(n, batchSize, this.spec.numClasses, async (start, count) => {
       const xs = this.inputs(x, start, count);
       try {
-        await guarded('tfjs', 'prediction', async () => {
+        return await guarded('tfjs', 'prediction', async () => {
           const probs = tf.tidy(() => {
             const p = this.model.predict(xs, { batchSize: count }) as tf.Tensor;
             // One sigmoid unit gives P(class 1); report both classes.
             return this.targets === 'binary' ? tf.concat([tf.sub(1, p), p], 1) : p;
           });
-          out.set(toFloat32(probs.dataSync()), start * classes);
+          const values = toFloat32(probs.dataSync());
           probs.dispose();
+          return values;
         });
       } finally {
         xs.dispose();
       }
-    }
-    return out;
+    });
   }
 
   getWeights(): NamedWeight[] {
