@@ -377,7 +377,7 @@ export class OnnxEngine implements Engine {
   private readonly threads: number;
   private readonly device: Device;
   private readonly bindingDir: string | undefined;
-  private providers: ort.InferenceSession.ExecutionProviderConfig[] | undefined;
+  private checkedProviders: ort.InferenceSession.ExecutionProviderConfig[] | undefined;
 
   constructor(options: OnnxEngineOptions = {}) {
     this.threads = options.threads ?? 1;
@@ -389,18 +389,19 @@ export class OnnxEngine implements Engine {
     return unsupportedReason(spec);
   }
 
+  /** The device's execution providers, checked once: a missing provider throws here. */
+  private providers(): ort.InferenceSession.ExecutionProviderConfig[] {
+    return (this.checkedProviders ??= executionProviders(this.device, this.bindingDir));
+  }
+
   /** Checks that the device's provider is installed, so a missing one is reported before any work. */
-  ready(): Promise<void> {
-    return new Promise((resolve) => {
-      this.providers ??= executionProviders(this.device, this.bindingDir);
-      resolve();
-    });
+  async ready(): Promise<void> {
+    this.providers();
   }
 
   private async build(spec: ModelSpec, seed: number, weights: (graphs: CompiledGraphs) => readonly NamedWeight[]): Promise<OnnxModel> {
     const graphs = compileGraphs(spec);
-    await this.ready();
-    const options = sessionOptions(this.threads, this.providers ?? ['cpu'], graphs.blockedLayout);
+    const options = sessionOptions(this.threads, this.providers(), graphs.blockedLayout);
     const createSession = (model: Uint8Array): Promise<ort.InferenceSession> =>
       guarded('onnx', 'session creation', () =>
         ort.InferenceSession.create(model, options).catch((error: unknown) => {
