@@ -137,8 +137,10 @@ export function engineConformance(label: string, create: () => Engine): void {
       const { x, y } = batch(8, 2);
       const a = await compile(1);
       await a.trainBatch(x, y, 8);
-      // Dropout masks follow the compile seed and step: a resume compiles with the same seed.
+      // Dropout masks follow the compile seed and step: a resume compiles with the same seed. A step
+      // on other data first makes sure the restored state replaces the model's own.
       const b = await compile(1);
+      await b.trainBatch(batch(8, 7).x, y, 8);
       b.setWeights(a.getWeights());
       await b.setOptimizerState(await a.getOptimizerState());
       await a.trainBatch(x, y, 8);
