@@ -25,7 +25,7 @@ export const ERROR_CATALOGUE = Object.freeze({
   E_STORE_FAILED: { httpStatus: 500, exitCode: 7, summary: 'The run store could not be opened or written.' },
   E_METER_UNAVAILABLE: { httpStatus: 503, exitCode: 6, summary: 'No energy source could be read.' },
   E_ENGINE_FAILED: { httpStatus: 500, exitCode: 8, summary: 'The training/inference engine failed.' },
-  E_DEVICE_UNAVAILABLE: { httpStatus: 503, exitCode: 11, summary: 'The requested compute device (e.g. --device cuda) or its runtime provider is not available.' },
+  E_DEVICE_UNAVAILABLE: { httpStatus: 503, exitCode: 11, summary: 'The requested compute device (e.g. --device cuda or webgpu) or its runtime provider is not available.' },
   E_TUNE_EXHAUSTED: { httpStatus: 409, exitCode: 9, summary: 'The search space has no untried values left.' },
   E_INTERRUPTED: { httpStatus: 499, exitCode: 130, summary: 'The work was interrupted by a signal.' },
   E_INTERNAL: { httpStatus: 500, exitCode: 1, summary: 'An unexpected internal error (a bug): please report it.' },

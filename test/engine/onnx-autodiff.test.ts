@@ -173,6 +173,15 @@ const cases: Case[] = [
     shapes: [[2, 2, 5, 5]],
     build: (g, [x]) => g.maxPool(x as Value, window(3, 2, 1, [1, 1, 1, 1]))[0],
   },
+  // Without the indices output (as on WebGPU) the rule finds each window's maximum again.
+  { name: 'MaxPool 2×2, no indices', op: 'MaxPool', shapes: [[2, 3, 4, 4]], build: (g, [x]) => g.maxPoolValues(x as Value, window(2, 2, 1, [0, 0, 0, 0])) },
+  { name: 'MaxPool 2×2 stride 3, no indices, skipped rows', op: 'MaxPool', shapes: [[1, 2, 6, 6]], build: (g, [x]) => g.maxPoolValues(x as Value, window(2, 3, 1, [0, 0, 0, 0])) },
+  {
+    name: 'MaxPool 3×3 stride 2, same, no indices (overlapping, padded)',
+    op: 'MaxPool',
+    shapes: [[2, 2, 6, 6]],
+    build: (g, [x]) => g.maxPoolValues(x as Value, window(3, 2, 1, [0, 0, 1, 1])),
+  },
   { name: 'AveragePool 2×2', op: 'AveragePool', shapes: [[2, 3, 4, 4]], build: (g, [x]) => g.averagePool(x as Value, window(2, 2, 1, [0, 0, 0, 0])) },
   {
     name: 'AveragePool 3×3 stride 2, same (uneven pads, padding not counted)',
@@ -197,6 +206,27 @@ describe('onnx autodiff', () => {
 
   it.each(cases)('$name: the rule matches central differences', async (c) => {
     await checkRule(c);
+  });
+
+  it.each([
+    ['2×2', window(2, 2, 1, [0, 0, 0, 0])],
+    ['3×3 stride 2, same', window(3, 2, 1, [1, 1, 1, 1])],
+  ])('MaxPool %s: the gradient without indices sends dy where the indexed one does (ties, and windows padding would win)', async (_, attrs) => {
+    const shape = [2, 3, 6, 6];
+    const g = new Graph();
+    const [a, b] = [g.input('a', 'float', shape), g.input('b', 'float', shape)];
+    const indexed = g.maxPool(a, attrs)[0];
+    const free = g.maxPoolValues(b, attrs);
+    const dy = g.input('dy', 'float', indexed.shape);
+    g.output(gradients(g, indexed, [a], dy)[0] as Value, 'indexed');
+    g.output(gradients(g, free, [b], dy)[0] as Value, 'free');
+    const session = await ort.InferenceSession.create(g.toModel());
+    // Three levels, all ≤ 0: most windows hold ties, and padding (never picked) would otherwise win.
+    const x = new ort.Tensor('float32', values(5, size(shape)).map((v) => -Math.floor((v + 1) * 1.5)), shape);
+    const out = await session.run({ a: x, b: x, dy: new ort.Tensor('float32', values(6, size(indexed.shape)), [...indexed.shape]) });
+    // Overlapping windows sum in another order: equal to rounding, and 0 wherever the indexed one is.
+    const [indexedDx, freeDx] = [out.indexed?.data as Float32Array, out.free?.data as Float32Array];
+    expect(Array.from(freeDx, (v, i) => (indexedDx[i] === 0 ? v === 0 : Math.abs(v - (indexedDx[i] as number)) <= 1e-6))).not.toContain(false);
   });
 
   it('round-trips initializers through the encoder', () => {

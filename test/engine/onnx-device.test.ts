@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngines } from '../../src/engine/index.js';
-import { CUDA_PROVIDER_FILES, executionProviders } from '../../src/engine/onnx/device.js';
+import { CUDA_PROVIDER_FILES, DEVICES, deviceFailure, executionProviders, hasPoolIndices } from '../../src/engine/onnx/device.js';
 import { defineSpec, resolveModelSpec } from '../../src/models/index.js';
 import { openWorkspace } from '../../src/workflows/workspace.js';
 
@@ -31,6 +31,19 @@ describe('onnx engine devices', () => {
     expect(executionProviders('cpu', empty)).toEqual(['cpu']);
   });
 
+  it('webgpu uses the bundled WebGPU provider, the CPU one taking the ops it lacks, and max pools without indices', () => {
+    expect(executionProviders('webgpu', empty)).toEqual([{ name: 'webgpu' }, 'cpu']);
+    expect(DEVICES.filter((d) => !hasPoolIndices(d))).toEqual(['webgpu']);
+  });
+
+  it.each([
+    ['webgpu', 'Failed to get a WebGPU adapter: No supported adapters', /--device webgpu: ONNX Runtime could not start its WebGPU provider \(Failed to get a WebGPU adapter.*\); .*Vulkan loader \(Debian's libvulkan1\)/],
+    ['cuda', 'libcudart.so.12: cannot open shared object file', /--device cuda: ONNX Runtime could not start its CUDA provider \(libcudart.*\); .*CUDA 12 and cuDNN 9/],
+  ] as const)('a %s provider that will not start is named with what it needs', (device, reason, message) => {
+    expect(deviceFailure(device, new Error(reason))).toMatchObject({ code: 'E_DEVICE_UNAVAILABLE', message: expect.stringMatching(message) });
+    expect(deviceFailure('cpu', new Error(reason))).toBeUndefined();
+  });
+
   it.runIf(process.platform === 'linux' && process.arch === 'x64')('cuda names each missing provider library and how to install it', async () => {
     expect(() => executionProviders('cuda', empty)).toThrow(/missing libonnxruntime_providers_shared\.so, libonnxruntime_providers_cuda\.so in .*ONNXRUNTIME_NODE_INSTALL=cuda12/);
     expect(executionProviders('cuda', installed)).toEqual([{ name: 'cuda', deviceId: 0 }, 'cpu']);
@@ -51,7 +64,8 @@ describe('onnx engine devices', () => {
 
   it('a model the onnx engine cannot compile is refused on cuda rather than moved to the CPU', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ecoml-ws-'));
-    const ws = await openWorkspace({ cwd: dir, env: {}, device: 'cuda', engines: createEngines({ device: 'cuda', bindingDir: installed }) });
+    // The device setting decides the refusal; CPU engines stand in, as no CUDA provider starts here.
+    const ws = await openWorkspace({ cwd: dir, env: {}, device: 'cuda', engines: createEngines() });
     try {
       const padded = resolveModelSpec(
         defineSpec({ name: 'padded', numClasses: 10, model: { input: [5, 5, 1], layers: [{ type: 'averagePooling2d', poolSize: 2, padding: 'same' }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }] } }),

@@ -5,6 +5,7 @@ import { checkSupported, createOnnxEngine } from '../../src/engine/onnx/index.js
 import { ACTIVATIONS, analyzeLayer, defineSpec, parseLayerConfig, resolveModelSpec } from '../../src/models/index.js';
 import type { ModelSpec, SpecInput } from '../../src/models/index.js';
 import { signedValues, xorshift } from './values.js';
+import { webgpuUnavailable } from './webgpu.js';
 
 type Layer = SpecInput['model']['layers'][number];
 type Compile = NonNullable<SpecInput['compile']>;
@@ -209,7 +210,11 @@ const architectures = SEEDS.map(architecture);
 const BATCH = 6;
 
 const tfjs = createEngines().tfjs;
-const onnx = createOnnxEngine();
+// WebGPU runs where its provider starts (./webgpu.ts); its graphs find max-pool maxima without indices.
+const devices = [
+  ['cpu', createOnnxEngine()],
+  ['webgpu', createOnnxEngine({ device: 'webgpu' })],
+] as const;
 
 beforeAll(async () => {
   await tfjs.ready();
@@ -225,7 +230,7 @@ function weightDiffs(a: readonly NamedWeight[], b: readonly NamedWeight[]): Reco
   return Object.fromEntries(a.map((w, i) => [w.name, w.name === b[i]?.name ? maxDiff(w.values, b[i].values) : Number.POSITIVE_INFINITY]));
 }
 
-describe('random architectures: onnx and tfjs agree', () => {
+describe('random architectures', () => {
   it('the generator draws every kind of layer it knows, over its seeds', () => {
     const drawn = new Set(architectures.flatMap((a) => a.spec.layers.flatMap((l) => [l.type, ...(l.type === 'bidirectional' ? [(l.layer as Layer).type] : [])])));
     const expected = [
@@ -234,24 +239,28 @@ describe('random architectures: onnx and tfjs agree', () => {
     ];
     expect(expected.filter((t) => !drawn.has(t))).toEqual([]);
   });
-
-  it.each(architectures)('$name', async ({ name, spec, tokens }) => {
-    expect(() => checkSupported(spec), name).not.toThrow();
-    const size = spec.input.reduce((a, b) => a * b, 1);
-    const raw = signedValues(7, BATCH * size);
-    const x = tokens === undefined ? raw : raw.map((v) => Math.floor(((v + 1) / 2) * tokens));
-    // Unbalanced labels: with balanced ones a near-uniform first prediction gives the last bias a
-    // gradient near 0, whose sign (all Adam's step depends on) is rounding noise.
-    const y = Int32Array.from([0, 0, 0, 0, 1, 2], (c) => c % spec.numClasses);
-    const ref = await tfjs.compile(spec, { seed: 11 });
-    const model = await onnx.compile(spec, { seed: 11 });
-    model.setWeights(ref.getWeights());
-    expect(maxDiff(await model.predict(x, BATCH), await ref.predict(x, BATCH)), `${name}: outputs`).toBeLessThan(1e-5);
-    const [a, b] = [await model.trainBatch(x, y, BATCH), await ref.trainBatch(x, y, BATCH)];
-    expect(Math.abs(a.loss - b.loss), `${name}: loss ${a.loss} vs ${b.loss}`).toBeLessThan(1e-5);
-    const diffs = weightDiffs(model.getWeights(), ref.getWeights());
-    expect(Object.entries(diffs).filter(([, diff]) => !(diff <= 1e-4)), `${name}: weights after one step`).toEqual([]);
-    ref.dispose();
-    model.dispose();
-  });
 });
+
+for (const [device, onnx] of devices) {
+  describe.skipIf(device === 'webgpu' && webgpuUnavailable !== undefined)(`random architectures: onnx on ${device} and tfjs agree`, () => {
+    it.each(architectures)('$name', async ({ name, spec, tokens }) => {
+      expect(() => checkSupported(spec), name).not.toThrow();
+      const size = spec.input.reduce((a, b) => a * b, 1);
+      const raw = signedValues(7, BATCH * size);
+      const x = tokens === undefined ? raw : raw.map((v) => Math.floor(((v + 1) / 2) * tokens));
+      // Unbalanced labels: with balanced ones a near-uniform first prediction gives the last bias a
+      // gradient near 0, whose sign (all Adam's step depends on) is rounding noise.
+      const y = Int32Array.from([0, 0, 0, 0, 1, 2], (c) => c % spec.numClasses);
+      const ref = await tfjs.compile(spec, { seed: 11 });
+      const model = await onnx.compile(spec, { seed: 11 });
+      model.setWeights(ref.getWeights());
+      expect(maxDiff(await model.predict(x, BATCH), await ref.predict(x, BATCH)), `${name}: outputs`).toBeLessThan(1e-5);
+      const [a, b] = [await model.trainBatch(x, y, BATCH), await ref.trainBatch(x, y, BATCH)];
+      expect(Math.abs(a.loss - b.loss), `${name}: loss ${a.loss} vs ${b.loss}`).toBeLessThan(1e-5);
+      const diffs = weightDiffs(model.getWeights(), ref.getWeights());
+      expect(Object.entries(diffs).filter(([, diff]) => !(diff <= 1e-4)), `${name}: weights after one step`).toEqual([]);
+      ref.dispose();
+      model.dispose();
+    });
+  });
+}

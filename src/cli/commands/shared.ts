@@ -19,7 +19,7 @@ export const WORKSPACE_OPTIONS = {
   pue: { type: 'string', valueName: 'X', description: 'data-centre power usage effectiveness (default $ECOML_PUE, else 1.0)' },
   engine: { type: 'string', valueName: 'NAME', description: 'engine: onnx (default: ONNX Runtime; specs it cannot compile fall back to tfjs, said on stderr) or tfjs' },
   threads: { type: 'string', valueName: 'N', description: 'threads for the onnx engine (default 1)' },
-  device: { type: 'string', valueName: 'NAME', description: "cpu (default) or cuda: the onnx engine on onnxruntime's CUDA provider (fails naming what is missing)" },
+  device: { type: 'string', valueName: 'NAME', description: "cpu (default); cuda: onnxruntime's CUDA provider (installed separately); webgpu: any GPU with a Vulkan, Metal or D3D12 driver. GPUs run the onnx engine only; fails naming what is missing" },
 } as const satisfies Record<string, OptionDef>;
 
 export const DATA_LIMIT_OPTIONS = {

@@ -6,7 +6,7 @@
  */
 import { EcomlError } from '../../errors.js';
 import { type Graph, type Node, type Value, type WindowAttrs, windowAttrs } from './graph.js';
-import { floatTensor, type TensorData } from './protobuf.js';
+import { floatTensor, int64Tensor, type TensorData } from './protobuf.js';
 
 type Rule = (g: Graph, node: Node, dy: readonly (Value | undefined)[], wants: (i: number) => boolean) => (Value | undefined)[];
 
@@ -68,6 +68,52 @@ function filterGradient(g: Graph, x: Value, dy: Value, wShape: readonly number[]
 
 function inputs2(node: Node): [Value, Value] {
   return [node.inputs[0] as Value, node.inputs[1] as Value];
+}
+
+/**
+ * A window op's plane-by-plane form: each of the batch·channel planes of an NCHW tensor as an
+ * image of its own (ONNX Runtime's WebGPU ConvTranspose mishandles groups, so no depthwise op is used).
+ */
+function planes(g: Graph, v: Value): Value {
+  const [, , h, w] = v.shape as [number, number, number, number];
+  return g.reshape(v, [-1, 1, h, w]);
+}
+
+/**
+ * MaxPool's gradient without its indices output (ONNX Runtime's WebGPU MaxPool has none): a Conv
+ * with one-hot kernels stacks each window's kh·kw elements, ArgMax picks each window's first
+ * maximum (row-major, as the indexed MaxPool and tfjs pick; padding never wins), and the
+ * transposed Conv with the same kernels adds dy back at those elements, overlapping windows summing.
+ */
+function windowMaxGradient(g: Graph, n: Node, dy: Value): Value {
+  const x = n.inputs[0] as Value;
+  const ints = (k: string): number[] => (n.attrs[k] as { ints: number[] }).ints;
+  const [[kh, kw], [sh, sw], pads] = [ints('kernel_shape'), ints('strides'), ints('pads')] as [[number, number], [number, number], [number, number, number, number]];
+  const [batch, c, h, w] = x.shape as [number, number, number, number];
+  const [, , oh, ow] = dy.shape as [number, number, number, number];
+  const k = kh * kw;
+  const oneHot = g.constant(floatTensor(Array.from({ length: k * k }, (_, i) => (i % k === Math.floor(i / k) ? 1 : 0)), [k, 1, kh, kw]));
+  const window: WindowAttrs = { kernel: [kh, kw], strides: [sh, sw], dilations: [1, 1], pads };
+  const windows = g.node('Conv', [planes(g, x), oneHot], [{ type: 'float', shape: [-1, k, oh, ow] }], windowAttrs(window))[0] as Value;
+  let stacked = g.reshape(windows, [-1, c, k, oh, ow]);
+  // Where a window reaches into the padding, the Conv read a 0 there; MaxPool never picks padding.
+  const inside = Array.from({ length: k * oh * ow }, (_, i) => {
+    const [offset, row, col] = [Math.floor(i / (oh * ow)), Math.floor(i / ow) % oh, i % ow];
+    const [top, left] = [row * sh - pads[0] + Math.floor(offset / kw), col * sw - pads[1] + (offset % kw)];
+    return top >= 0 && top < h && left >= 0 && left < w;
+  });
+  if (inside.some((v) => !v)) stacked = g.add(stacked, g.constant(floatTensor(inside.map((v) => (v ? 0 : Number.NEGATIVE_INFINITY)), [1, 1, k, oh, ow])));
+  const first = g.node('ArgMax', [stacked], [{ type: 'int64', shape: [batch, c, 1, oh, ow] }], { axis: { i: 2 }, keepdims: { i: 1 }, select_last_index: { i: 0 } })[0] as Value;
+  const isFirst = g.compare('Equal', first, g.constant(int64Tensor(Array.from({ length: k }, (_, i) => i), [1, 1, k, 1, 1])));
+  const spread = g.where(isFirst, g.node('Unsqueeze', [dy, g.ints([2])], [{ type: 'float', shape: [batch, c, 1, oh, ow] }])[0] as Value, g.scalar(0));
+  return g.reshape(transposedWindows(g, g.reshape(spread, [-1, k, oh, ow]), oneHot, window, [h, w]), x.shape);
+}
+
+/** ConvTranspose of [planes, kernels, oh, ow] back to [planes, 1, h, w]; output_padding restores rows the stride skipped. */
+function transposedWindows(g: Graph, d: Value, kernels: Value, a: WindowAttrs, [h, w]: readonly [number, number]): Value {
+  const [, , oh, ow] = d.shape as [number, number, number, number];
+  const span = (o: number, i: 0 | 1): number => a.strides[i] * (o - 1) + a.kernel[i] - (a.pads[i] as number) - (a.pads[i + 2] as number);
+  return g.node('ConvTranspose', [d, kernels], [{ type: 'float', shape: [-1, 1, h, w] }], { ...windowAttrs(a), output_padding: { ints: [h - span(oh, 0), w - span(ow, 1)] } })[0] as Value;
 }
 
 const RULES: Readonly<Record<string, Rule>> = {
@@ -215,7 +261,8 @@ const RULES: Readonly<Record<string, Rule>> = {
   },
   MaxPool: (g, n, [dy]) => {
     const x = n.inputs[0] as Value;
-    const idx = n.outputs[1] as Value;
+    const idx = n.outputs[1];
+    if (idx === undefined) return [windowMaxGradient(g, n, dy as Value)];
     const ints = (k: string): number[] => (n.attrs[k] as { ints: number[] }).ints;
     const [kernel, strides] = [ints('kernel_shape'), ints('strides')];
     if (strides.every((s, i) => s >= (kernel[i] as number))) {
@@ -241,24 +288,17 @@ const RULES: Readonly<Record<string, Rule>> = {
     const [kh, kw] = ints('kernel_shape');
     const [sh, sw] = ints('strides');
     const pads = ints('pads');
-    const [, c, h, w] = x.shape as [number, number, number, number];
+    const [, , h, w] = x.shape as [number, number, number, number];
     const [, , oh, ow] = d.shape as [number, number, number, number];
-    // Each window spreads dy / (its unpadded element count) over its elements: a depthwise
-    // transposed convolution with a ones kernel. The counts are static, so they are a constant.
+    // Each window spreads dy / (its unpadded element count) over its elements: a transposed
+    // convolution of each plane with a ones kernel. The counts are static, so they are a constant.
     const counts = Array.from({ length: oh * ow }, (_, k) => {
       const covered = (o: number, s: number, kk: number, p: number, len: number): number => Math.min(o * s - p + kk, len) - Math.max(o * s - p, 0);
       return 1 / (covered(Math.floor(k / ow), sh, kh, pads[0], h) * covered(k % ow, sw, kw, pads[1], w));
     });
     const scaled = g.mul(d, g.constant(floatTensor(counts, [oh, ow])));
-    const span = (o: number, s: number, k: number, p0: number, p1: number): number => s * (o - 1) + k - p0 - p1;
-    const ones = g.constant(floatTensor(new Array<number>(c * kh * kw).fill(1), [c, 1, kh, kw]));
-    return [
-      g.node('ConvTranspose', [scaled, ones], [{ type: 'float', shape: x.shape }], {
-        ...windowAttrs({ kernel: [kh, kw], strides: [sh, sw], dilations: [1, 1], pads }),
-        group: { i: c },
-        output_padding: { ints: [h - span(oh, sh, kh, pads[0], pads[2]), w - span(ow, sw, kw, pads[1], pads[3])] },
-      })[0],
-    ];
+    const ones = g.constant(floatTensor(new Array<number>(kh * kw).fill(1), [1, 1, kh, kw]));
+    return [g.reshape(transposedWindows(g, planes(g, scaled), ones, { kernel: [kh, kw], strides: [sh, sw], dilations: [1, 1], pads }, [h, w]), x.shape)];
   },
   // dy goes to every element equal to its plane's maximum (ties share it, as in tfjs).
   GlobalMaxPool: (g, n, [dy]) => {

@@ -288,6 +288,8 @@ interface TrainingPass {
   readonly batch: () => Value;
   /** Collects each moving statistic's updated value by weight name. */
   readonly moving: Map<string, Value>;
+  /** Whether MaxPool gives its argmax indices to the gradient (see GraphOptions). */
+  readonly poolIndices: boolean;
 }
 
 /**
@@ -505,7 +507,7 @@ function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weight
         const { pads } = windowOf(image.shape, kernel, strides, [1, 1], l.padding);
         const max = l.type === 'maxPooling2d' || l.type === 'maxPooling1d';
         // Only the gradient needs the argmax indices; without them ONNX Runtime pools several times faster.
-        const y = !max ? g.averagePool(image, { kernel, strides, pads }) : train === undefined ? g.maxPoolValues(image, { kernel, strides, pads }) : g.maxPool(image, { kernel, strides, pads })[0];
+        const y = !max ? g.averagePool(image, { kernel, strides, pads }) : train?.poolIndices === true ? g.maxPool(image, { kernel, strides, pads })[0] : g.maxPoolValues(image, { kernel, strides, pads });
         h = sequence ? imageAsSteps(g, y) : y;
         if (reluAfterPool) h = activate(g, h, 'relu');
         reluAfterPool = false;
@@ -717,7 +719,17 @@ function objective(g: Graph, logits: Value, labels: Value, spec: ModelSpec, batc
   }
 }
 
-export function compileGraphs(spec: ModelSpec): CompiledGraphs {
+/** How the graphs are built for where they run. */
+export interface GraphOptions {
+  /**
+   * Whether the training step's max pools output argmax indices for their gradient (default
+   * true: fastest on the CPU). ONNX Runtime's WebGPU MaxPool has no indices output; without
+   * them the gradient finds each window's maximum again.
+   */
+  readonly poolIndices?: boolean;
+}
+
+export function compileGraphs(spec: ModelSpec, options: GraphOptions = {}): CompiledGraphs {
   const layers = checkSupported(spec);
   const names = layerNames(layers);
   const params = paramsOf(spec, layers, names);
@@ -757,7 +769,7 @@ export function compileGraphs(spec: ModelSpec): CompiledGraphs {
   const moving = new Map<string, Value>();
   let batchValue: Value | undefined;
   const batch = (): Value => (batchValue ??= training.batchSize(x));
-  const logits = forward(training, x, layers, weights, { masks, batch, moving }, names);
+  const logits = forward(training, x, layers, weights, { masks, batch, moving, poolIndices: options.poolIndices ?? true }, names);
   const { loss, correct } = objective(training, logits, labels, spec, batch);
   training.output(loss, 'loss');
   training.output(correct, 'correct');

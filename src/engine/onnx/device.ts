@@ -1,8 +1,10 @@
 /**
- * Where ONNX Runtime runs a model: the CPU, or an NVIDIA GPU through its CUDA execution provider.
- * onnxruntime-node bundles only the CPU provider; the CUDA one (libonnxruntime_providers_cuda.so
- * and libonnxruntime_providers_shared.so) is fetched from NuGet by its install script on request,
- * and then needs CUDA 12 and cuDNN 9 on the machine. Each missing piece is named in the error.
+ * Where ONNX Runtime runs a model: the CPU; an NVIDIA GPU through its CUDA execution provider; or
+ * any GPU through its WebGPU provider (Dawn, over Vulkan on Linux, Metal on macOS, D3D12 on
+ * Windows). onnxruntime-node bundles the CPU and WebGPU providers. The CUDA one
+ * (libonnxruntime_providers_cuda.so and libonnxruntime_providers_shared.so) is fetched from NuGet
+ * by its install script on request, and then needs CUDA 12 and cuDNN 9 on the machine. Each
+ * missing piece is named in the error.
  * @module
  */
 import { existsSync } from 'node:fs';
@@ -11,7 +13,7 @@ import { dirname, join } from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { EcomlError } from '../../errors.js';
 
-export const DEVICES = ['cpu', 'cuda'] as const;
+export const DEVICES = ['cpu', 'cuda', 'webgpu'] as const;
 export type Device = (typeof DEVICES)[number];
 
 /** The CUDA provider's libraries, which must sit next to onnxruntime-node's binding. */
@@ -32,6 +34,8 @@ export function ortBindingDir(): string {
  */
 export function executionProviders(device: Device, bindingDir: string = ortBindingDir()): ort.InferenceSession.ExecutionProviderConfig[] {
   if (device === 'cpu') return ['cpu'];
+  // The CPU provider takes the ops a GPU provider lacks (ONNX Runtime places each node on the first that has it).
+  if (device === 'webgpu') return [{ name: 'webgpu' }, 'cpu'];
   if (process.platform !== 'linux' || process.arch !== 'x64') {
     throw new EcomlError('E_DEVICE_UNAVAILABLE', `--device cuda: onnxruntime-node has a CUDA provider for linux/x64 only, not ${process.platform}/${process.arch}`, { details: { device } });
   }
@@ -41,15 +45,25 @@ export function executionProviders(device: Device, bindingDir: string = ortBindi
       details: { device, missing: missing.map((f) => join(bindingDir, f)) },
     });
   }
-  // The CPU provider takes the ops CUDA lacks (ONNX Runtime places each node on the first that has it).
   return [{ name: 'cuda', deviceId: 0 }, 'cpu'];
 }
 
-/** Rewords a session that failed to start on `device` (e.g. libcudart.so.12 or libcudnn.so.9 not found). */
+/** Whether the device's MaxPool outputs the argmax indices its gradient uses (WebGPU's has none). */
+export function hasPoolIndices(device: Device): boolean {
+  return device !== 'webgpu';
+}
+
+const NEEDS: Readonly<Record<Exclude<Device, 'cpu'>, string>> = {
+  cuda: 'it needs an NVIDIA driver, CUDA 12 and cuDNN 9 on the library path (LD_LIBRARY_PATH)',
+  webgpu:
+    "it needs a GPU with a WebGPU-capable driver: on Linux the Vulkan loader (Debian's libvulkan1) and the GPU's Vulkan driver (NVIDIA's driver ships one; Mesa's mesa-vulkan-drivers ≥ 24 has AMD, Intel and a CPU one, lavapipe), on macOS Metal, on Windows D3D12",
+};
+
+/** Rewords a session that failed to start on `device` (e.g. libcudart.so.12 not found, or no WebGPU adapter). */
 export function deviceFailure(device: Device, error: unknown): EcomlError | undefined {
   if (device === 'cpu') return undefined;
   const reason = error instanceof Error ? error.message : String(error);
-  return new EcomlError('E_DEVICE_UNAVAILABLE', `--device cuda: ONNX Runtime could not start its CUDA provider (${reason}); it needs an NVIDIA driver, CUDA 12 and cuDNN 9 on the library path (LD_LIBRARY_PATH)`, {
+  return new EcomlError('E_DEVICE_UNAVAILABLE', `--device ${device}: ONNX Runtime could not start its ${device === 'cuda' ? 'CUDA' : 'WebGPU'} provider (${reason}); ${NEEDS[device]}`, {
     details: { device },
     cause: error,
   });

@@ -14,9 +14,10 @@ import { isAdam, type ModelSpec } from '../../models/spec.js';
 import { mixSeed, PyRandom } from '../../util/random.js';
 import type { BatchMetrics, CompileOptions, CompiledModel, Engine, NamedWeight } from '../types.js';
 import { compileGraphs, type CompiledGraphs, onnxShape, type ParamInfo, unsupportedReason } from './compile.js';
+import { Graph } from './graph.js';
 import { toOnnxLayout, toTfjsLayout } from './layout.js';
 import { decodeInitializers, floatTensor } from './protobuf.js';
-import { type Device, deviceFailure, executionProviders } from './device.js';
+import { type Device, deviceFailure, executionProviders, hasPoolIndices } from './device.js';
 
 export const MODEL_FILE = 'model.onnx';
 const ADAM_ACC_BETA = ['adam/accBeta1', 'adam/accBeta2'] as const;
@@ -24,7 +25,7 @@ const ADAM_ACC_BETA = ['adam/accBeta1', 'adam/accBeta2'] as const;
 export interface OnnxEngineOptions {
   /** ORT intra-op threads per session (default 1: measured fastest for training on 2 cores). */
   readonly threads?: number;
-  /** Where sessions run (default cpu); cuda needs onnxruntime-node's CUDA provider (see device.ts). */
+  /** Where sessions run (default cpu); cuda needs onnxruntime-node's CUDA provider, webgpu a GPU driver (see device.ts). */
   readonly device?: Device;
   /** Where onnxruntime-node's native libraries are (a seam for tests of the device check). */
   readonly bindingDir?: string;
@@ -41,6 +42,8 @@ function sessionOptions(threads: number, providers: ort.InferenceSession.Executi
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
+    // ORT's warnings (e.g. that shape ops stay on the CPU beside a GPU provider) are not the user's to act on.
+    logSeverityLevel: 3,
     extra: {
       // ORT's threads spin by default, which starves the JS thread on small machines.
       session: { intra_op: { allow_spinning: '0' } },
@@ -394,20 +397,31 @@ export class OnnxEngine implements Engine {
     return (this.checkedProviders ??= executionProviders(this.device, this.bindingDir));
   }
 
-  /** Checks that the device's provider is installed, so a missing one is reported before any work. */
+  /**
+   * Checks that the device's provider is installed and, on a GPU, that it starts (a one-op
+   * session), so a missing driver or provider is reported before any work.
+   */
   async ready(): Promise<void> {
-    this.providers();
+    const providers = this.providers();
+    if (this.device === 'cpu') return;
+    const probe = new Graph();
+    probe.output(probe.unary('Relu', probe.input('x', 'float', [1])), 'y');
+    const session = await this.sessionFactory(sessionOptions(this.threads, providers, false))(probe.toModel());
+    await session.release();
   }
 
-  private async build(spec: ModelSpec, seed: number, weights: (graphs: CompiledGraphs) => readonly NamedWeight[]): Promise<OnnxModel> {
-    const graphs = compileGraphs(spec);
-    const options = sessionOptions(this.threads, this.providers(), graphs.blockedLayout);
-    const createSession = (model: Uint8Array): Promise<ort.InferenceSession> =>
+  private sessionFactory(options: ort.InferenceSession.SessionOptions): (model: Uint8Array) => Promise<ort.InferenceSession> {
+    return (model) =>
       guarded('onnx', 'session creation', () =>
         ort.InferenceSession.create(model, options).catch((error: unknown) => {
           throw deviceFailure(this.device, error) ?? error;
         }),
       );
+  }
+
+  private async build(spec: ModelSpec, seed: number, weights: (graphs: CompiledGraphs) => readonly NamedWeight[]): Promise<OnnxModel> {
+    const graphs = compileGraphs(spec, { poolIndices: hasPoolIndices(this.device) });
+    const createSession = this.sessionFactory(sessionOptions(this.threads, this.providers(), graphs.blockedLayout));
     return new OnnxModel(spec, graphs, await createSession(graphs.training.toModel()), createSession, seed, weights(graphs));
   }
 
