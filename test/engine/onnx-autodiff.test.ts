@@ -1,6 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { DIFFERENTIABLE_OPS, gradients } from '../../src/engine/onnx/autodiff.js';
+import { DIFFERENTIABLE_OPS, type GradientOptions, gradients } from '../../src/engine/onnx/autodiff.js';
 import { Graph, type Value } from '../../src/engine/onnx/graph.js';
 import { decodeInitializers, floatTensor, int64Tensor } from '../../src/engine/onnx/protobuf.js';
 
@@ -25,6 +25,7 @@ interface Case {
   readonly build: (g: Graph, inputs: Value[]) => Value;
   /** Maps raw values in [-1, 1) to the op's domain (e.g. positive for Sqrt). */
   readonly domain?: (v: number) => number;
+  readonly options?: GradientOptions;
 }
 
 /**
@@ -37,7 +38,7 @@ async function checkRule(c: Case): Promise<void> {
   const y = c.build(g, inputs);
   const dy = g.input('dy', 'float', y.shape);
   g.output(y, 'y');
-  const grads = gradients(g, y, inputs, dy);
+  const grads = gradients(g, y, inputs, dy, c.options);
   grads.forEach((d, i) => g.output(d as Value, `d${i}`));
   const session = await ort.InferenceSession.create(g.toModel());
   const base = c.shapes.map((s, i) => values(11 + i, size(s), 0.05).map((v) => (c.domain ?? ((u) => u))(v)));
@@ -72,7 +73,7 @@ async function checkRule(c: Case): Promise<void> {
 const window = (k: number, s: number, d: number, pads: [number, number, number, number]) =>
   ({ kernel: [k, k], strides: [s, s], dilations: [d, d], pads }) as const;
 
-const cases: Case[] = [
+const ruleCases: Case[] = [
   { name: 'Identity', op: 'Identity', shapes: [[3, 2]], build: (g, [a]) => g.unary('Identity', a as Value) },
   { name: 'Add, broadcast', op: 'Add', shapes: [[2, 3], [3]], build: (g, [a, b]) => g.add(a as Value, b as Value) },
   { name: 'Sub, broadcast', op: 'Sub', shapes: [[3], [2, 3]], build: (g, [a, b]) => g.sub(a as Value, b as Value) },
@@ -198,6 +199,9 @@ const cases: Case[] = [
   { name: 'GlobalMaxPool', op: 'GlobalMaxPool', shapes: [[2, 3, 4, 5]], build: (g, [x]) => g.globalPool('GlobalMaxPool', x as Value) },
   { name: 'GlobalAveragePool', op: 'GlobalAveragePool', shapes: [[2, 3, 4, 5]], build: (g, [x]) => g.globalPool('GlobalAveragePool', x as Value) },
 ];
+
+// Each Conv case again with its input gradient as one ConvTranspose, as on the GPU providers.
+const cases: Case[] = [...ruleCases, ...ruleCases.filter((c) => c.op === 'Conv').map((c) => ({ ...c, name: `${c.name}, ConvTranspose`, options: { col2Im: false } }))];
 
 describe('onnx autodiff', () => {
   it('has a finite-difference case for every gradient rule', () => {

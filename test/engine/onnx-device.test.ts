@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngines } from '../../src/engine/index.js';
-import { CUDA_PROVIDER_FILES, DEVICES, deviceFailure, executionProviders, hasPoolIndices } from '../../src/engine/onnx/device.js';
+import { CUDA_PROVIDER_FILES, DEVICES, deviceFailure, executionProviders, graphOptionsFor } from '../../src/engine/onnx/device.js';
 import { defineSpec, resolveModelSpec } from '../../src/models/index.js';
 import { openWorkspace } from '../../src/workflows/workspace.js';
 
@@ -31,9 +31,13 @@ describe('onnx engine devices', () => {
     expect(executionProviders('cpu', empty)).toEqual(['cpu']);
   });
 
-  it('webgpu uses the bundled WebGPU provider, the CPU one taking the ops it lacks, and max pools without indices', () => {
+  it('webgpu uses the bundled WebGPU provider, the CPU one taking the ops it lacks, max pools without indices and no Col2Im', () => {
     expect(executionProviders('webgpu', empty)).toEqual([{ name: 'webgpu' }, 'cpu']);
-    expect(DEVICES.filter((d) => !hasPoolIndices(d))).toEqual(['webgpu']);
+    expect(Object.fromEntries(DEVICES.map((d) => [d, graphOptionsFor(d)]))).toEqual({
+      cpu: { poolIndices: true, col2Im: true },
+      cuda: { poolIndices: true, col2Im: false },
+      webgpu: { poolIndices: false, col2Im: false },
+    });
   });
 
   it.each([

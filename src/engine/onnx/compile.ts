@@ -727,6 +727,8 @@ export interface GraphOptions {
    * them the gradient finds each window's maximum again.
    */
   readonly poolIndices?: boolean;
+  /** Conv input gradients through Col2Im (default true; see GradientOptions). */
+  readonly col2Im?: boolean;
 }
 
 export function compileGraphs(spec: ModelSpec, options: GraphOptions = {}): CompiledGraphs {
@@ -776,7 +778,7 @@ export function compileGraphs(spec: ModelSpec, options: GraphOptions = {}): Comp
   for (const [name, v] of moving) training.output(v, `new:${name}`);
   const trained = params.filter((p) => p.moving !== true);
   const wrt = trained.map((p) => weights.get(p.name) as Value);
-  const grads = gradients(training, loss, wrt);
+  const grads = gradients(training, loss, wrt, undefined, { col2Im: options.col2Im ?? true });
 
   const g = training;
   const learningRate = opt.learningRate ?? (opt.type === 'sgd' ? 0.01 : 0.001);

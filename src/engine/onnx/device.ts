@@ -12,6 +12,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { EcomlError } from '../../errors.js';
+import type { GraphOptions } from './compile.js';
 
 export const DEVICES = ['cpu', 'cuda', 'webgpu'] as const;
 export type Device = (typeof DEVICES)[number];
@@ -48,9 +49,12 @@ export function executionProviders(device: Device, bindingDir: string = ortBindi
   return [{ name: 'cuda', deviceId: 0 }, 'cpu'];
 }
 
-/** Whether the device's MaxPool outputs the argmax indices its gradient uses (WebGPU's has none). */
-export function hasPoolIndices(device: Device): boolean {
-  return device !== 'webgpu';
+/**
+ * How training graphs are built for `device`: ONNX Runtime's WebGPU MaxPool has no argmax output,
+ * and its GPU providers have no Col2Im (ConvTranspose computes conv input gradients there).
+ */
+export function graphOptionsFor(device: Device): GraphOptions {
+  return { poolIndices: device !== 'webgpu', col2Im: device === 'cpu' };
 }
 
 const NEEDS: Readonly<Record<Exclude<Device, 'cpu'>, string>> = {

@@ -17,7 +17,7 @@ import { compileGraphs, type CompiledGraphs, onnxShape, type ParamInfo, unsuppor
 import { Graph } from './graph.js';
 import { toOnnxLayout, toTfjsLayout } from './layout.js';
 import { decodeInitializers, floatTensor } from './protobuf.js';
-import { type Device, deviceFailure, executionProviders, hasPoolIndices } from './device.js';
+import { type Device, deviceFailure, executionProviders, graphOptionsFor } from './device.js';
 
 export const MODEL_FILE = 'model.onnx';
 const ADAM_ACC_BETA = ['adam/accBeta1', 'adam/accBeta2'] as const;
@@ -420,7 +420,7 @@ export class OnnxEngine implements Engine {
   }
 
   private async build(spec: ModelSpec, seed: number, weights: (graphs: CompiledGraphs) => readonly NamedWeight[]): Promise<OnnxModel> {
-    const graphs = compileGraphs(spec, { poolIndices: hasPoolIndices(this.device) });
+    const graphs = compileGraphs(spec, graphOptionsFor(this.device));
     const createSession = this.sessionFactory(sessionOptions(this.threads, this.providers(), graphs.blockedLayout));
     return new OnnxModel(spec, graphs, await createSession(graphs.training.toModel()), createSession, seed, weights(graphs));
   }

@@ -262,10 +262,9 @@ export class Graph {
     return this.one('ReduceSum', [x, this.ints(axes)], x.type, shape, { keepdims: { i: keepdims ? 1 : 0 } });
   }
 
-  /** The maximum over `axes` (ONNX 17 takes them as an attribute). */
   reduceMax(x: Value, axes: readonly number[], keepdims: boolean): Value {
     const shape = keepdims ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !axes.includes(i));
-    return this.one('ReduceMax', [x], x.type, shape, { axes: { ints: axes }, keepdims: { i: keepdims ? 1 : 0 } });
+    return this.one('ReduceMax', [x, this.ints(axes)], x.type, shape, { keepdims: { i: keepdims ? 1 : 0 } });
   }
 
   /** Softmax along `axis` (the last by default). */

@@ -38,7 +38,7 @@ export interface GraphData {
   readonly initializers?: readonly TensorData[];
 }
 
-const OPSET = 17;
+const OPSET = 18;
 const IR_VERSION = 8;
 
 /**
