@@ -233,6 +233,21 @@ describe('onnx autodiff', () => {
     expect(Array.from(freeDx, (v, i) => (indexedDx[i] === 0 ? v === 0 : Math.abs(v - (indexedDx[i] as number)) <= 1e-6))).not.toContain(false);
   });
 
+  it('a Graph with maxParts splits and joins in trees of nodes that each take or give at most that many', async () => {
+    const g = new Graph(3);
+    const x = g.input('x', 'float', [2, 10]);
+    const pieces = g.split(x, 1, [1, 2, 1, 1, 1, 1, 1, 1, 1]);
+    g.output(g.concat(pieces.reverse(), 1), 'y');
+    const parts = g.nodes.filter((n) => n.op === 'Split' || n.op === 'Concat').map((n) => (n.op === 'Split' ? n.outputs : n.inputs).length);
+    expect(parts.length).toBeGreaterThan(2);
+    expect(Math.max(...parts)).toBeLessThanOrEqual(3);
+    expect(pieces.map((p) => p.shape)).toEqual([1, 1, 1, 1, 1, 1, 1, 2, 1].map((k) => [2, k]));
+    const session = await ort.InferenceSession.create(g.toModel());
+    const data = Float32Array.from({ length: 20 }, (_, i) => i);
+    const y = (await session.run({ x: new ort.Tensor('float32', data, [2, 10]) })).y?.data as Float32Array;
+    expect(Array.from(y.subarray(0, 10))).toEqual([9, 8, 7, 6, 5, 4, 3, 1, 2, 0]);
+  });
+
   it('round-trips initializers through the encoder', () => {
     const g = new Graph();
     const w = g.input('w', 'float', [2, 2]);

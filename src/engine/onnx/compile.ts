@@ -729,6 +729,8 @@ export interface GraphOptions {
   readonly poolIndices?: boolean;
   /** Conv input gradients through Col2Im (default true; see GradientOptions). */
   readonly col2Im?: boolean;
+  /** The most tensors one Split or Concat node may give or take (default unlimited; see Graph). */
+  readonly maxParts?: number;
 }
 
 export function compileGraphs(spec: ModelSpec, options: GraphOptions = {}): CompiledGraphs {
@@ -740,7 +742,7 @@ export function compileGraphs(spec: ModelSpec, options: GraphOptions = {}): Comp
   // Graph shapes are CHW: a conv2d's input channels are the first axis of the layer before's output.
   const blockedLayout = layers.some((l, i) => l.type === 'conv2d' && ((i === 0 ? spec.input[2] : shapes[i - 1]?.[0]) ?? 0) >= 8);
 
-  const inference = new Graph();
+  const inference = new Graph(options.maxParts);
   {
     const x = inference.input('x', 'float', inputShape);
     const weights = new Map(params.map((p) => [p.name, inference.input(p.name, 'float', onnxShape(p))]));
@@ -755,7 +757,7 @@ export function compileGraphs(spec: ModelSpec, options: GraphOptions = {}): Comp
   const momentum = opt.type === 'sgd' && (opt.momentum !== undefined || opt.nesterov === true);
   // tfjs's RMSProp keeps both slots even with momentum 0.
   const slots = adam ? ['m', 'v'] : rmsprop ? ['rms', 'momentum'] : momentum ? ['momentum'] : [];
-  const training = new Graph();
+  const training = new Graph(options.maxParts);
   const x = training.input('x', 'float', inputShape);
   const labels = training.input('labels', 'int64', [-1]);
   const weights = new Map(params.map((p) => [p.name, training.input(p.name, 'float', onnxShape(p))]));

@@ -50,11 +50,14 @@ export function executionProviders(device: Device, bindingDir: string = ortBindi
 }
 
 /**
- * How training graphs are built for `device`: ONNX Runtime's WebGPU MaxPool has no argmax output,
- * and its GPU providers have no Col2Im (ConvTranspose computes conv input gradients there).
+ * How graphs are built for `device`. ONNX Runtime's WebGPU MaxPool has no argmax output, and a
+ * WebGPU shader is guaranteed only 8 buffers, so a Split or Concat there takes at most 7 parts
+ * (an LSTM's 28 steps split in one node failed). Its GPU providers have no Col2Im, so
+ * ConvTranspose computes conv input gradients there.
  */
 export function graphOptionsFor(device: Device): GraphOptions {
-  return { poolIndices: device !== 'webgpu', col2Im: device === 'cpu' };
+  if (device === 'webgpu') return { poolIndices: false, col2Im: false, maxParts: 7 };
+  return { poolIndices: true, col2Im: device === 'cpu' };
 }
 
 const NEEDS: Readonly<Record<Exclude<Device, 'cpu'>, string>> = {

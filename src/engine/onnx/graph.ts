@@ -56,20 +56,19 @@ function windowShape(x: readonly number[], w: WindowAttrs, channels: number): nu
   ];
 }
 
-/**
- * The most tensors one Split or Concat node gives or takes: with its other operand, 8 buffers,
- * the most a WebGPU shader is guaranteed (maxStorageBuffersPerShaderStage). An LSTM's 28 steps
- * split in one node would not run on ONNX Runtime's WebGPU provider.
- */
-const MAX_PARTS = 7;
-
-/** `items` in at most MAX_PARTS consecutive groups. */
-function groups<T>(items: readonly T[]): T[][] {
-  const size = Math.ceil(items.length / MAX_PARTS);
+/** `items` in at most `most` consecutive groups. */
+function groups<T>(items: readonly T[], most: number): T[][] {
+  const size = Math.ceil(items.length / most);
   return Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
 }
 
 export class Graph {
+  /**
+   * @param maxParts the most tensors one Split or Concat node may give or take (default
+   *   unlimited); more are split or joined in a tree of such nodes, which costs a copy per level.
+   */
+  constructor(readonly maxParts = Number.POSITIVE_INFINITY) {}
+
   readonly nodes: Node[] = [];
   readonly inputs: Value[] = [];
   readonly outputs: Value[] = [];
@@ -165,9 +164,9 @@ export class Graph {
     return this.one('Cast', [x], 'float', x.shape, { to: { i: 1 } });
   }
 
-  /** Joins tensors along `axis` (their other axes equal), at most MAX_PARTS per Concat node. */
+  /** Joins tensors along `axis` (their other axes equal), at most maxParts per Concat node. */
   concat(xs: readonly Value[], axis: number): Value {
-    if (xs.length > MAX_PARTS) return this.concat(groups(xs).map((group) => this.concat(group, axis)), axis);
+    if (xs.length > this.maxParts) return this.concat(groups(xs, this.maxParts).map((group) => this.concat(group, axis)), axis);
     const first = xs[0] as Value;
     const shape = first.shape.map((d, i) => (i === axis ? xs.reduce((a, x) => a + (x.shape[i] as number), 0) : d));
     return this.one('Concat', xs, 'float', shape, { axis: { i: axis } });
@@ -183,10 +182,10 @@ export class Graph {
     return this.one('Cast', [x], 'int64', x.shape, { to: { i: 7 } });
   }
 
-  /** Splits `x` along `axis` into pieces of the given sizes, at most MAX_PARTS per Split node. */
+  /** Splits `x` along `axis` into pieces of the given sizes, at most maxParts per Split node. */
   split(x: Value, axis: number, sizes: readonly number[]): Value[] {
-    if (sizes.length > MAX_PARTS) {
-      const parts = groups(sizes);
+    if (sizes.length > this.maxParts) {
+      const parts = groups(sizes, this.maxParts);
       return this.split(x, axis, parts.map((group) => group.reduce((a, b) => a + b, 0))).flatMap((v, i) => this.split(v, axis, parts[i] as number[]));
     }
     const outs = sizes.map((k) => ({ type: x.type, shape: x.shape.map((d, i) => (i === axis ? k : d)) }));
