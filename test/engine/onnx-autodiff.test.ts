@@ -166,6 +166,13 @@ const ruleCases: Case[] = [
     shapes: [[2, 1, 7, 7], [2, 1, 2, 2]],
     build: (g, [x, w]) => g.conv(x as Value, w as Value, undefined, window(2, 1, 2, [0, 0, 0, 0])),
   },
+  // Several input channels take another filter-gradient path (gathered patches) than one does.
+  {
+    name: 'Conv, dilated, strided, padded, 3 input channels',
+    op: 'Conv',
+    shapes: [[2, 3, 8, 7], [2, 3, 2, 2]],
+    build: (g, [x, w]) => g.conv(x as Value, w as Value, undefined, { kernel: [2, 2], strides: [2, 1], dilations: [2, 2], pads: [1, 0, 1, 1] }),
+  },
   { name: 'MaxPool 2×2', op: 'MaxPool', shapes: [[2, 3, 4, 4]], build: (g, [x]) => g.maxPool(x as Value, window(2, 2, 1, [0, 0, 0, 0]))[0] },
   { name: 'MaxPool 2×2, last row and column uncovered', op: 'MaxPool', shapes: [[2, 2, 5, 5]], build: (g, [x]) => g.maxPool(x as Value, window(2, 2, 1, [0, 0, 0, 0]))[0] },
   {

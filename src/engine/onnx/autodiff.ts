@@ -47,15 +47,25 @@ function constantInts(g: Graph, v: Value): number[] {
 }
 
 /**
- * dW for an NCHW Conv as one Gemm: dW[o, (i, j, c)] = Σ_(n, y, x) dy[o, (n, y, x)] · x[c, (n, y·s + i·d, x·s + j·d)],
- * the patches being the kh·kw strided views of the padded input stacked along the rows. A Conv
- * over the batch axis computes the same sums, but as a GEMM only kh·kw wide, which ran 3× slower.
+ * dW for an NCHW Conv: dW[o, c, i, j] = Σ_(n, y, x) dy[n, o, y, x] · x[n, c, y·s + i·d, x·s + j·d],
+ * a GEMM of dy (as [o, (n, y, x)]) with the kh·kw shifted views ("patches") of the padded input. A
+ * Conv over the batch axis computes the same sums, but as a GEMM only kh·kw wide: 3× slower.
  */
 function filterGradient(g: Graph, x: Value, dy: Value, wShape: readonly number[], a: WindowAttrs): Value {
-  const [o, c, kh, kw] = wShape as [number, number, number, number];
-  const [, , oh, ow] = dy.shape as [number, number, number, number];
+  const [o, c] = wShape as [number, number];
   const [pt, pl, pb, pr] = a.pads as [number, number, number, number];
   const padded = a.pads.some((p) => p > 0) ? g.node('Pad', [x, g.ints([0, 0, pt, pl, 0, 0, pb, pr])], [{ type: 'float', shape: [x.shape[0] as number, c, (x.shape[2] as number) + pt + pb, (x.shape[3] as number) + pl + pr] }])[0] as Value : x;
+  const dyRows = g.reshape(g.transpose(dy, [1, 0, 2, 3]), [o, -1]);
+  return c === 1 ? slicedPatchesGradient(g, padded, dy, dyRows, wShape, a) : gatheredPatchesGradient(g, padded, dy, dyRows, wShape, a);
+}
+
+/**
+ * One input channel: the kh·kw strided Slices of the input, stacked as the rows of one GEMM's
+ * operand (gathering single floats, as gatheredPatchesGradient would, ran 15% slower).
+ */
+function slicedPatchesGradient(g: Graph, padded: Value, dy: Value, dyRows: Value, wShape: readonly number[], a: WindowAttrs): Value {
+  const [o, c, kh, kw] = wShape as [number, number, number, number];
+  const [, , oh, ow] = dy.shape as [number, number, number, number];
   const channelsFirst = g.transpose(padded, [1, 0, 2, 3]);
   const patches: Value[] = [];
   for (let i = 0; i < kh; i++) {
@@ -70,10 +80,31 @@ function filterGradient(g: Graph, x: Value, dy: Value, wShape: readonly number[]
       patches.push(g.reshape(view, [c, -1]));
     }
   }
-  const rows = g.concat(patches, 0);
-  const grads = g.reshape(g.transpose(dy, [1, 0, 2, 3]), [o, -1]);
-  const flat = g.gemm(grads, rows, false, true);
-  return g.transpose(g.reshape(flat, [o, kh, kw, c]), [0, 3, 1, 2]);
+  return g.reshape(g.gemm(dyRows, g.concat(patches, 0), false, true), [o, c, kh, kw]);
+}
+
+/**
+ * Several input channels: one Gather of the input's pixel rows (NHWC, c floats each) builds all
+ * patches as [kh·kw, (n, y, x), c], and one batched MatMul gives dW per kernel offset. The
+ * Slices and Concat of slicedPatchesGradient copied the patches twice: this ran 9–14% faster on
+ * the 2-conv CNN's step.
+ */
+function gatheredPatchesGradient(g: Graph, padded: Value, dy: Value, dyRows: Value, wShape: readonly number[], a: WindowAttrs): Value {
+  const [o, c, kh, kw] = wShape as [number, number, number, number];
+  const [, , oh, ow] = dy.shape as [number, number, number, number];
+  const [hp, wp] = [padded.shape[2] as number, padded.shape[3] as number];
+  const pixels = g.reshape(g.transpose(padded, [0, 2, 3, 1]), [-1, c]);
+  // Each patch element's pixel within its image, by kernel offset then output position.
+  const within = Array.from({ length: kh * kw * oh * ow }, (_, k) => {
+    const [offset, y, xx] = [Math.floor(k / (oh * ow)), Math.floor(k / ow) % oh, k % ow];
+    return (Math.floor(offset / kw) * a.dilations[0] + y * a.strides[0]) * wp + (offset % kw) * a.dilations[1] + xx * a.strides[1];
+  });
+  const int64 = (op: string, inputs: Value[], shape: number[]): Value => g.node(op, inputs, [{ type: 'int64', shape }])[0] as Value;
+  const batch = int64('Gather', [int64('Shape', [padded], [4]), g.constant(int64Tensor([0], []))], []);
+  const imageStarts = int64('Mul', [int64('Range', [g.constant(int64Tensor([0], [])), batch, g.constant(int64Tensor([1], []))], [-1]), g.constant(int64Tensor([hp * wp], []))], [-1]);
+  const rows = int64('Add', [g.constant(int64Tensor(within, [kh * kw, 1, oh * ow])), int64('Reshape', [imageStarts, g.ints([1, -1, 1])], [1, -1, 1])], [kh * kw, -1, oh * ow]);
+  const patches = g.node('Gather', [pixels, int64('Reshape', [rows, g.ints([kh * kw, -1])], [kh * kw, -1])], [{ type: 'float', shape: [kh * kw, -1, c] }], { axis: { i: 0 } })[0] as Value;
+  return g.reshape(g.transpose(g.matmul(dyRows, patches), [1, 2, 0]), [o, c, kh, kw]);
 }
 
 function inputs2(node: Node): [Value, Value] {
