@@ -43,9 +43,11 @@ export async function timeTraining(meter: Meter, label: string, model: CompiledM
   );
 }
 
-async function best(runs: number, run: (i: number) => Promise<Timed>): Promise<Timed> {
+/** The fastest of `runs` runs, or of as many more as fit in `seconds` of running (at most 20). */
+async function best(runs: number, run: (i: number) => Promise<Timed>, seconds = 0): Promise<Timed> {
   let top: Timed | undefined;
-  for (let i = 0; i < runs; i++) {
+  const t0 = performance.now();
+  for (let i = 0; i < 20 && (i < runs || performance.now() - t0 < seconds * 1000); i++) {
     const t = await run(i);
     if (top === undefined || t.samplesPerSecond > top.samplesPerSecond) top = t;
   }
@@ -53,17 +55,22 @@ async function best(runs: number, run: (i: number) => Promise<Timed>): Promise<T
 }
 
 /**
- * Prediction throughput at one batch size (batch 1 over the first 200 samples): the best of three
- * passes, since a pass is short and a shared machine's noise is not.
+ * Prediction throughput at one batch size (batch 1 over the first 200 samples): the best of at
+ * least three passes and of as many as fit in 2 s (at most 20), since a fast engine's pass takes
+ * tens of milliseconds and a shared machine's bursts of noise last longer (bench/pytorch/models.py
+ * times PyTorch the same way).
  */
 export async function timeInference(meter: Meter, label: string, model: CompiledModel, data: Dataset, batchSize: number): Promise<Timed> {
   const perSample = data.x.length / data.n;
   const n = batchSize === 1 ? Math.min(200, data.n) : data.n;
   await model.predict(data.x.subarray(0, perSample * batchSize), batchSize, batchSize);
-  return best(3, () =>
-    timed(meter, label, n, async () => {
-      await model.predict(data.x.subarray(0, perSample * n), n, batchSize);
-    }),
+  return best(
+    3,
+    () =>
+      timed(meter, label, n, async () => {
+        await model.predict(data.x.subarray(0, perSample * n), n, batchSize);
+      }),
+    2,
   );
 }
 
