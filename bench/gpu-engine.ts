@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { applyPreprocessing, batches, limitDataset, loadMnist, mnistDataDir } from '../src/data/index.js';
-import { createOnnxEngine } from '../src/engine/onnx/index.js';
+import { createOnnxEngine, DEVICES } from '../src/engine/onnx/index.js';
 import type { Device } from '../src/engine/onnx/index.js';
 import type { CompiledModel } from '../src/engine/types.js';
 import { createMeter, type Measurement } from '../src/meter/index.js';
@@ -36,6 +36,7 @@ const { values } = parseArgs({
   },
 });
 const device = values.device as Device;
+if (device === 'cpu' || !DEVICES.includes(device)) throw new Error(`--device must be a GPU device (${DEVICES.filter((d) => d !== 'cpu').join(', ')}), got ${values.device}`);
 const samples = Number(values.samples);
 const threads = Number(values.threads);
 const MODELS = [
