@@ -69,7 +69,7 @@ const NEEDS: Readonly<Record<Exclude<Device, 'cpu'>, string>> = {
 /** Rewords a session that failed to start on `device` (e.g. libcudart.so.12 not found, or no WebGPU adapter). */
 export function deviceFailure(device: Device, error: unknown): EcomlError | undefined {
   if (device === 'cpu') return undefined;
-  const reason = error instanceof Error ? error.message : String(error);
+  const reason = (error instanceof Error ? error.message : String(error)).trim();
   return new EcomlError('E_DEVICE_UNAVAILABLE', `--device ${device}: ONNX Runtime could not start its ${device === 'cuda' ? 'CUDA' : 'WebGPU'} provider (${reason}); ${NEEDS[device]}`, {
     details: { device },
     cause: error,
