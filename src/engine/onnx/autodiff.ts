@@ -39,6 +39,12 @@ function floatAttr(node: Node, name: string): number {
   return (node.attrs[name] as { f: number }).f;
 }
 
+/** A Conv's or pool's window attributes (pools have no dilations: 1). */
+function windowOfNode(node: Node): WindowAttrs {
+  const ints = (name: string): readonly number[] | undefined => (node.attrs[name] as { ints: readonly number[] } | undefined)?.ints;
+  return { kernel: ints('kernel_shape'), strides: ints('strides'), dilations: ints('dilations') ?? [1, 1], pads: ints('pads') } as WindowAttrs;
+}
+
 /** The values of an int64 Constant (e.g. ReduceSum's axes), read at build time. */
 function constantInts(g: Graph, v: Value): number[] {
   const t = g.nodes.find((n) => n.op === 'Constant' && n.outputs[0]?.name === v.name)?.attrs.value as { t: TensorData } | undefined;
@@ -100,8 +106,7 @@ function gatheredPatchesGradient(g: Graph, padded: Value, dy: Value, dyRows: Val
     return (Math.floor(offset / kw) * a.dilations[0] + y * a.strides[0]) * wp + (offset % kw) * a.dilations[1] + xx * a.strides[1];
   });
   const int64 = (op: string, inputs: Value[], shape: number[]): Value => g.node(op, inputs, [{ type: 'int64', shape }])[0] as Value;
-  const batch = int64('Gather', [int64('Shape', [padded], [4]), g.constant(int64Tensor([0], []))], []);
-  const imageStarts = int64('Mul', [int64('Range', [g.constant(int64Tensor([0], [])), batch, g.constant(int64Tensor([1], []))], [-1]), g.constant(int64Tensor([hp * wp], []))], [-1]);
+  const imageStarts = int64('Mul', [int64('Range', [g.constant(int64Tensor([0], [])), g.batchCount(padded), g.constant(int64Tensor([1], []))], [-1]), g.constant(int64Tensor([hp * wp], []))], [-1]);
   const rows = int64('Add', [g.constant(int64Tensor(within, [kh * kw, 1, oh * ow])), int64('Reshape', [imageStarts, g.ints([1, -1, 1])], [1, -1, 1])], [kh * kw, -1, oh * ow]);
   const patches = g.node('Gather', [pixels, int64('Reshape', [rows, g.ints([kh * kw, -1])], [kh * kw, -1])], [{ type: 'float', shape: [kh * kw, -1, c] }], { axis: { i: 0 } })[0] as Value;
   return g.reshape(g.transpose(g.matmul(dyRows, patches), [1, 2, 0]), [o, c, kh, kw]);
@@ -128,13 +133,12 @@ function planes(g: Graph, v: Value): Value {
  */
 function windowMaxGradient(g: Graph, n: Node, dy: Value): Value {
   const x = n.inputs[0] as Value;
-  const ints = (k: string): number[] => (n.attrs[k] as { ints: number[] }).ints;
-  const [[kh, kw], [sh, sw], pads] = [ints('kernel_shape'), ints('strides'), ints('pads')] as [[number, number], [number, number], [number, number, number, number]];
+  const window = windowOfNode(n);
+  const { kernel: [kh, kw], strides: [sh, sw], pads } = window;
   const [batch, c, h, w] = x.shape as [number, number, number, number];
   const [, , oh, ow] = dy.shape as [number, number, number, number];
   const k = kh * kw;
   const oneHot = g.constant(floatTensor(Array.from({ length: k * k }, (_, i) => (i % k === Math.floor(i / k) ? 1 : 0)), [k, 1, kh, kw]));
-  const window: WindowAttrs = { kernel: [kh, kw], strides: [sh, sw], dilations: [1, 1], pads };
   const windows = g.node('Conv', [planes(g, x), oneHot], [{ type: 'float', shape: [-1, k, oh, ow] }], windowAttrs(window))[0] as Value;
   let stacked = g.reshape(windows, [-1, c, k, oh, ow]);
   // Where a window reaches into the padding, the Conv read a 0 there; MaxPool never picks padding.
@@ -147,14 +151,15 @@ function windowMaxGradient(g: Graph, n: Node, dy: Value): Value {
   const first = g.node('ArgMax', [stacked], [{ type: 'int64', shape: [batch, c, 1, oh, ow] }], { axis: { i: 2 }, keepdims: { i: 1 }, select_last_index: { i: 0 } })[0] as Value;
   const isFirst = g.compare('Equal', first, g.constant(int64Tensor(Array.from({ length: k }, (_, i) => i), [1, 1, k, 1, 1])));
   const spread = g.where(isFirst, g.node('Unsqueeze', [dy, g.ints([2])], [{ type: 'float', shape: [batch, c, 1, oh, ow] }])[0] as Value, g.scalar(0));
-  return g.reshape(transposedWindows(g, g.reshape(spread, [-1, k, oh, ow]), oneHot, window, [h, w]), x.shape);
+  return g.reshape(transposedConv(g, g.reshape(spread, [-1, k, oh, ow]), oneHot, window, [-1, 1, h, w]), x.shape);
 }
 
-/** ConvTranspose of [planes, kernels, oh, ow] back to [planes, 1, h, w]; output_padding restores rows the stride skipped. */
-function transposedWindows(g: Graph, d: Value, kernels: Value, a: WindowAttrs, [h, w]: readonly [number, number]): Value {
+/** The transposed Conv of `d` to `shape` (NCHW); output_padding restores rows the forward stride skipped. */
+function transposedConv(g: Graph, d: Value, kernels: Value, a: WindowAttrs, shape: readonly number[]): Value {
   const [, , oh, ow] = d.shape as [number, number, number, number];
-  const span = (o: number, i: 0 | 1): number => a.strides[i] * (o - 1) + a.kernel[i] - (a.pads[i] as number) - (a.pads[i + 2] as number);
-  return g.node('ConvTranspose', [d, kernels], [{ type: 'float', shape: [-1, 1, h, w] }], { ...windowAttrs(a), output_padding: { ints: [h - span(oh, 0), w - span(ow, 1)] } })[0] as Value;
+  const span = (o: number, i: 0 | 1): number => a.strides[i] * (o - 1) + (a.kernel[i] - 1) * a.dilations[i] + 1 - (a.pads[i] as number) - (a.pads[i + 2] as number);
+  const outputPadding = [(shape[2] as number) - span(oh, 0), (shape[3] as number) - span(ow, 1)];
+  return g.node('ConvTranspose', [d, kernels], [{ type: 'float', shape }], { ...windowAttrs(a), output_padding: { ints: outputPadding } })[0] as Value;
 }
 
 const RULES: Readonly<Record<string, Rule>> = {
@@ -279,11 +284,8 @@ const RULES: Readonly<Record<string, Rule>> = {
   Conv: (g, n, [dy], wants, options) => {
     const [x, w] = inputs2(n);
     const d = dy as Value;
-    const ints = (k: string): [number, number, number, number] => (n.attrs[k] as { ints: [number, number, number, number] }).ints;
-    const [kh, kw] = ints('kernel_shape');
-    const [sh, sw] = ints('strides');
-    const [dh, dw] = ints('dilations');
-    const pads = ints('pads');
+    const window = windowOfNode(n);
+    const [kh, kw] = window.kernel;
     const [, , h, wd] = x.shape as [number, number, number, number];
     const [, , oh, ow] = d.shape as [number, number, number, number];
     const grads: (Value | undefined)[] = [undefined, undefined, undefined];
@@ -292,20 +294,14 @@ const RULES: Readonly<Record<string, Rule>> = {
       const [o, c] = w.shape as [number, number];
       const cols = g.matmul(g.transpose(g.reshape(w, [o, c * kh * kw]), [1, 0]), g.reshape(d, [-1, o, oh * ow]));
       grads[0] = g.node('Col2Im', [cols, g.ints([h, wd]), g.ints([kh, kw])], [{ type: 'float', shape: x.shape }], {
-        dilations: { ints: [dh, dw] },
-        pads: { ints: pads },
-        strides: { ints: [sh, sw] },
+        dilations: { ints: window.dilations },
+        pads: { ints: window.pads },
+        strides: { ints: window.strides },
       })[0];
     } else if (wants(0)) {
-      // Transposed convolution; output_padding restores rows the forward stride skipped.
-      const span = (o: number, s: number, k: number, dil: number, p0: number, p1: number): number => s * (o - 1) + (k - 1) * dil + 1 - p0 - p1;
-      const outPad = [h - span(oh, sh, kh, dh, pads[0], pads[2]), wd - span(ow, sw, kw, dw, pads[1], pads[3])];
-      grads[0] = g.node('ConvTranspose', [d, w], [{ type: 'float', shape: x.shape }], {
-        ...windowAttrs({ kernel: [kh, kw], strides: [sh, sw], dilations: [dh, dw], pads }),
-        output_padding: { ints: outPad },
-      })[0];
+      grads[0] = transposedConv(g, d, w, window, x.shape);
     }
-    if (wants(1)) grads[1] = filterGradient(g, x, d, w.shape, { kernel: [kh, kw], strides: [sh, sw], dilations: [dh, dw], pads });
+    if (wants(1)) grads[1] = filterGradient(g, x, d, w.shape, window);
     if (n.inputs.length > 2 && wants(2)) grads[2] = g.reduceSum(d, [0, 2, 3], false);
     return grads;
   },
@@ -313,19 +309,16 @@ const RULES: Readonly<Record<string, Rule>> = {
     const x = n.inputs[0] as Value;
     const idx = n.outputs[1];
     if (idx === undefined) return [windowMaxGradient(g, n, dy as Value)];
-    const ints = (k: string): number[] => (n.attrs[k] as { ints: number[] }).ints;
-    const [kernel, strides] = [ints('kernel_shape'), ints('strides')];
+    const { kernel, strides, pads } = windowOfNode(n);
     if (strides.every((s, i) => s >= (kernel[i] as number))) {
       // Windows that never overlap send each input at most one dy: MaxUnpool places them directly.
       const shape = g.node('Shape', [x], [{ type: 'int64', shape: [x.shape.length] }])[0] as Value;
-      return [g.node('MaxUnpool', [dy as Value, idx, shape], [{ type: 'float', shape: x.shape }], { kernel_shape: { ints: kernel }, strides: { ints: strides }, pads: n.attrs.pads as { ints: number[] } })[0]];
+      return [g.node('MaxUnpool', [dy as Value, idx, shape], [{ type: 'float', shape: x.shape }], { kernel_shape: { ints: kernel }, strides: { ints: strides }, pads: { ints: pads } })[0]];
     }
     const size = x.shape.reduce((a, b) => a * b, 1);
     // Indices are flat NCHW positions in the whole input: scatter-add dy into a flat zero tensor.
     const flatX = g.reshape(x, [size < 0 ? -1 : size]);
-    const shape = g.node('Shape', [flatX], [{ type: 'int64', shape: [1] }])[0] as Value;
-    const zeros = g.node('ConstantOfShape', [shape], [{ type: 'float', shape: flatX.shape }])[0] as Value;
-    const scattered = g.node('ScatterElements', [zeros, g.reshape(idx, [-1]), g.reshape(dy as Value, [-1])], [{ type: 'float', shape: flatX.shape }], {
+    const scattered = g.node('ScatterElements', [zerosLike(g, flatX), g.reshape(idx, [-1]), g.reshape(dy as Value, [-1])], [{ type: 'float', shape: flatX.shape }], {
       axis: { i: 0 },
       reduction: { s: 'add' },
     })[0] as Value;
@@ -334,10 +327,8 @@ const RULES: Readonly<Record<string, Rule>> = {
   AveragePool: (g, n, [dy]) => {
     const x = n.inputs[0] as Value;
     const d = dy as Value;
-    const ints = (k: string): [number, number, number, number] => (n.attrs[k] as { ints: [number, number, number, number] }).ints;
-    const [kh, kw] = ints('kernel_shape');
-    const [sh, sw] = ints('strides');
-    const pads = ints('pads');
+    const window = windowOfNode(n);
+    const { kernel: [kh, kw], strides: [sh, sw], pads } = window;
     const [, , h, w] = x.shape as [number, number, number, number];
     const [, , oh, ow] = d.shape as [number, number, number, number];
     // Each window spreads dy / (its unpadded element count) over its elements: a transposed
@@ -348,7 +339,7 @@ const RULES: Readonly<Record<string, Rule>> = {
     });
     const scaled = g.mul(d, g.constant(floatTensor(counts, [oh, ow])));
     const ones = g.constant(floatTensor(new Array<number>(kh * kw).fill(1), [1, 1, kh, kw]));
-    return [g.reshape(transposedWindows(g, planes(g, scaled), ones, { kernel: [kh, kw], strides: [sh, sw], dilations: [1, 1], pads }, [h, w]), x.shape)];
+    return [g.reshape(transposedConv(g, planes(g, scaled), ones, window, [-1, 1, h, w]), x.shape)];
   },
   // dy goes to every element equal to its plane's maximum (ties share it, as in tfjs).
   GlobalMaxPool: (g, n, [dy]) => {

@@ -286,11 +286,15 @@ export class Graph {
     return this.one('ReduceSum', [f], 'float', [], { keepdims: { i: 0 } });
   }
 
+  /** The batch size (x's first axis) as an int64 scalar. */
+  batchCount(x: Value): Value {
+    const shape = this.one('Shape', [x], 'int64', [x.shape.length]);
+    return this.one('Gather', [shape, this.constant(int64Tensor([0], []))], 'int64', []);
+  }
+
   /** The batch size as a float scalar. */
   batchSize(x: Value): Value {
-    const shape = this.one('Shape', [x], 'int64', [x.shape.length]);
-    const n = this.one('Gather', [shape, this.constant(int64Tensor([0], []))], 'int64', []);
-    return this.one('Cast', [n], 'float', [], { to: { i: 1 } });
+    return this.one('Cast', [this.batchCount(x)], 'float', [], { to: { i: 1 } });
   }
 
   /** The ONNX graph; `initializers` bakes inputs of those names in as constants. */
