@@ -381,6 +381,7 @@ export class OnnxEngine implements Engine {
   private readonly device: Device;
   private readonly bindingDir: string | undefined;
   private checkedProviders: ort.InferenceSession.ExecutionProviderConfig[] | undefined;
+  private started: Promise<void> | undefined;
 
   constructor(options: OnnxEngineOptions = {}) {
     this.threads = options.threads ?? 1;
@@ -399,9 +400,13 @@ export class OnnxEngine implements Engine {
 
   /**
    * Checks that the device's provider is installed and, on a GPU, that it starts (a one-op
-   * session), so a missing driver or provider is reported before any work.
+   * session, once per engine), so a missing driver or provider is reported before any work.
    */
-  async ready(): Promise<void> {
+  ready(): Promise<void> {
+    return (this.started ??= this.start());
+  }
+
+  private async start(): Promise<void> {
     const providers = this.providers();
     if (this.device === 'cpu') return;
     const probe = new Graph();
