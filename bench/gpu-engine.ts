@@ -25,6 +25,7 @@ import type { CompiledModel } from '../src/engine/types.js';
 import { createMeter, type Measurement } from '../src/meter/index.js';
 import { defaultHpValues, loadSpecFile, resolveModelSpec } from '../src/models/index.js';
 import { methodOf, timeInference, timeTraining, type Timed } from './harness.js';
+import { maxAbsDiff } from '../src/util/arrays.js';
 
 const { values } = parseArgs({
   options: {
@@ -82,12 +83,6 @@ function pytorchCuda(model: string, batchSize: number): { train: Phase; inferenc
   return { train: { samplesPerSecond: j.train_samples_per_second }, inference: Object.fromEntries(Object.entries(j.inference_samples_per_second).map(([b, v]) => [b, { samplesPerSecond: v }])) };
 }
 
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs((a[i] as number) - (b[i] as number)));
-  return d;
-}
-
 const all = loadMnist('train', { limit: samples });
 applyPreprocessing({ kind: 'scale', scale: 1 / 255 }, all.x);
 const meter = await createMeter({});
@@ -109,7 +104,7 @@ for (const m of unavailable === undefined ? MODELS : []) {
 
   const [a, b] = [await cpu.compile(spec, { seed: 1 }), await gpu.compile(spec, { seed: 1 })];
   const probe = data.x.subarray(0, (data.x.length / data.n) * 256);
-  const predictions = maxDiff(await a.predict(probe, 256), await b.predict(probe, 256));
+  const predictions = maxAbsDiff(await a.predict(probe, 256), await b.predict(probe, 256));
   let losses = 0;
   let step = 0;
   for (const batch of batches(data, 64, { shuffle: true, seed: 3, epoch: 0 })) {

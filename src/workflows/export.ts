@@ -8,6 +8,7 @@ import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { EcomlError, lookup } from '../errors.js';
 import { loadModelDir } from '../models/index.js';
+import { maxAbsDiff } from '../util/arrays.js';
 import { PyRandom } from '../util/random.js';
 import { moveToEngine } from './engines.js';
 import type { Workspace } from './workspace.js';
@@ -50,24 +51,24 @@ export async function exportModel(ws: Workspace, dir: string, options: { readonl
     const { files } = await moved.saveTo(tmp);
     // The check reads the written files back through the target runtime, as a user would.
     const reloaded = await target.load(tmp, stored.spec);
-    let maxAbsDiff = 0;
+    let difference = Number.POSITIVE_INFINITY;
     try {
       const perSample = stored.spec.input.reduce((a, b) => a * b, 1);
       const rng = new PyRandom(7);
       const x = Float32Array.from({ length: CHECK_SAMPLES * perSample }, () => rng.random());
       const [expected, actual] = [await stored.predict(x, CHECK_SAMPLES), await reloaded.predict(x, CHECK_SAMPLES)];
-      for (let i = 0; i < expected.length; i++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs((expected[i] as number) - (actual[i] as number)));
+      difference = maxAbsDiff(expected, actual);
     } finally {
       reloaded.dispose();
     }
-    if (!(maxAbsDiff <= EXPORT_TOLERANCE)) {
-      throw new EcomlError('E_ENGINE_FAILED', `the ${format} export differs from its source by ${maxAbsDiff} (tolerance ${EXPORT_TOLERANCE}); nothing was written`, {
-        details: { maxAbsDiff },
+    if (!(difference <= EXPORT_TOLERANCE)) {
+      throw new EcomlError('E_ENGINE_FAILED', `the ${format} export differs from its source by ${difference} (tolerance ${EXPORT_TOLERANCE}); nothing was written`, {
+        details: { maxAbsDiff: difference },
       });
     }
     await rm(out, { recursive: true, force: true });
     await rename(tmp, out);
-    return { model_dir: source, format, out, files, max_abs_diff: maxAbsDiff, checked_samples: CHECK_SAMPLES };
+    return { model_dir: source, format, out, files, max_abs_diff: difference, checked_samples: CHECK_SAMPLES };
   } finally {
     await rm(tmp, { recursive: true, force: true });
     if (moved !== stored) moved.dispose();

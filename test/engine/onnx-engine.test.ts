@@ -9,6 +9,7 @@ import { checkSupported, createOnnxEngine, supports } from '../../src/engine/onn
 import { defineSpec, resolveModelSpec } from '../../src/models/index.js';
 import type { ModelSpec, SpecInput } from '../../src/models/index.js';
 import { unitValues } from './values.js';
+import { maxAbsDiff } from '../../src/util/arrays.js';
 
 const tfjs = createEngines().tfjs;
 const onnx = createOnnxEngine();
@@ -33,16 +34,9 @@ function batch(spec: ModelSpec, n: number, seed: number): { x: Float32Array; y: 
   return { x, y: Int32Array.from({ length: n }, (_, i) => (i * 7 + seed) % spec.numClasses) };
 }
 
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs((a[i] as number) - (b[i] as number)));
-  return d;
-}
-
 function expectWeightsClose(a: readonly NamedWeight[], b: readonly NamedWeight[], tolerance: number): void {
   expect(a.map((w) => [w.name, w.shape])).toEqual(b.map((w) => [w.name, w.shape]));
-  a.forEach((w, i) => expect(maxDiff(w.values, (b[i] as NamedWeight).values)).toBeLessThanOrEqual(tolerance));
+  a.forEach((w, i) => expect(maxAbsDiff(w.values, (b[i] as NamedWeight).values)).toBeLessThanOrEqual(tolerance));
 }
 
 const recipe: SpecInput['model']['layers'] = [
@@ -416,7 +410,7 @@ describe('onnx engine agrees with the tfjs engine', () => {
 
   async function expectAgreement(spec: ModelSpec, x: Float32Array, y: Int32Array): Promise<void> {
     const { ref, model } = await pair(spec);
-    expect(maxDiff(await model.predict(x, 8), await ref.predict(x, 8))).toBeLessThan(1e-5);
+    expect(maxAbsDiff(await model.predict(x, 8), await ref.predict(x, 8))).toBeLessThan(1e-5);
     for (let step = 0; step < 2; step++) {
       const [a, b] = [await model.trainBatch(x, y, 8), await ref.trainBatch(x, y, 8)];
       expect(Math.abs(a.loss - b.loss)).toBeLessThan(1e-5);

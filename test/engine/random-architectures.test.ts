@@ -6,6 +6,7 @@ import { ACTIVATIONS, analyzeLayer, defineSpec, parseLayerConfig, resolveModelSp
 import type { ModelSpec, SpecInput } from '../../src/models/index.js';
 import { signedValues, xorshift } from './values.js';
 import { webgpuUnavailable } from './webgpu.js';
+import { maxAbsDiff } from '../../src/util/arrays.js';
 
 type Layer = SpecInput['model']['layers'][number];
 type Compile = NonNullable<SpecInput['compile']>;
@@ -220,14 +221,8 @@ beforeAll(async () => {
   await tfjs.ready();
 });
 
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = a.length === b.length ? 0 : Number.POSITIVE_INFINITY;
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs((a[i] as number) - (b[i] as number)));
-  return d;
-}
-
 function weightDiffs(a: readonly NamedWeight[], b: readonly NamedWeight[]): Record<string, number> {
-  return Object.fromEntries(a.map((w, i) => [w.name, w.name === b[i]?.name ? maxDiff(w.values, b[i].values) : Number.POSITIVE_INFINITY]));
+  return Object.fromEntries(a.map((w, i) => [w.name, w.name === b[i]?.name ? maxAbsDiff(w.values, b[i].values) : Number.POSITIVE_INFINITY]));
 }
 
 describe('random architectures', () => {
@@ -254,7 +249,7 @@ for (const [device, onnx] of devices) {
       const ref = await tfjs.compile(spec, { seed: 11 });
       const model = await onnx.compile(spec, { seed: 11 });
       model.setWeights(ref.getWeights());
-      expect(maxDiff(await model.predict(x, BATCH), await ref.predict(x, BATCH)), `${name}: outputs`).toBeLessThan(1e-5);
+      expect(maxAbsDiff(await model.predict(x, BATCH), await ref.predict(x, BATCH)), `${name}: outputs`).toBeLessThan(1e-5);
       const [a, b] = [await model.trainBatch(x, y, BATCH), await ref.trainBatch(x, y, BATCH)];
       expect(Math.abs(a.loss - b.loss), `${name}: loss ${a.loss} vs ${b.loss}`).toBeLessThan(1e-5);
       const diffs = weightDiffs(model.getWeights(), ref.getWeights());
