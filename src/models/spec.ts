@@ -91,6 +91,30 @@ export const OptimizerSchema = z
   // Only AdamW decays: on another optimizer the field would be silently ignored.
   .refine((o) => o.weightDecay === undefined || o.type === 'adamw', { error: 'weightDecay applies to type adamw only', path: ['weightDecay'] });
 
+/** An optimizer's numbers with Keras' defaults where the spec leaves them out. */
+export interface OptimizerSettings {
+  readonly learningRate: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly epsilon: number;
+  readonly rho: number;
+  readonly momentum: number;
+  readonly weightDecay: number;
+}
+
+/** Keras' defaults, in one place: every engine takes its optimizer's numbers from here. */
+export function optimizerSettings(o: ModelSpec['compile']['optimizer']): OptimizerSettings {
+  return {
+    learningRate: o.learningRate ?? (o.type === 'sgd' ? 0.01 : 0.001),
+    beta1: o.beta1 ?? 0.9,
+    beta2: o.beta2 ?? 0.999,
+    epsilon: o.epsilon ?? 1e-7,
+    rho: o.rho ?? 0.9,
+    momentum: o.momentum ?? 0,
+    weightDecay: o.weightDecay ?? 0.004,
+  };
+}
+
 /** Whether the optimizer takes Adam's steps (AdamW decays the weights first), with Adam's slots and β powers. */
 export function isAdam(optimizer: { readonly type: z.infer<typeof OptimizerSchema>['type'] }): boolean {
   return optimizer.type === 'adam' || optimizer.type === 'adamw';

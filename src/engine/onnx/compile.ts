@@ -21,7 +21,7 @@ import {
   transformerEncoderWeights,
   type TypedLayerConfig,
 } from '../../models/layers.js';
-import { isAdam, type ModelSpec } from '../../models/spec.js';
+import { isAdam, type ModelSpec, optimizerSettings } from '../../models/spec.js';
 import { gradients } from './autodiff.js';
 import { Graph, type Value, type WindowAttrs } from './graph.js';
 import { hwioShape } from './layout.js';
@@ -783,9 +783,7 @@ export function compileGraphs(spec: ModelSpec, options: GraphOptions = {}): Comp
   const grads = gradients(training, loss, wrt, undefined, { col2Im: options.col2Im ?? true });
 
   const g = training;
-  const learningRate = opt.learningRate ?? (opt.type === 'sgd' ? 0.01 : 0.001);
-  const b1 = opt.beta1 ?? 0.9;
-  const b2 = opt.beta2 ?? 0.999;
+  const { learningRate, beta1: b1, beta2: b2, epsilon, rho, momentum: momentumFactor, weightDecay } = optimizerSettings(opt);
   // Adam's bias corrections 1 − β^t are fed per step (tfjs accumulates β^t in float32). They are
   // folded into two scalars, α = lr·√c2/c1 and ε̂ = ε·√c2 (m̂/(√v̂ + ε) = (m/c1)·√c2/(√v + ε·√c2)),
   // so each weight's update takes 12 elementwise passes instead of tfjs's 14: for a large dense
@@ -794,7 +792,7 @@ export function compileGraphs(spec: ModelSpec, options: GraphOptions = {}): Comp
   const corr2 = adam ? g.input('adam/oneMinusAccBeta2', 'float', []) : undefined;
   const rootCorr2 = corr2 !== undefined ? g.unary('Sqrt', corr2) : undefined;
   const negAlpha = corr1 !== undefined && rootCorr2 !== undefined ? g.div(g.mul(rootCorr2, g.scalar(-learningRate)), corr1) : undefined;
-  const epsilonHat = rootCorr2 !== undefined ? g.mul(rootCorr2, g.scalar(opt.epsilon ?? 1e-7)) : undefined;
+  const epsilonHat = rootCorr2 !== undefined ? g.mul(rootCorr2, g.scalar(epsilon)) : undefined;
   trained.forEach((p, i) => {
     const w = wrt[i] as Value;
     const grad = grads[i];
@@ -814,18 +812,17 @@ export function compileGraphs(spec: ModelSpec, options: GraphOptions = {}): Comp
       scale = negAlpha as Value;
     } else if (rmsprop) {
       // The tfjs (uncentered) RMSProp update, op for op: ε inside the root, lr inside the moments.
-      const rho = opt.rho ?? 0.9;
       const ms = g.input(`${p.name}/rms`, 'float', shape);
       const moments = g.input(`${p.name}/momentum`, 'float', shape);
       const ms2 = g.add(g.mul(ms, g.scalar(rho)), g.mul(g.mul(grad, grad), g.scalar(1 - rho)));
-      const scaled = g.div(g.mul(grad, g.scalar(learningRate)), g.unary('Sqrt', g.add(ms2, g.scalar(opt.epsilon ?? 1e-7))));
-      const moments2 = g.add(g.mul(moments, g.scalar(opt.momentum ?? 0)), scaled);
+      const scaled = g.div(g.mul(grad, g.scalar(learningRate)), g.unary('Sqrt', g.add(ms2, g.scalar(epsilon))));
+      const moments2 = g.add(g.mul(moments, g.scalar(momentumFactor)), scaled);
       g.output(ms2, `new:${p.name}/rms`);
       g.output(moments2, `new:${p.name}/momentum`);
       g.output(g.sub(w, moments2), `new:${p.name}`);
       return;
     } else if (momentum) {
-      const m = g.scalar(opt.momentum ?? 0);
+      const m = g.scalar(momentumFactor);
       const acc = g.add(g.mul(g.input(`${p.name}/momentum`, 'float', shape), m), grad);
       g.output(acc, `new:${p.name}/momentum`);
       // Nesterov steps along the gradient plus the look-ahead m · acc, as tfjs does.
@@ -834,7 +831,7 @@ export function compileGraphs(spec: ModelSpec, options: GraphOptions = {}): Comp
       step = grad;
     }
     // AdamW's decoupled decay, w − w · lr · weightDecay, comes before the step as in Keras 3.
-    const decayed = opt.type === 'adamw' ? g.sub(w, g.mul(w, g.scalar(learningRate * (opt.weightDecay ?? 0.004)))) : w;
+    const decayed = opt.type === 'adamw' ? g.sub(w, g.mul(w, g.scalar(learningRate * weightDecay))) : w;
     g.output(g.add(g.mul(step, scale ?? g.scalar(-learningRate)), decayed), `new:${p.name}`);
   });
   return { params, slots, dropouts, inference, training, blockedLayout };

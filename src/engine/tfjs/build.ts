@@ -8,7 +8,7 @@
  */
 import { EcomlError } from '../../errors.js';
 import { analyzeLayer, type LayerConfigOf, layerNames, type LayerType, pair, parseLayerConfig, type RecurrentLayerConfig, snakeCase, type TypedLayerConfig } from '../../models/layers.js';
-import type { ModelSpec } from '../../models/spec.js';
+import { type ModelSpec, optimizerSettings, type OptimizerSettings } from '../../models/spec.js';
 import { mixSeed } from '../../util/random.js';
 import { AdamWOptimizer } from './adamw.js';
 import { tf } from './runtime.js';
@@ -219,16 +219,15 @@ export function checkTrainable(spec: ModelSpec): void {
 
 type OptimizerSpec = ModelSpec['compile']['optimizer'];
 
-/** Keras' defaults where the spec leaves a value out. */
+/** Each optimizer type, with Keras' defaults where the spec leaves a value out (optimizerSettings). */
 const OPTIMIZERS = {
-  adam: (o: OptimizerSpec) => tf.train.adam(o.learningRate ?? 0.001, o.beta1 ?? 0.9, o.beta2 ?? 0.999, o.epsilon ?? 1e-7),
-  adamw: (o: OptimizerSpec) => new AdamWOptimizer(o.learningRate ?? 0.001, o.beta1 ?? 0.9, o.beta2 ?? 0.999, o.epsilon ?? 1e-7, o.weightDecay ?? 0.004),
-  sgd: (o: OptimizerSpec) =>
-    o.momentum !== undefined || o.nesterov === true
-      ? tf.train.momentum(o.learningRate ?? 0.01, o.momentum ?? 0, o.nesterov ?? false)
-      : tf.train.sgd(o.learningRate ?? 0.01),
-  rmsprop: (o: OptimizerSpec) => tf.train.rmsprop(o.learningRate ?? 0.001, o.rho ?? 0.9, o.momentum ?? 0, o.epsilon ?? 1e-7),
-} satisfies Record<OptimizerSpec['type'], (o: OptimizerSpec) => tf.Optimizer>;
+  adam: (o: OptimizerSettings) => tf.train.adam(o.learningRate, o.beta1, o.beta2, o.epsilon),
+  adamw: (o: OptimizerSettings) => new AdamWOptimizer(o.learningRate, o.beta1, o.beta2, o.epsilon, o.weightDecay),
+  // A momentum slot only when the spec asks for momentum or Nesterov, as tfjs's plain sgd keeps none.
+  sgd: (o: OptimizerSettings, spec: OptimizerSpec) =>
+    spec.momentum !== undefined || spec.nesterov === true ? tf.train.momentum(o.learningRate, o.momentum, spec.nesterov ?? false) : tf.train.sgd(o.learningRate),
+  rmsprop: (o: OptimizerSettings) => tf.train.rmsprop(o.learningRate, o.rho, o.momentum, o.epsilon),
+} satisfies Record<OptimizerSpec['type'], (o: OptimizerSettings, spec: OptimizerSpec) => tf.Optimizer>;
 
 /** How labels become targets: class ids, one-hot rows, or one 0/1 column. */
 export type TargetKind = 'sparse' | 'onehot' | 'binary';
@@ -243,7 +242,7 @@ export const LOSSES = {
 
 export function compileLayersModel(model: tf.LayersModel, compile: ModelSpec['compile']): void {
   model.compile({
-    optimizer: OPTIMIZERS[compile.optimizer.type](compile.optimizer),
+    optimizer: OPTIMIZERS[compile.optimizer.type](optimizerSettings(compile.optimizer), compile.optimizer),
     loss: LOSSES[compile.loss].tfjs,
     metrics: [...compile.metrics],
   });
