@@ -1,9 +1,10 @@
 /**
  * Engines against each other and against PyTorch, same machine, same run: training samples/s and
  * samples per CPU-second (batch 64, best of three epochs) and inference samples/s at batch 1/64/256
- * (best of ≥ 3 passes, as many as fit in 2 s), for the recipe CNN, the 2-conv CNN and the LSTM. PyTorch (Debian `python3-torch`) runs at 1 and 2 threads when
- * installed; the onnx engine runs at 1 and 2 threads too. Goals: onnx ≥ 2× PyTorch's best training
- * on the two CNNs; onnx inference ≥ 5× tfjs.
+ * (best of ≥ 3 passes, as many as fit in 2 s), for the recipe CNN, the 2-conv CNN and the LSTM.
+ * PyTorch (Debian `python3-torch`) runs at 1 and 2 threads when installed; the onnx engine runs at
+ * 1 and 2 threads too. Goals: onnx ≥ 2× PyTorch's best training on the two CNNs; onnx inference
+ * ≥ 5× tfjs.
  * Prints a table and writes bench/results/engine.json. Usage: npx tsx bench/engine.ts [--samples N]
  */
 import { spawnSync } from 'node:child_process';

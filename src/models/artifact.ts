@@ -14,7 +14,7 @@ import type { Preprocessing } from '../data/types.js';
 import type { CompiledModel, Engine } from '../engine/types.js';
 import { EcomlError } from '../errors.js';
 import { deepFreeze, modelProfile } from './load.js';
-import { SpecFileSchema } from './spec.js';
+import { OPTIMIZER_TYPES, SpecFileSchema } from './spec.js';
 import type { HpValue, ModelSpec, SpecFile } from './spec.js';
 
 export const SIDECAR_FILE = 'ecoml.json';
@@ -79,7 +79,7 @@ const SidecarSchema = z.looseObject({
     input: z.array(z.number().int().positive()).min(1),
     numClasses: z.number().int().positive(),
     layers: z.array(z.looseObject({ type: z.string() })).min(1),
-    compile: z.looseObject({ optimizer: z.looseObject({ type: z.enum(['adam', 'adamw', 'sgd', 'rmsprop']) }), loss: z.string(), metrics: z.array(z.literal('accuracy')) }),
+    compile: z.looseObject({ optimizer: z.looseObject({ type: z.enum(OPTIMIZER_TYPES) }), loss: z.string(), metrics: z.array(z.literal('accuracy')) }),
   }),
   hyperparameters: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])),
   preprocessing: PreprocessingSchema,

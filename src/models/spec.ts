@@ -74,9 +74,11 @@ export const NormalizeSchema = z.enum(['scale', 'standardize', 'none']);
 export const RawLayerSchema = z.object({ type: z.string().min(1) }).catchall(z.unknown());
 export type RawLayer = z.infer<typeof RawLayerSchema>;
 
+export const OPTIMIZER_TYPES = ['adam', 'adamw', 'sgd', 'rmsprop'] as const;
+
 export const OptimizerSchema = z
   .object({
-    type: z.enum(['adam', 'adamw', 'sgd', 'rmsprop']),
+    type: z.enum(OPTIMIZER_TYPES),
     learningRate: z.union([z.number().positive(), HpRefSchema]).optional(),
     momentum: z.number().min(0).max(1).optional(),
     nesterov: z.boolean().optional(),

@@ -20,7 +20,7 @@ export interface WorkspaceSettings {
   readonly engine?: string;
   /** Threads for the onnx engine (default 1). */
   readonly threads?: number;
-  /** Where the onnx engine runs: 'cpu' (default) or 'cuda'; the tfjs engine runs on the CPU only. */
+  /** Where the onnx engine runs: 'cpu' (default), 'cuda' or 'webgpu'; the tfjs engine runs on the CPU only. */
   readonly device?: string;
   /** The engine registry (default: createEngines with `threads` and `device`). */
   readonly engines?: Readonly<Record<string, Engine>>;
