@@ -334,7 +334,7 @@ describe('onnx engine agrees with the tfjs engine', () => {
       compile: undefined,
     },
     {
-      // Pool windows never read the convs' last rows and columns: those are not computed.
+      // Pool windows never read the convs' last rows and columns: those are not computed, and the cut reaches the input.
       name: 'valid convs whose last rows and columns no pool window reads (max, strided average), adam',
       input: [10, 9, 2],
       layers: [
@@ -342,6 +342,20 @@ describe('onnx engine agrees with the tfjs engine', () => {
         { type: 'maxPooling2d', poolSize: 2 },
         { type: 'conv2d', filters: 4, kernelSize: [2, 1], strides: [1, 2], activation: 'tanh' },
         { type: 'averagePooling2d', poolSize: 2, strides: 1 },
+        { type: 'flatten' },
+        { type: 'dense', units: 10, activation: 'softmax' },
+      ],
+      compile: undefined,
+    },
+    {
+      // The cut comes after a same conv (outside the chain of valid windows), so its cut-off column gets a zero gradient.
+      name: 'same conv → valid conv, leakyRelu, max pool that never read the last column, adam',
+      input: [9, 8, 1],
+      layers: [
+        { type: 'conv2d', filters: 3, kernelSize: 3, padding: 'same', activation: 'tanh' },
+        { type: 'conv2d', filters: 2, kernelSize: 2 },
+        { type: 'leakyRelu', alpha: 0.2 },
+        { type: 'maxPooling2d', poolSize: 2 },
         { type: 'flatten' },
         { type: 'dense', units: 10, activation: 'softmax' },
       ],
@@ -471,6 +485,25 @@ describe('onnx engine', () => {
     await a.trainBatch(x, y, 8);
     await b.trainBatch(x, y, 8);
     expectWeightsClose(a.getWeights(), b.getWeights(), 0);
+  });
+
+  it('computes only the rows and columns of valid convs and pools that a later window reads, cutting at the model input', () => {
+    const cnn2 = specOf([28, 28, 1], [
+      { type: 'conv2d', filters: 4, kernelSize: 3, activation: 'relu' },
+      { type: 'maxPooling2d', poolSize: 2 },
+      { type: 'conv2d', filters: 4, kernelSize: 3, activation: 'relu' },
+      { type: 'maxPooling2d', poolSize: 2 },
+      { type: 'flatten' },
+      { type: 'dense', units: 10, activation: 'softmax' },
+    ]);
+    const { inference, training } = compileGraphs(cnn2);
+    for (const graph of [inference, training]) {
+      // 28 → 26 (cut) → conv 24 → pool 12 → conv 10 → pool 5: the second pool reads all of its input.
+      expect(graph.nodes.filter((n) => n.op === 'Conv').map((n) => n.inputs[0]?.shape.slice(2))).toEqual([[26, 26], [12, 12]]);
+      expect(graph.nodes.filter((n) => n.op === 'MaxPool').map((n) => n.inputs[0]?.shape.slice(2))).toEqual([[24, 24], [10, 10]]);
+    }
+    // Nothing in the training step copies a cut-off part back: the input needs no gradient.
+    expect(training.nodes.filter((n) => n.op === 'Concat' && [2, 3].some((axis) => n.attrs.axis !== undefined && 'i' in n.attrs.axis && n.attrs.axis.i === axis))).toEqual([]);
   });
 
   it('uses ONNX Runtime\'s blocked conv layout only where a conv2d reads 8 or more channels', () => {

@@ -54,14 +54,13 @@ function constantInts(g: Graph, v: Value): number[] {
 
 /**
  * dW for an NCHW Conv: dW[o, c, i, j] = Σ_(n, y, x) dy[n, o, y, x] · x[n, c, y·s + i·d, x·s + j·d],
- * a GEMM of dy (as [o, (n, y, x)]) with the kh·kw shifted views ("patches") of the padded input. A
+ * a GEMM of dyRows (dy as [o, (n, y, x)]) with the kh·kw shifted views ("patches") of the padded input. A
  * Conv over the batch axis computes the same sums, but as a GEMM only kh·kw wide: 3× slower.
  */
-function filterGradient(g: Graph, x: Value, dy: Value, wShape: readonly number[], a: WindowAttrs): Value {
-  const [o, c] = wShape as [number, number];
+function filterGradient(g: Graph, x: Value, dy: Value, dyRows: Value, wShape: readonly number[], a: WindowAttrs): Value {
+  const c = wShape[1] as number;
   const [pt, pl, pb, pr] = a.pads as [number, number, number, number];
   const padded = a.pads.some((p) => p > 0) ? g.node('Pad', [x, g.ints([0, 0, pt, pl, 0, 0, pb, pr])], [{ type: 'float', shape: [x.shape[0] as number, c, (x.shape[2] as number) + pt + pb, (x.shape[3] as number) + pl + pr] }])[0] as Value : x;
-  const dyRows = g.reshape(g.transpose(dy, [1, 0, 2, 3]), [o, -1]);
   return c === 1 ? slicedPatchesGradient(g, padded, dy, dyRows, wShape, a) : gatheredPatchesGradient(g, padded, dy, dyRows, wShape, a);
 }
 
@@ -301,8 +300,16 @@ const RULES: Readonly<Record<string, Rule>> = {
     } else if (wants(0)) {
       grads[0] = transposedConv(g, d, w, window, x.shape);
     }
-    if (wants(1)) grads[1] = filterGradient(g, x, d, w.shape, window);
-    if (n.inputs.length > 2 && wants(2)) grads[2] = g.reduceSum(d, [0, 2, 3], false);
+    const bias = n.inputs.length > 2 && wants(2);
+    if (wants(1)) {
+      // dy as one row per output channel: the filter gradient's GEMM operand, and the bias
+      // gradient as contiguous row sums (a third of the time of summing NCHW over three axes).
+      const dyRows = g.reshape(g.transpose(d, [1, 0, 2, 3]), [w.shape[0] as number, -1]);
+      grads[1] = filterGradient(g, x, d, dyRows, w.shape, window);
+      if (bias) grads[2] = g.reduceSum(dyRows, [1], false);
+    } else if (bias) {
+      grads[2] = g.reduceSum(d, [0, 2, 3], false);
+    }
     return grads;
   },
   MaxPool: (g, n, [dy]) => {

@@ -208,24 +208,41 @@ function windowOf(shape: readonly number[], kernel: [number, number], strides: [
   return { kernel, strides, dilations, pads: [t, l, b, r] };
 }
 
+/** A valid (unpadded) conv2d's or 2-D pooling layer's window span and strides per axis; undefined for any other layer. */
+function validWindow(l: TypedLayerConfig): { span: [number, number]; strides: [number, number] } | undefined {
+  if (l.type === 'conv2d' && l.padding === 'valid') {
+    const [k, d] = [pair(l.kernelSize), pair(l.dilationRate)];
+    return { span: [(k[0] - 1) * d[0] + 1, (k[1] - 1) * d[1] + 1], strides: pair(l.strides) };
+  }
+  if ((l.type === 'maxPooling2d' || l.type === 'averagePooling2d') && l.padding === 'valid') {
+    const { kernel, strides } = poolWindow(l);
+    return { span: kernel, strides };
+  }
+  return undefined;
+}
+
 /**
- * A valid conv2d's input cut to the rows and columns whose outputs the next valid pooling layer's
- * windows read: a 2×2 pool over an 11×11 conv output never reads its last row and column, which
- * are then not computed (17% of that conv, forward and both gradients, in the 2-conv CNN). The
- * cut is a Split, so the cut-off input gets a zero gradient.
+ * Layer `i`'s NCHW input cut to the rows and columns that the chain of valid windows from layer
+ * `i` on (elementwise activations between them) ever reads: a 2×2 pool over an 11×11 conv output
+ * never reads its last row and column, so neither that conv nor the layers before it compute
+ * what only those would have read. In the 2-conv CNN the cut reaches the model's input (28×28 to
+ * 26×26), which needs no gradient: 15% of the first conv and pool, and no copies in the gradient.
+ * Anywhere else the cut is a Split, whose cut-off part gets a zero gradient.
  */
-function cropToPooled(g: Graph, x: Value, conv: LayerConfigOf<'conv2d'>, next: TypedLayerConfig | undefined): Value {
-  if (conv.padding !== 'valid' || (next?.type !== 'maxPooling2d' && next?.type !== 'averagePooling2d') || next.padding !== 'valid') return x;
-  const [k, s, d] = [pair(conv.kernelSize), pair(conv.strides), pair(conv.dilationRate)];
-  const { kernel: pk, strides: ps } = poolWindow(next);
+function cropToChain(g: Graph, x: Value, layers: readonly TypedLayerConfig[], i: number): Value {
+  const chain: { span: [number, number]; strides: [number, number] }[] = [];
+  for (const l of layers.slice(i)) {
+    if (l.type === 'activation' || l.type === 'leakyRelu') continue;
+    const window = validWindow(l);
+    if (window === undefined) break;
+    chain.push(window);
+  }
   let cropped = x;
   for (const axis of [0, 1] as const) {
     const size = x.shape[axis + 2] as number;
-    const span = ((k[axis] as number) - 1) * (d[axis] as number) + 1;
-    const outputs = Math.floor((size - span) / (s[axis] as number)) + 1;
-    const pooled = Math.floor((outputs - (pk[axis] as number)) / (ps[axis] as number)) + 1;
-    const covered = (pooled - 1) * (ps[axis] as number) + (pk[axis] as number);
-    const needed = (covered - 1) * (s[axis] as number) + span;
+    const outputs = chain.reduce((n, w) => Math.floor((n - w.span[axis]) / w.strides[axis]) + 1, size);
+    if (outputs < 1) continue;
+    const needed = chain.reduceRight((n, w) => (n - 1) * w.strides[axis] + w.span[axis], outputs);
     if (needed < size) cropped = g.split(cropped, axis + 2, [needed, size - needed])[0] as Value;
   }
   return cropped;
@@ -490,7 +507,7 @@ function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weight
     const name = names[i] as string;
     switch (l.type) {
       case 'conv2d': {
-        h = cropToPooled(g, h, l, layers[i + 1]);
+        h = cropToChain(g, h, layers, i);
         const attrs = windowOf(h.shape, pair(l.kernelSize), pair(l.strides), pair(l.dilationRate), l.padding);
         reluAfterPool = train !== undefined && l.activation === 'relu' && layers[i + 1]?.type === 'maxPooling2d';
         h = g.conv(h, weight(`${name}/kernel`), l.useBias ? weight(`${name}/bias`) : undefined, attrs);
@@ -502,7 +519,7 @@ function forward(g: Graph, x: Value, layers: readonly TypedLayerConfig[], weight
       case 'maxPooling1d':
       case 'averagePooling1d': {
         const sequence = l.type === 'maxPooling1d' || l.type === 'averagePooling1d';
-        const image = sequence ? stepsAsImage(g, h) : h;
+        const image = sequence ? stepsAsImage(g, h) : cropToChain(g, h, layers, i);
         const { kernel, strides } = poolWindow(l);
         const { pads } = windowOf(image.shape, kernel, strides, [1, 1], l.padding);
         const max = l.type === 'maxPooling2d' || l.type === 'maxPooling1d';
