@@ -53,39 +53,45 @@ function constantInts(g: Graph, v: Value): number[] {
 }
 
 /**
- * dW for an NCHW Conv: dW[o, c, i, j] = Σ_(n, y, x) dy[n, o, y, x] · x[n, c, y·s + i·d, x·s + j·d],
- * a GEMM of dyRows (dy as [o, (n, y, x)]) with the kh·kw shifted views ("patches") of the padded input. A
- * Conv over the batch axis computes the same sums, but as a GEMM only kh·kw wide: 3× slower.
+ * dW (and db where `bias`) for an NCHW Conv: dW[o, c, i, j] = Σ_(n, y, x) dy[n, o, y, x] ·
+ * x[n, c, y·s + i·d, x·s + j·d], GEMMs of dy with the kh·kw shifted views ("patches") of the
+ * padded input. A Conv over the batch axis computes the same sums, but as a GEMM only kh·kw
+ * wide: 3× slower.
  */
-function filterGradient(g: Graph, x: Value, dy: Value, dyRows: Value, wShape: readonly number[], a: WindowAttrs): Value {
+function filterGradient(g: Graph, x: Value, dy: Value, wShape: readonly number[], a: WindowAttrs, bias: boolean): [Value, Value | undefined] {
   const c = wShape[1] as number;
   const [pt, pl, pb, pr] = a.pads as [number, number, number, number];
   const padded = a.pads.some((p) => p > 0) ? g.node('Pad', [x, g.ints([0, 0, pt, pl, 0, 0, pb, pr])], [{ type: 'float', shape: [x.shape[0] as number, c, (x.shape[2] as number) + pt + pb, (x.shape[3] as number) + pl + pr] }])[0] as Value : x;
-  return c === 1 ? slicedPatchesGradient(g, padded, dy, dyRows, wShape, a) : gatheredPatchesGradient(g, padded, dy, dyRows, wShape, a);
+  return c === 1 ? slicedPatchesGradient(g, padded, dy, wShape, a, bias) : gatheredPatchesGradient(g, padded, dy, wShape, a, bias);
 }
 
 /**
- * One input channel: the kh·kw strided Slices of the input, stacked as the rows of one GEMM's
- * operand (gathering single floats, as gatheredPatchesGradient would, ran 15% slower).
+ * One input channel: the kh·kw strided Slices of each image stacked as its [kh·kw, y·x] patches,
+ * one batched MatMul with that image's dy as [o, y·x], summed over the batch. Gathering single
+ * floats, as gatheredPatchesGradient would, ran 15% slower; one GEMM over the whole batch needed dy
+ * transposed to [o, (n, y, x)] and took twice as long.
  */
-function slicedPatchesGradient(g: Graph, padded: Value, dy: Value, dyRows: Value, wShape: readonly number[], a: WindowAttrs): Value {
+function slicedPatchesGradient(g: Graph, padded: Value, dy: Value, wShape: readonly number[], a: WindowAttrs, bias: boolean): [Value, Value | undefined] {
   const [o, c, kh, kw] = wShape as [number, number, number, number];
   const [, , oh, ow] = dy.shape as [number, number, number, number];
-  const channelsFirst = g.transpose(padded, [1, 0, 2, 3]);
   const patches: Value[] = [];
   for (let i = 0; i < kh; i++) {
     for (let j = 0; j < kw; j++) {
       const top = i * a.dilations[0];
       const left = j * a.dilations[1];
-      const view = g.node(
-        'Slice',
-        [channelsFirst, g.ints([top, left]), g.ints([top + (oh - 1) * a.strides[0] + 1, left + (ow - 1) * a.strides[1] + 1]), g.ints([2, 3]), g.ints([a.strides[0], a.strides[1]])],
-        [{ type: 'float', shape: [c, channelsFirst.shape[1] as number, oh, ow] }],
-      )[0] as Value;
-      patches.push(g.reshape(view, [c, -1]));
+      patches.push(
+        g.node(
+          'Slice',
+          [padded, g.ints([top, left]), g.ints([top + (oh - 1) * a.strides[0] + 1, left + (ow - 1) * a.strides[1] + 1]), g.ints([2, 3]), g.ints([a.strides[0], a.strides[1]])],
+          [{ type: 'float', shape: [padded.shape[0] as number, c, oh, ow] }],
+        )[0] as Value,
+      );
     }
   }
-  return g.reshape(g.gemm(dyRows, g.concat(patches, 0), false, true), [o, c, kh, kw]);
+  const perImage = g.reshape(dy, [-1, o, oh * ow]);
+  const stacked = g.reshape(g.concat(patches, 1), [-1, kh * kw, oh * ow]);
+  const filter = g.reshape(g.reduceSum(g.matmul(perImage, g.transpose(stacked, [0, 2, 1])), [0], false), [o, c, kh, kw]);
+  return [filter, bias ? g.reduceSum(perImage, [0, 2], false) : undefined];
 }
 
 /**
@@ -94,8 +100,11 @@ function slicedPatchesGradient(g: Graph, padded: Value, dy: Value, dyRows: Value
  * Slices and Concat of slicedPatchesGradient copied the patches twice: this ran 9–14% faster on
  * the 2-conv CNN's step.
  */
-function gatheredPatchesGradient(g: Graph, padded: Value, dy: Value, dyRows: Value, wShape: readonly number[], a: WindowAttrs): Value {
+function gatheredPatchesGradient(g: Graph, padded: Value, dy: Value, wShape: readonly number[], a: WindowAttrs, bias: boolean): [Value, Value | undefined] {
   const [o, c, kh, kw] = wShape as [number, number, number, number];
+  // dy as one row per output channel: the GEMM's operand, and the bias gradient as contiguous
+  // row sums (a third of the time of summing NCHW over three axes).
+  const dyRows = g.reshape(g.transpose(dy, [1, 0, 2, 3]), [o, -1]);
   const [, , oh, ow] = dy.shape as [number, number, number, number];
   const [hp, wp] = [padded.shape[2] as number, padded.shape[3] as number];
   const pixels = g.reshape(g.transpose(padded, [0, 2, 3, 1]), [-1, c]);
@@ -108,7 +117,7 @@ function gatheredPatchesGradient(g: Graph, padded: Value, dy: Value, dyRows: Val
   const imageStarts = int64('Mul', [int64('Range', [g.constant(int64Tensor([0], [])), g.batchCount(padded), g.constant(int64Tensor([1], []))], [-1]), g.constant(int64Tensor([hp * wp], []))], [-1]);
   const rows = int64('Add', [g.constant(int64Tensor(within, [kh * kw, 1, oh * ow])), int64('Reshape', [imageStarts, g.ints([1, -1, 1])], [1, -1, 1])], [kh * kw, -1, oh * ow]);
   const patches = g.node('Gather', [pixels, int64('Reshape', [rows, g.ints([kh * kw, -1])], [kh * kw, -1])], [{ type: 'float', shape: [kh * kw, -1, c] }], { axis: { i: 0 } })[0] as Value;
-  return g.reshape(g.transpose(g.matmul(dyRows, patches), [1, 2, 0]), [o, c, kh, kw]);
+  return [g.reshape(g.transpose(g.matmul(dyRows, patches), [1, 2, 0]), [o, c, kh, kw]), bias ? g.reduceSum(dyRows, [1], false) : undefined];
 }
 
 function inputs2(node: Node): [Value, Value] {
@@ -302,11 +311,7 @@ const RULES: Readonly<Record<string, Rule>> = {
     }
     const bias = n.inputs.length > 2 && wants(2);
     if (wants(1)) {
-      // dy as one row per output channel: the filter gradient's GEMM operand, and the bias
-      // gradient as contiguous row sums (a third of the time of summing NCHW over three axes).
-      const dyRows = g.reshape(g.transpose(d, [1, 0, 2, 3]), [w.shape[0] as number, -1]);
-      grads[1] = filterGradient(g, x, d, dyRows, w.shape, window);
-      if (bias) grads[2] = g.reduceSum(dyRows, [1], false);
+      [grads[1], grads[2]] = filterGradient(g, x, d, w.shape, window, bias);
     } else if (bias) {
       grads[2] = g.reduceSum(d, [0, 2, 3], false);
     }
