@@ -131,16 +131,48 @@ export async function gridIntensityAt(grid: { readonly intensity: CarbonIntensit
   }
 }
 
+/** What both meters settle before they start: the grid, the PUE and the CPU's power model. */
+export interface MachineSetup {
+  readonly grid: Grid;
+  readonly pue: number;
+  readonly cpu: Awaited<ReturnType<typeof detectCpu>>;
+  readonly power: ReturnType<typeof resolveCpuPower>;
+}
+
+/** Settles MachineSetup from the options, then the environment (ECOML_COUNTRY, ECOML_PUE, ECOML_INTENSITY). */
+export async function resolveMachine(
+  options: { readonly carbonIntensity?: CarbonIntensityProvider; readonly country?: string; readonly pue?: number; readonly cpuInfoPath?: string; readonly tdpWatts?: number },
+  env: Readonly<Record<string, string | undefined>>,
+  clock: Clock,
+): Promise<MachineSetup> {
+  const pue = resolvePue(options.pue, env.ECOML_PUE);
+  const grid = await resolveGrid(options, env, clock);
+  const [cpu, tdpTable] = await Promise.all([detectCpu(options.cpuInfoPath === undefined ? {} : { cpuInfoPath: options.cpuInfoPath }), loadTdpTable()]);
+  return { grid, pue, cpu, power: resolveCpuPower(cpu, tdpTable, options.tdpWatts) };
+}
+
+/** The hardware a measurement ran on, as reports describe it. */
+export function hardwareOf({ cpu, power }: MachineSetup, gpus: HardwareDescription['gpus']): HardwareDescription {
+  return {
+    cpuModel: power.cpuModel,
+    logicalCpus: power.logicalCpus,
+    cpuSockets: cpu.sockets,
+    tdpWatts: power.tdpWatts,
+    tdpSource: power.tdpSource,
+    ramGb: totalmem() / 2 ** 30,
+    gpus,
+    platform: `${process.platform}-${process.arch}`,
+  };
+}
+
 /** Builds the default chains for this machine: cpu = RAPL else TDP estimate; gpu = NVML; ram = (RAPL DRAM else) RSS estimate. */
 export async function createMeter(options: MeterOptions = {}): Promise<Meter> {
   const env = options.env ?? process.env;
   const clock = options.clock ?? systemClock;
   const samplingIntervalMs = checkSamplingInterval(options.samplingIntervalMs ?? DEFAULT_SAMPLING_INTERVAL_MS);
-  const pue = resolvePue(options.pue, env.ECOML_PUE);
   const wue = resolveWue(options.wue, env.ECOML_WUE);
-  const grid = await resolveGrid(options, env, clock);
-  const [cpu, tdpTable] = await Promise.all([detectCpu(options.cpuInfoPath === undefined ? {} : { cpuInfoPath: options.cpuInfoPath }), loadTdpTable()]);
-  const power = resolveCpuPower(cpu, tdpTable, options.tdpWatts);
+  const machine = await resolveMachine(options, env, clock);
+  const { cpu, power, grid, pue } = machine;
   const calibration =
     options.tdpWatts === undefined && cpu.model !== undefined
       ? await findCalibrationProfile(cpu.model, options.calibrationDir ?? defaultCalibrationDir(env))
@@ -158,16 +190,7 @@ export async function createMeter(options: MeterOptions = {}): Promise<Meter> {
       ...(nvml ? [{ component: 'gpu', sources: [nvml] }] : []),
       { component: 'ram', sources: [...(options.raplDram ? [rapl(['dram'])] : []), createRamEstimateSource({ clock })] },
     ],
-    hardware: {
-      cpuModel: power.cpuModel,
-      logicalCpus: power.logicalCpus,
-      cpuSockets: cpu.sockets,
-      tdpWatts: power.tdpWatts,
-      tdpSource: power.tdpSource,
-      ramGb: totalmem() / 2 ** 30,
-      gpus: nvml?.gpus ?? [],
-      platform: `${process.platform}-${process.arch}`,
-    },
+    hardware: hardwareOf(machine, nvml?.gpus ?? []),
     intensity: grid.intensity,
     ...(grid.live ? { liveIntensity: grid.live } : {}),
     pue,

@@ -13,7 +13,7 @@
  */
 
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { constants as osConstants, totalmem } from 'node:os';
+import { constants as osConstants } from 'node:os';
 import { EcomlError } from '../../errors.js';
 import { systemClock, type Clock } from '../clock.js';
 import { basename } from 'node:path';
@@ -21,16 +21,14 @@ import type { StoredProfile } from '../calibration.js';
 import { emissionsFor, heatFor } from '../emissions.js';
 import type { EnergySource } from '../energy-source.js';
 import type { CarbonIntensityProvider } from '../intensity/carbon-intensity.js';
-import { gridIntensityAt, resolveGrid, resolvePue } from '../meter.js';
-import { detectCpu } from '../sources/cpu-info.js';
-import { loadTdpTable, resolveCpuPower } from '../sources/cpu-tdp.js';
+import { gridIntensityAt, hardwareOf, resolveMachine } from '../meter.js';
 import type { NvmlLibrary } from '../sources/nvml-library.js';
 import { createNvmlSource } from '../sources/nvml.js';
 import { openKoffiNvml } from '../sources/nvml-koffi.js';
 import { RAM_WATTS_PER_GIB } from '../sources/ram-estimate.js';
 import { createRaplSource } from '../sources/rapl.js';
 import { energyReport } from '../totals.js';
-import type { HardwareDescription, Measurement } from '../types.js';
+import type { Measurement } from '../types.js';
 import type { CpuPower } from '../sources/cpu-tdp.js';
 import {
   attribute,
@@ -220,10 +218,8 @@ export async function runMeasured(options: RunMeasuredOptions): Promise<Measured
   const meterEnv = options.meterEnv ?? process.env;
   const requestedIntervalMs = options.intervalMs ?? DEFAULT_TREE_POLL_MS;
   // Everything that can reject the options is settled before the command starts.
-  const pue = resolvePue(options.pue, meterEnv.ECOML_PUE);
-  const grid = await resolveGrid(options, meterEnv, clock);
-  const [cpu, tdpTable] = await Promise.all([detectCpu(options.cpuInfoPath === undefined ? {} : { cpuInfoPath: options.cpuInfoPath }), loadTdpTable()]);
-  const power = resolveCpuPower(cpu, tdpTable, options.tdpWatts);
+  const machine = await resolveMachine(options, meterEnv, clock);
+  const { grid, pue, power } = machine;
   const procfs: Procfs = createProcfs(options.procRoot);
 
   // One NVML library serves both the energy counters and the per-process SM utilisation split.
@@ -257,15 +253,7 @@ export async function runMeasured(options: RunMeasuredOptions): Promise<Measured
         );
       }
     }
-    const hardware: HardwareDescription = {
-      cpuModel: power.cpuModel,
-      logicalCpus: power.logicalCpus,
-      tdpWatts: power.tdpWatts,
-      tdpSource: power.tdpSource,
-      ramGb: totalmem() / 2 ** 30,
-      gpus,
-      platform: `${process.platform}-${process.arch}`,
-    };
+    const hardware = hardwareOf(machine, gpus);
 
     const sampler = await createProcessTreeSampler({ procfs, intervalMs, clock, ...(options.scheduler ? { scheduler: options.scheduler } : {}) });
     const zeroSm: Record<string, GpuSmTotals> = Object.fromEntries((gpuTracker?.gpuIndices ?? []).map((i) => [`gpu:${i}`, { treeSm: 0, totalSm: 0, invisibleSm: 0 }]));
