@@ -225,9 +225,9 @@ function validWindow(l: TypedLayerConfig): { span: [number, number]; strides: [n
  * Layer `i`'s NCHW input cut to the rows and columns that the chain of valid windows from layer
  * `i` on (elementwise activations between them) ever reads: a 2×2 pool over an 11×11 conv output
  * never reads its last row and column, so neither that conv nor the layers before it compute
- * what only those would have read. In the 2-conv CNN the cut reaches the model's input (28×28 to
- * 26×26), which needs no gradient: 15% of the first conv and pool, and no copies in the gradient.
- * Anywhere else the cut is a Split, whose cut-off part gets a zero gradient.
+ * what only those would have read. The cut is a Split; where its input needs a gradient, the
+ * cut-off part gets a zero one. In the 2-conv CNN the cut reaches the model's input (28×28 to
+ * 26×26), which needs none: 15% less of the first conv and pool, and no copies in the gradient.
  */
 function cropToChain(g: Graph, x: Value, layers: readonly TypedLayerConfig[], i: number): Value {
   const chain: { span: [number, number]; strides: [number, number] }[] = [];
