@@ -23,7 +23,7 @@ export const MODEL_FILE = 'model.onnx';
 const ADAM_ACC_BETA = ['adam/accBeta1', 'adam/accBeta2'] as const;
 
 export interface OnnxEngineOptions {
-  /** ORT intra-op threads per session (default 1: measured fastest for training on 2 cores). */
+  /** ORT intra-op threads per session (default 1: the most samples per CPU-second, which the energy estimate counts, in bench/engine.ts; more finish sooner). */
   readonly threads?: number;
   /** Where sessions run (default cpu); cuda needs onnxruntime-node's CUDA provider, webgpu a GPU driver (see device.ts). */
   readonly device?: Device;
