@@ -28,7 +28,8 @@ export interface CompiledModel {
   evaluate(x: Float32Array, y: Int32Array, n: number, batchSize: number): Promise<BatchMetrics>;
   /** Class probabilities, row-major n × numClasses. */
   predict(x: Float32Array, n: number, batchSize?: number): Promise<Float32Array>;
-  getWeights(): NamedWeight[];
+  /** The weights in the tfjs engine's names and layouts (asynchronous: a GPU engine reads them back from the device). */
+  getWeights(): Promise<NamedWeight[]>;
   setWeights(weights: readonly NamedWeight[]): void;
   /** Optimizer state (moments, step count) so `--resume` continues exactly. */
   getOptimizerState(): Promise<NamedWeight[]>;

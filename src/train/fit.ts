@@ -131,7 +131,7 @@ export async function fit(options: FitOptions): Promise<FitResult> {
       await writeCheckpoint(
         options.checkpoint.dir,
         { runId: options.checkpoint.runId, epoch, history, earlyStopping: early },
-        model.getWeights(),
+        await model.getWeights(),
         await model.getOptimizerState(),
       );
     }

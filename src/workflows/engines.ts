@@ -9,6 +9,6 @@ import type { CompiledModel, Engine } from '../engine/types.js';
 export async function moveToEngine(model: CompiledModel, target: Engine, seed: number): Promise<CompiledModel> {
   if (model.engine === target.name) return model;
   const moved = await target.compile(model.spec, { seed });
-  moved.setWeights(model.getWeights());
+  moved.setWeights(await model.getWeights());
   return moved;
 }

@@ -64,7 +64,7 @@ export function engineConformance(label: string, create: () => Engine): void {
       expect(engine.unsupportedReason?.(spec)).toBeUndefined();
       expect(model.spec).toBe(spec);
       expect([model.parameterCount, model.flopsPerSample]).toEqual([modelProfile(spec).parameterCount, modelProfile(spec).flopsPerSample]);
-      expect(model.getWeights().map((w) => [w.name, w.shape])).toEqual([
+      expect((await model.getWeights()).map((w) => [w.name, w.shape])).toEqual([
         ['conv2d/kernel', [3, 3, 1, 4]],
         ['conv2d/bias', [4]],
         ['batch_normalization/gamma', [4]],
@@ -78,13 +78,13 @@ export function engineConformance(label: string, create: () => Engine): void {
 
     it('starts from the same weights for a seed and other weights for another, and trains deterministically, dropout included', async () => {
       const [a, b, c] = [await compile(7), await compile(7), await compile(8)];
-      expect(same(a.getWeights(), b.getWeights())).toBe(true);
-      expect(same(a.getWeights(), c.getWeights())).toBe(false);
+      expect(same(await a.getWeights(), await b.getWeights())).toBe(true);
+      expect(same(await a.getWeights(), await c.getWeights())).toBe(false);
       const { x, y } = batch(8, 5);
       const losses = [[], []] as number[][];
       for (let step = 0; step < 3; step++) for (const [i, m] of [a, b].entries()) losses[i]?.push((await m.trainBatch(x, y, 8)).loss);
       expect(losses[0]).toEqual(losses[1]);
-      expect(same(a.getWeights(), b.getWeights())).toBe(true);
+      expect(same(await a.getWeights(), await b.getWeights())).toBe(true);
     });
 
     it('trains: steps on one batch lower its loss, metrics are in range, and a last partial batch trains', async () => {
@@ -113,24 +113,25 @@ export function engineConformance(label: string, create: () => Engine): void {
       const model = await compile(4);
       const { x, y } = batch(10, 6);
       await model.trainBatch(x, y, 10);
-      const before = model.getWeights();
+      const before = await model.getWeights();
       const whole = await model.evaluate(x, y, 10, 10);
       const parts = await model.evaluate(x, y, 10, 3);
       expect(parts.loss).toBeCloseTo(whole.loss, 5);
       expect(parts.accuracy).toBeCloseTo(whole.accuracy ?? -1, 6);
-      expect(same(model.getWeights(), before)).toBe(true);
+      expect(same(await model.getWeights(), before)).toBe(true);
     });
 
     it('takes weights by name in any order, and refuses unknown names and wrong shapes (E_SHAPE_MISMATCH) leaving its own', async () => {
       const [a, b] = [await compile(1), await compile(2)];
-      b.setWeights([...a.getWeights()].reverse());
-      expect(same(b.getWeights(), a.getWeights())).toBe(true);
-      const own = b.getWeights();
+      const theirs = await a.getWeights();
+      b.setWeights([...theirs].reverse());
+      expect(same(await b.getWeights(), theirs)).toBe(true);
+      const own = await b.getWeights();
       const bogus: NamedWeight = { name: 'dense/kernal', shape: [1], values: new Float32Array(1) };
-      expect(() => b.setWeights([...a.getWeights(), bogus])).toThrow(expect.objectContaining({ code: 'E_SHAPE_MISMATCH' }));
-      const misshapen = a.getWeights().map((w) => (w.name === 'dense/bias' ? { ...w, shape: [4], values: new Float32Array(4) } : w));
+      expect(() => b.setWeights([...theirs, bogus])).toThrow(expect.objectContaining({ code: 'E_SHAPE_MISMATCH' }));
+      const misshapen = theirs.map((w) => (w.name === 'dense/bias' ? { ...w, shape: [4], values: new Float32Array(4) } : w));
       expect(() => b.setWeights(misshapen)).toThrow(expect.objectContaining({ code: 'E_SHAPE_MISMATCH' }));
-      expect(same(b.getWeights(), own)).toBe(true);
+      expect(same(await b.getWeights(), own)).toBe(true);
     });
 
     it('resumes exactly from its weights and optimizer state', async () => {
@@ -141,11 +142,29 @@ export function engineConformance(label: string, create: () => Engine): void {
       // on other data first makes sure the restored state replaces the model's own.
       const b = await compile(1);
       await b.trainBatch(batch(8, 7).x, y, 8);
-      b.setWeights(a.getWeights());
+      b.setWeights(await a.getWeights());
       await b.setOptimizerState(await a.getOptimizerState());
       await a.trainBatch(x, y, 8);
       await b.trainBatch(x, y, 8);
-      expect(same(b.getWeights(), a.getWeights())).toBe(true);
+      expect(same(await b.getWeights(), await a.getWeights())).toBe(true);
+    });
+
+    // A GPU engine keeps the trained weights on the device and reads them back asynchronously.
+    it('gives a weight read the weights it began with, though they are replaced before it ends', async () => {
+      const [a, twin, b] = [await compile(1), await compile(1), await compile(2)];
+      const { x, y } = batch(8, 3);
+      await a.trainBatch(x, y, 8);
+      await twin.trainBatch(x, y, 8);
+      const theirs = await b.getWeights();
+      const reading = a.getWeights();
+      a.setWeights(theirs);
+      expect(same(await reading, await twin.getWeights())).toBe(true);
+      expect(same(await a.getWeights(), theirs)).toBe(true);
+      // The next step starts from the weights set, and reads back as it left them, twice alike.
+      await a.trainBatch(x, y, 8);
+      const stepped = a.getWeights();
+      expect(same(await stepped, await a.getWeights())).toBe(true);
+      expect(same(await stepped, theirs)).toBe(false);
     });
 
     it('checks batches: too few values or labels out of range are E_SHAPE_MISMATCH, a batch size of 0 E_CONFIG_INVALID', async () => {

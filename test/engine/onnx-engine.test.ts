@@ -58,7 +58,7 @@ const cnn = (rate: number): SpecInput['model']['layers'] => [
 async function pair(spec: ModelSpec): Promise<{ ref: CompiledModel; model: CompiledModel }> {
   const ref = await tfjs.compile(spec, { seed: 5 });
   const model = await onnx.compile(spec, { seed: 5 });
-  model.setWeights(ref.getWeights());
+  model.setWeights(await ref.getWeights());
   return { ref, model };
 }
 
@@ -429,7 +429,7 @@ describe('onnx engine agrees with the tfjs engine', () => {
       const [a, b] = [await model.trainBatch(x, y, 8), await ref.trainBatch(x, y, 8)];
       expect(Math.abs(a.loss - b.loss)).toBeLessThan(1e-5);
       expect(a.accuracy).toBeCloseTo(b.accuracy ?? Number.NaN, 6);
-      expectWeightsClose(model.getWeights(), ref.getWeights(), 1e-4);
+      expectWeightsClose(await model.getWeights(), await ref.getWeights(), 1e-4);
     }
     const [sa, sb] = [await model.getOptimizerState(), await ref.getOptimizerState()];
     expectWeightsClose(sa, sb, 1e-4);
@@ -480,11 +480,11 @@ describe('onnx engine', () => {
     // Dropout masks follow the compile seed, as in the tfjs engine: a resume compiles with the same seed.
     const b = await onnx.compile(resumed, { seed: 1 });
     await b.trainBatch(batch(resumed, 8, 7).x, y, 8);
-    b.setWeights(a.getWeights());
+    b.setWeights(await a.getWeights());
     await b.setOptimizerState(await a.getOptimizerState());
     await a.trainBatch(x, y, 8);
     await b.trainBatch(x, y, 8);
-    expectWeightsClose(a.getWeights(), b.getWeights(), 0);
+    expectWeightsClose(await a.getWeights(), await b.getWeights(), 0);
   });
 
   it('computes only the rows and columns of valid convs and pools that a later window reads, cutting at the model input', () => {
@@ -539,19 +539,19 @@ describe('onnx engine', () => {
     const model = await onnx.compile(bn, { seed: 2 });
     const { x, y } = batch(bn, 6, 3);
     await model.trainBatch(x, y, 6);
-    const moving = model.getWeights().find((w) => w.name === 'batch_normalization/moving_variance');
+    const moving = (await model.getWeights()).find((w) => w.name === 'batch_normalization/moving_variance');
     expect(Array.from(moving?.values ?? [])).not.toEqual([1, 1, 1]);
     const dir = join(root, 'bn');
     await model.saveTo(dir);
     const loaded = await onnx.load(dir, bn);
     expect(await loaded.predict(x, 6)).toEqual(await model.predict(x, 6));
-    expectWeightsClose(loaded.getWeights(), model.getWeights(), 0);
+    expectWeightsClose(await loaded.getWeights(), await model.getWeights(), 0);
   });
 
   it('starts as the tfjs engine: embeddings within ±0.05, orthogonal recurrent kernel, forget biases 1', async () => {
     const layers: SpecInput['model']['layers'] = [{ type: 'embedding', inputDim: 9, outputDim: 2 }, { type: 'lstm', units: 3 }, { type: 'dense', units: 10, activation: 'softmax' }];
     const model = await onnx.compile(specOf([3], layers), { seed: 3 });
-    const byName = new Map(model.getWeights().map((w) => [w.name, w.values]));
+    const byName = new Map((await model.getWeights()).map((w) => [w.name, w.values]));
     const embeddings = Array.from(byName.get('embedding/embeddings') ?? []);
     expect(embeddings).toHaveLength(18);
     expect(embeddings.every((v) => Math.abs(v) <= 0.05) && embeddings.some((v) => v !== 0)).toBe(true);
@@ -584,8 +584,8 @@ describe('onnx engine', () => {
         const limit = w.name.includes('token_embedding') ? 0.05 : Math.sqrt(6 / ((w.shape[0] as number) + (w.shape[1] as number)));
         return [w.name, values.every((v) => Math.abs(v) <= limit) && new Set(values).size === values.length ? `distinct within ±${limit}` : 'other'];
       });
-    expect(starts(model.getWeights())).toEqual(starts(ref.getWeights()));
-    expect(starts(model.getWeights()).every(([, start]) => start !== 'other')).toBe(true);
+    expect(starts(await model.getWeights())).toEqual(starts(await ref.getWeights()));
+    expect(starts(await model.getWeights()).every(([, start]) => start !== 'other')).toBe(true);
     model.dispose();
     ref.dispose();
   });

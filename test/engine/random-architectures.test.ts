@@ -248,11 +248,11 @@ for (const [device, onnx] of devices) {
       const y = Int32Array.from([0, 0, 0, 0, 1, 2], (c) => c % spec.numClasses);
       const ref = await tfjs.compile(spec, { seed: 11 });
       const model = await onnx.compile(spec, { seed: 11 });
-      model.setWeights(ref.getWeights());
+      model.setWeights(await ref.getWeights());
       expect(maxAbsDiff(await model.predict(x, BATCH), await ref.predict(x, BATCH)), `${name}: outputs`).toBeLessThan(1e-5);
       const [a, b] = [await model.trainBatch(x, y, BATCH), await ref.trainBatch(x, y, BATCH)];
       expect(Math.abs(a.loss - b.loss), `${name}: loss ${a.loss} vs ${b.loss}`).toBeLessThan(1e-5);
-      const diffs = weightDiffs(model.getWeights(), ref.getWeights());
+      const diffs = weightDiffs(await model.getWeights(), await ref.getWeights());
       expect(Object.entries(diffs).filter(([, diff]) => !(diff <= 1e-4)), `${name}: weights after one step`).toEqual([]);
       ref.dispose();
       model.dispose();

@@ -156,7 +156,7 @@ describe('tfjs engine', () => {
   it("starts an LSTM's forget-gate biases at 1, as Keras does", async () => {
     const spec = specOf([4, 3], [{ type: 'lstm', units: 2 }, { type: 'dense', units: 3 }]);
     const m = await engine.compile(spec, { seed: 1 });
-    expect(Array.from(m.getWeights().find((w) => w.name === 'lstm/bias')?.values ?? [])).toEqual([0, 0, 1, 1, 0, 0, 0, 0]);
+    expect(Array.from((await m.getWeights()).find((w) => w.name === 'lstm/bias')?.values ?? [])).toEqual([0, 0, 1, 1, 0, 0, 0, 0]);
     m.dispose();
   });
 
@@ -193,7 +193,7 @@ describe('tfjs engine', () => {
     const before = await m.predict(x, 8);
     const after = await compiled.predict(x, 8);
     expect(after.every((v, i) => Object.is(v, before[i]))).toBe(true);
-    expect(weightsEqual(compiled.getWeights(), m.getWeights())).toBe(true);
+    expect(weightsEqual(await compiled.getWeights(), await m.getWeights())).toBe(true);
     m.dispose();
     compiled.dispose();
   });
@@ -231,11 +231,11 @@ describe('tfjs engine', () => {
   it('trains transformer encoders deterministically for a seed, dropout masks included', async () => {
     const { x, y } = batch(transformer(0), 8, 6, 9);
     const [a, b, plain] = await Promise.all([engine.compile(transformer(0.3), { seed: 2 }), engine.compile(transformer(0.3), { seed: 2 }), engine.compile(transformer(0), { seed: 2 })]);
-    expect(weightsEqual(a.getWeights(), plain.getWeights())).toBe(true);
+    expect(weightsEqual(await a.getWeights(), await plain.getWeights())).toBe(true);
     const losses: number[][] = [[], [], []];
     for (let step = 0; step < 2; step++) for (const [i, m] of [a, b, plain].entries()) losses[i]?.push((await m.trainBatch(x, y, 8)).loss);
     expect(losses[0]).toEqual(losses[1]);
-    expect(weightsEqual(a.getWeights(), b.getWeights())).toBe(true);
+    expect(weightsEqual(await a.getWeights(), await b.getWeights())).toBe(true);
     // Dropout was applied: the same start without it trains differently.
     expect(losses[2]?.[0]).not.toBe(losses[0]?.[0]);
     for (const m of [a, b, plain]) m.dispose();
@@ -254,7 +254,7 @@ describe('tfjs engine', () => {
     const { compiled } = await loadModelDir(dir, engine);
     const before = await m.predict(x, 8);
     expect(Array.from(await compiled.predict(x, 8))).toEqual(Array.from(before));
-    expect(weightsEqual(compiled.getWeights(), m.getWeights())).toBe(true);
+    expect(weightsEqual(await compiled.getWeights(), await m.getWeights())).toBe(true);
     // The loaded layers keep their configuration, dropout seed included: training resumes alike.
     await compiled.setOptimizerState(await m.getOptimizerState());
     expect((await compiled.trainBatch(x, y, 8)).loss).toBe((await m.trainBatch(x, y, 8)).loss);
@@ -297,7 +297,7 @@ describe('tfjs engine', () => {
     const steps = [batch(spec, 8, 1), batch(spec, 8, 2), batch(spec, 8, 3), batch(spec, 8, 4)];
     const a = await engine.compile(spec, { seed: 5 });
     for (const s of steps.slice(0, 2)) await a.trainBatch(s.x, s.y, 8);
-    const weights = a.getWeights();
+    const weights = await a.getWeights();
     const state = await a.getOptimizerState();
     expect(state.some((s) => s.name === 'conv2d/kernel/' + (optimizer.type === 'adam' || optimizer.type === 'adamw' ? 'm' : optimizer.type === 'sgd' ? 'momentum' : 'rms'))).toBe(true);
     for (const s of steps.slice(2)) await a.trainBatch(s.x, s.y, 8);
@@ -308,7 +308,7 @@ describe('tfjs engine', () => {
     const live = engine.liveTensors();
     await b.setOptimizerState(state);
     for (const s of steps.slice(2)) await b.trainBatch(s.x, s.y, 8);
-    expect(weightsEqual(b.getWeights(), a.getWeights())).toBe(true);
+    expect(weightsEqual(await b.getWeights(), await a.getWeights())).toBe(true);
     // The only new tensors are the optimizer's slots; replacing them again leaks none.
     const slots = state.filter((s) => s.name !== 'iter' && !s.name.startsWith('adam/')).length;
     expect(engine.liveTensors()).toBe(live + slots);
@@ -329,12 +329,12 @@ describe('tfjs engine', () => {
       const adam = await engine.compile(specOf([6, 6, 1], layers, { compile: { optimizer: { type: 'adam', learningRate: 0.01 } } }), { seed: 3 });
       for (const seed of [1, 2]) {
         // From the same weights (and, so, the same gradients and moments) the two differ by the decay alone.
-        const before = adamw.getWeights();
+        const before = await adamw.getWeights();
         adam.setWeights(before);
         const { x, y } = batch(adam.spec, 8, seed);
         await adamw.trainBatch(x, y, 8);
         await adam.trainBatch(x, y, 8);
-        const [decayed, plain] = [adamw.getWeights(), adam.getWeights()];
+        const [decayed, plain] = [await adamw.getWeights(), await adam.getWeights()];
         before.forEach((w, i) =>
           w.values.forEach((v, j) => expect(Math.abs((plain[i]?.values[j] as number) - (decayed[i]?.values[j] as number) - v * decay)).toBeLessThan(2e-7)),
         );

@@ -141,6 +141,9 @@ export class OnnxModel implements CompiledModel {
   /** Bumped whenever the weights change, so the inference session knows when it is stale. */
   private weightsVersion = 0;
   private inference: { readonly version: number; readonly session: Promise<ort.InferenceSession> } | undefined;
+  /** The weights and optimizer state read back from the GPU since they last changed (see hostTensors). */
+  private host: Promise<ReadonlyMap<string, ort.Tensor>> | undefined;
+  private readback: Promise<ort.InferenceSession> | undefined;
 
   constructor(
     readonly spec: ModelSpec,
@@ -164,6 +167,7 @@ export class OnnxModel implements CompiledModel {
   }
 
   private resetOptimizer(): void {
+    this.retire(this.state.values());
     this.step = 0;
     const o = this.spec.compile.optimizer;
     this.accBeta = [Math.fround(o.beta1 ?? 0.9), Math.fround(o.beta2 ?? 0.999)];
@@ -228,7 +232,8 @@ export class OnnxModel implements CompiledModel {
       feeds['adam/oneMinusAccBeta2'] = new ort.Tensor('float32', Float32Array.of(1 - this.accBeta[1]), []);
     }
     const out = await guarded('onnx', 'training', () => this.training.run(feeds));
-    // The step's outputs become the next step's inputs as they are: no copies.
+    // The step's outputs become the next step's inputs as they are, on the GPU where it ran: no copies.
+    this.retire([...this.weights.values(), ...this.state.values()]);
     for (const name of this.weights.keys()) this.weights.set(name, out[`new:${name}`] as ort.Tensor);
     this.weightsVersion++;
     for (const name of this.state.keys()) this.state.set(name, out[`new:${name}`] as ort.Tensor);
@@ -276,15 +281,16 @@ export class OnnxModel implements CompiledModel {
   private inferenceSession(): Promise<ort.InferenceSession> {
     if (this.inference?.version !== this.weightsVersion) {
       const stale = this.inference?.session;
-      this.inference = { version: this.weightsVersion, session: this.createSession(this.bakedInferenceGraph()) };
+      this.inference = { version: this.weightsVersion, session: this.bakedInferenceGraph().then(this.createSession) };
       void stale?.then((session) => session.release(), () => undefined);
     }
     return this.inference.session;
   }
 
-  private bakedInferenceGraph(): Uint8Array {
+  private async bakedInferenceGraph(): Promise<Uint8Array> {
+    const host = await this.hostTensors();
     const initializers = this.graphs.params.map((p) => {
-      const values = (this.weights.get(p.name) as ort.Tensor).data as Float32Array;
+      const values = (host.get(p.name) as ort.Tensor).data as Float32Array;
       // A blocked-layout inference graph flattens images in tfjs's HWC order (see ParamInfo.chwRows).
       return floatTensor(this.graphs.blockedLayout && p.chwRows !== undefined ? toTfjsLayout(values, p.shape, false, p.chwRows) : values, onnxShape(p), p.name);
     });
@@ -305,8 +311,54 @@ export class OnnxModel implements CompiledModel {
     return new ort.Tensor('float32', toOnnxLayout(w.values, p.shape, p.hwio, p.chwRows), onnxShape(p));
   }
 
-  getWeights(): NamedWeight[] {
-    return this.graphs.params.map((p) => this.toSeam(p, this.weights.get(p.name) as ort.Tensor));
+  /**
+   * The weights and optimizer state as host tensors. A training session on a GPU leaves its outputs
+   * there (see OnnxEngine.build), so they are copied back by a session of Identity nodes, once per
+   * change: a GPU tensor's own getData() aborts the process in onnxruntime-node 1.30.
+   */
+  private hostTensors(): Promise<ReadonlyMap<string, ort.Tensor>> {
+    const all = new Map([...this.weights, ...this.state]);
+    if (![...all.values()].some((t) => t.location === 'gpu-buffer')) return Promise.resolve(all);
+    if (this.host === undefined) {
+      const reading = this.readBack(all);
+      this.host = reading;
+      // A failed read is tried again next time.
+      reading.catch(() => {
+        if (this.host === reading) this.host = undefined;
+      });
+    }
+    return this.host;
+  }
+
+  private async readBack(all: ReadonlyMap<string, ort.Tensor>): Promise<ReadonlyMap<string, ort.Tensor>> {
+    if (this.readback === undefined) {
+      const g = new Graph();
+      for (const [name, t] of all) g.output(g.input(name, 'float', t.dims), `host:${name}`);
+      this.readback = this.createSession(g.toModel());
+    }
+    const session = await this.readback;
+    const out = await guarded('onnx', 'reading weights back from the device', () => session.run(Object.fromEntries(all)));
+    return new Map([...all.keys()].map((name) => [name, out[`host:${name}`] as ort.Tensor]));
+  }
+
+  /**
+   * Frees the GPU memory of tensors the model no longer holds, once any read-back that feeds them
+   * has run (host tensors need nothing: the garbage collector takes them).
+   */
+  private retire(tensors: Iterable<ort.Tensor>): void {
+    const pending = this.host ?? Promise.resolve();
+    this.host = undefined;
+    const onDevice = [...tensors].filter((t) => t.location === 'gpu-buffer');
+    if (onDevice.length === 0) return;
+    void pending.then(
+      () => onDevice.forEach((t) => t.dispose()),
+      () => onDevice.forEach((t) => t.dispose()),
+    );
+  }
+
+  async getWeights(): Promise<NamedWeight[]> {
+    const host = await this.hostTensors();
+    return this.graphs.params.map((p) => this.toSeam(p, host.get(p.name) as ort.Tensor));
   }
 
   setWeights(weights: readonly NamedWeight[]): void {
@@ -319,22 +371,24 @@ export class OnnxModel implements CompiledModel {
       if (w === undefined) throw new EcomlError('E_SHAPE_MISMATCH', `no value given for weight ${p.name}`, { details: { weight: p.name } });
       return [p.name, this.fromSeam(p, w)] as const;
     });
+    this.retire(this.weights.values());
     this.weights = new Map(next);
     this.weightsVersion++;
   }
 
-  getOptimizerState(): Promise<NamedWeight[]> {
+  async getOptimizerState(): Promise<NamedWeight[]> {
+    const host = await this.hostTensors();
     const state: NamedWeight[] = [{ name: 'iter', shape: [], values: Float32Array.of(this.step) }];
     for (const slot of this.graphs.slots) {
       for (const p of this.trained()) {
         const name = `${p.name}/${slot}`;
-        state.push({ ...this.toSeam(p, this.state.get(name) as ort.Tensor), name });
+        state.push({ ...this.toSeam(p, host.get(name) as ort.Tensor), name });
       }
     }
     if (isAdam(this.spec.compile.optimizer)) {
       state.push({ name: ADAM_ACC_BETA[0], shape: [], values: Float32Array.of(this.accBeta[0]) }, { name: ADAM_ACC_BETA[1], shape: [], values: Float32Array.of(this.accBeta[1]) });
     }
-    return Promise.resolve(state);
+    return state;
   }
 
   setOptimizerState(state: readonly NamedWeight[]): Promise<void> {
@@ -357,6 +411,7 @@ export class OnnxModel implements CompiledModel {
     const o = this.spec.compile.optimizer;
     if (!state.some((s) => s.name === ADAM_ACC_BETA[0])) accBeta[0] = Math.fround((o.beta1 ?? 0.9) ** (step + 1));
     if (!state.some((s) => s.name === ADAM_ACC_BETA[1])) accBeta[1] = Math.fround((o.beta2 ?? 0.999) ** (step + 1));
+    this.retire([...this.state].filter(([name, t]) => next.get(name) !== t).map(([, t]) => t));
     this.state = next;
     this.step = step;
     this.accBeta = accBeta;
@@ -365,13 +420,18 @@ export class OnnxModel implements CompiledModel {
 
   async saveTo(dir: string): Promise<{ files: string[] }> {
     await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, MODEL_FILE), this.bakedInferenceGraph());
+    await writeFile(join(dir, MODEL_FILE), await this.bakedInferenceGraph());
     return { files: [MODEL_FILE] };
   }
 
   dispose(): void {
+    const pending = this.host ?? Promise.resolve();
+    this.retire([...this.weights.values(), ...this.state.values()]);
     void this.training.release();
     void this.inference?.session.then((session) => session.release(), () => undefined);
+    // A read-back still running needs its session until it ends.
+    const readback = this.readback;
+    if (readback !== undefined) void pending.then(() => readback, () => readback).then((session) => session.release(), () => undefined);
   }
 }
 
@@ -426,8 +486,14 @@ export class OnnxEngine implements Engine {
 
   private async build(spec: ModelSpec, seed: number, weights: (graphs: CompiledGraphs) => readonly NamedWeight[]): Promise<OnnxModel> {
     const graphs = compileGraphs(spec, graphOptionsFor(this.device));
-    const createSession = this.sessionFactory(sessionOptions(this.threads, this.providers(), graphs.blockedLayout));
-    return new OnnxModel(spec, graphs, await createSession(graphs.training.toModel()), createSession, seed, weights(graphs));
+    const options = sessionOptions(this.threads, this.providers(), graphs.blockedLayout);
+    // On webgpu the step's new weights and optimizer state stay on the device as the next step's
+    // inputs, instead of crossing to the host and back every step; the host reads them back only
+    // when asked (OnnxModel.hostTensors). On lavapipe, whose device memory is host memory, this
+    // measured within noise; bench/gpu-engine.ts measures it on a real GPU.
+    const resident = this.device === 'webgpu' ? Object.fromEntries(graphs.training.outputs.filter((o) => o.name.startsWith('new:')).map((o) => [o.name, 'gpu-buffer' as const])) : undefined;
+    const training = await this.sessionFactory(resident === undefined ? options : { ...options, preferredOutputLocation: resident })(graphs.training.toModel());
+    return new OnnxModel(spec, graphs, training, this.sessionFactory(options), seed, weights(graphs));
   }
 
   compile(spec: ModelSpec, options: CompileOptions): Promise<CompiledModel> {

@@ -165,11 +165,13 @@ export class TfjsModel implements CompiledModel {
     });
   }
 
-  getWeights(): NamedWeight[] {
-    return this.model.weights.map((w) => {
-      const t = w.read();
-      return { name: w.originalName, shape: [...t.shape], values: toFloat32(t.dataSync()) };
-    });
+  getWeights(): Promise<NamedWeight[]> {
+    return Promise.resolve(
+      this.model.weights.map((w) => {
+        const t = w.read();
+        return { name: w.originalName, shape: [...t.shape], values: toFloat32(t.dataSync()) };
+      }),
+    );
   }
 
   setWeights(weights: readonly NamedWeight[]): void {
