@@ -198,5 +198,22 @@ export function engineConformance(label: string, create: () => Engine): void {
       model.dispose();
       expect(engine.liveTensors()).toBe(baseline);
     });
+
+    // On a GPU, a trained model holds device tensors; freeing them after their session crashed the process.
+    it('disposes a trained model whose weights are being read, and goes on with another', async () => {
+      const { x, y } = batch(4, 10);
+      const model = await engine.compile(spec, { seed: 10 });
+      await model.trainBatch(x, y, 4);
+      await model.trainBatch(x, y, 4);
+      const reading = model.getWeights();
+      model.dispose();
+      expect((await reading).length).toBeGreaterThan(0);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const next = await engine.compile(spec, { seed: 10 });
+      await next.trainBatch(x, y, 4);
+      expect(same(await next.getWeights(), await reading)).toBe(false);
+      next.dispose();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    });
   });
 }

@@ -144,6 +144,8 @@ export class OnnxModel implements CompiledModel {
   /** The weights and optimizer state read back from the GPU since they last changed (see hostTensors). */
   private host: Promise<ReadonlyMap<string, ort.Tensor>> | undefined;
   private readback: Promise<ort.InferenceSession> | undefined;
+  /** Settles once every read-back begun so far has ended: the tensors it reads live until then. */
+  private reads: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly spec: ModelSpec,
@@ -323,9 +325,10 @@ export class OnnxModel implements CompiledModel {
       const reading = this.readBack(all);
       this.host = reading;
       // A failed read is tried again next time.
-      reading.catch(() => {
+      const ended = reading.catch(() => {
         if (this.host === reading) this.host = undefined;
       });
+      this.reads = Promise.all([this.reads, ended]);
     }
     return this.host;
   }
@@ -346,14 +349,9 @@ export class OnnxModel implements CompiledModel {
    * has run (host tensors need nothing: the garbage collector takes them).
    */
   private retire(tensors: Iterable<ort.Tensor>): void {
-    const pending = this.host ?? Promise.resolve();
     this.host = undefined;
     const onDevice = [...tensors].filter((t) => t.location === 'gpu-buffer');
-    if (onDevice.length === 0) return;
-    void pending.then(
-      () => onDevice.forEach((t) => t.dispose()),
-      () => onDevice.forEach((t) => t.dispose()),
-    );
+    if (onDevice.length > 0) void this.reads.then(() => onDevice.forEach((t) => t.dispose()));
   }
 
   async getWeights(): Promise<NamedWeight[]> {
@@ -425,14 +423,16 @@ export class OnnxModel implements CompiledModel {
   }
 
   dispose(): void {
-    const pending = this.host ?? Promise.resolve();
+    // The tensors a GPU session left on the device go before the sessions (freeing them after
+    // crashes onnxruntime-node), and after any read-back still feeding on them.
     this.retire([...this.weights.values(), ...this.state.values()]);
-    void this.training.release();
-    void this.inference?.session.then((session) => session.release(), () => undefined);
-    // A read-back still running needs its session until it ends.
-    const readback = this.readback;
-    if (readback !== undefined) void pending.then(() => readback, () => readback).then((session) => session.release(), () => undefined);
+    const sessions = [Promise.resolve(this.training), this.inference?.session, this.readback];
+    void this.reads.then(() => {
+      for (const session of sessions) void session?.then((s) => s.release(), () => undefined);
+    });
   }
+
+
 }
 
 export class OnnxEngine implements Engine {
