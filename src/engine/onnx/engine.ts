@@ -423,16 +423,14 @@ export class OnnxModel implements CompiledModel {
   }
 
   dispose(): void {
-    // The tensors a GPU session left on the device go before the sessions (freeing them after
-    // crashes onnxruntime-node), and after any read-back still feeding on them.
+    // The tensors a GPU session left on the device are freed before the sessions are released
+    // (the other order crashes onnxruntime-node), and after any read-back still feeding on them.
     this.retire([...this.weights.values(), ...this.state.values()]);
     const sessions = [Promise.resolve(this.training), this.inference?.session, this.readback];
     void this.reads.then(() => {
       for (const session of sessions) void session?.then((s) => s.release(), () => undefined);
     });
   }
-
-
 }
 
 export class OnnxEngine implements Engine {
