@@ -10,7 +10,7 @@ import * as ort from 'onnxruntime-node';
 import { EcomlError } from '../../errors.js';
 import { checkBatchSize, guarded, inBatches } from '../guard.js';
 import { modelProfile } from '../../models/load.js';
-import { isAdam, type ModelSpec } from '../../models/spec.js';
+import { isAdam, type ModelSpec, optimizerSettings } from '../../models/spec.js';
 import { mixSeed, PyRandom } from '../../util/random.js';
 import type { BatchMetrics, CompileOptions, CompiledModel, Engine, NamedWeight } from '../types.js';
 import { compileGraphs, type CompiledGraphs, onnxShape, type ParamInfo, unsupportedReason } from './compile.js';
@@ -168,11 +168,17 @@ export class OnnxModel implements CompiledModel {
     return this.graphs.params.filter((p) => p.moving !== true);
   }
 
+  /** Adam's β1 and β2, Keras' defaults where the spec leaves them out. */
+  private betas(): [number, number] {
+    const { beta1, beta2 } = optimizerSettings(this.spec.compile.optimizer);
+    return [beta1, beta2];
+  }
+
   private resetOptimizer(): void {
     this.retire(this.state.values());
     this.step = 0;
-    const o = this.spec.compile.optimizer;
-    this.accBeta = [Math.fround(o.beta1 ?? 0.9), Math.fround(o.beta2 ?? 0.999)];
+    const [b1, b2] = this.betas();
+    this.accBeta = [Math.fround(b1), Math.fround(b2)];
     this.state = new Map(
       this.graphs.slots.flatMap((slot) => this.trained().map((p) => [`${p.name}/${slot}`, new ort.Tensor('float32', new Float32Array(size(p.shape)), onnxShape(p))] as const)),
     );
@@ -241,8 +247,8 @@ export class OnnxModel implements CompiledModel {
     for (const name of this.state.keys()) this.state.set(name, out[`new:${name}`] as ort.Tensor);
     this.step++;
     if (adam) {
-      const o = this.spec.compile.optimizer;
-      this.accBeta = [Math.fround(this.accBeta[0] * Math.fround(o.beta1 ?? 0.9)), Math.fround(this.accBeta[1] * Math.fround(o.beta2 ?? 0.999))];
+      const [b1, b2] = this.betas();
+      this.accBeta = [Math.fround(this.accBeta[0] * Math.fround(b1)), Math.fround(this.accBeta[1] * Math.fround(b2))];
     }
     return this.metrics((out.loss?.data as Float32Array)[0] as number, (out.correct?.data as Float32Array)[0] as number, n);
   }
@@ -406,9 +412,9 @@ export class OnnxModel implements CompiledModel {
       }
     }
     // Without saved β powers (a state from elsewhere), recompute them from the step count.
-    const o = this.spec.compile.optimizer;
-    if (!state.some((s) => s.name === ADAM_ACC_BETA[0])) accBeta[0] = Math.fround((o.beta1 ?? 0.9) ** (step + 1));
-    if (!state.some((s) => s.name === ADAM_ACC_BETA[1])) accBeta[1] = Math.fround((o.beta2 ?? 0.999) ** (step + 1));
+    const [b1, b2] = this.betas();
+    if (!state.some((s) => s.name === ADAM_ACC_BETA[0])) accBeta[0] = Math.fround(b1 ** (step + 1));
+    if (!state.some((s) => s.name === ADAM_ACC_BETA[1])) accBeta[1] = Math.fround(b2 ** (step + 1));
     this.retire([...this.state].filter(([name, t]) => next.get(name) !== t).map(([, t]) => t));
     this.state = next;
     this.step = step;
