@@ -58,6 +58,7 @@ applyPreprocessing({ kind: 'scale', scale: 1 / 255 }, all.x);
 const meter = await createMeter({});
 const rows: Row[] = [];
 const torch = spawnSync(values.python, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
+const torchScript = fileURLToPath(new URL('./pytorch/models.py', import.meta.url));
 
 for (const m of MODELS) {
   const file = await loadSpecFile(fileURLToPath(new URL(`../examples/${m.spec}`, import.meta.url)));
@@ -81,8 +82,7 @@ for (const m of MODELS) {
   for (let round = 0; round < rounds; round++) {
     for (const { row, model } of ours) if (round === 0 || row.engine !== 'tfjs') keepFaster(row, await timeTraining(meter, `${m.key} ${row.engine} train`, model, data, 64));
     for (const [i, row] of theirs.entries()) {
-      const script = fileURLToPath(new URL('./pytorch/models.py', import.meta.url));
-      const args = [script, '--model', m.key, '--samples', String(m.samples), '--threads', String(i + 1), '--batch', '64', '--infer-batches', round === 0 ? '1,64,256' : ''];
+      const args = [torchScript, '--model', m.key, '--samples', String(m.samples), '--threads', String(i + 1), '--batch', '64', '--infer-batches', round === 0 ? '1,64,256' : ''];
       const r = spawnSync(values.python, args, { encoding: 'utf8' });
       if (r.status !== 0) {
         row.note = `failed: ${r.stderr.trim().split('\n').at(-1) ?? ''}`;

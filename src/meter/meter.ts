@@ -20,9 +20,9 @@ import type { EnergySource, SourceReading, SourceSample } from './energy-source.
 import type { CarbonIntensity, CarbonIntensityProvider } from './intensity/carbon-intensity.js';
 import { createCountryTableProvider } from './intensity/country-table.js';
 import { INTENSITY_PROVIDERS_ENV, resolveIntensityChain } from './intensity/registry.js';
-import { detectCpu } from './sources/cpu-info.js';
+import { type CpuInfo, detectCpu } from './sources/cpu-info.js';
 import { createCpuEstimateSource } from './sources/cpu-estimate.js';
-import { loadTdpTable, resolveCpuPower } from './sources/cpu-tdp.js';
+import { type CpuPower, loadTdpTable, resolveCpuPower } from './sources/cpu-tdp.js';
 import type { NvmlLibrary } from './sources/nvml-library.js';
 import { createNvmlSource } from './sources/nvml.js';
 import { createRamEstimateSource } from './sources/ram-estimate.js';
@@ -135,8 +135,8 @@ export async function gridIntensityAt(grid: { readonly intensity: CarbonIntensit
 export interface MachineSetup {
   readonly grid: Grid;
   readonly pue: number;
-  readonly cpu: Awaited<ReturnType<typeof detectCpu>>;
-  readonly power: ReturnType<typeof resolveCpuPower>;
+  readonly cpu: CpuInfo;
+  readonly power: CpuPower;
 }
 
 /** Settles MachineSetup from the options, then the environment (ECOML_COUNTRY, ECOML_PUE, ECOML_INTENSITY). */
