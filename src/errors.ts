@@ -28,6 +28,13 @@ export const ERROR_CATALOGUE = Object.freeze({
   E_DEVICE_UNAVAILABLE: { httpStatus: 503, exitCode: 11, summary: 'The requested compute device (e.g. --device cuda or webgpu) or its runtime provider is not available.' },
   E_TUNE_EXHAUSTED: { httpStatus: 409, exitCode: 9, summary: 'The search space has no untried values left.' },
   E_INTERRUPTED: { httpStatus: 499, exitCode: 130, summary: 'The work was interrupted by a signal.' },
+  E_REQUEST_INVALID: { httpStatus: 400, exitCode: 12, summary: 'A request to the model server is malformed: JSON, tensor datatype, shape, size or binary layout.' },
+  E_UNAUTHORIZED: { httpStatus: 401, exitCode: 13, summary: 'The model server needs a valid bearer token (ecoml serve --auth-token).' },
+  E_PAYLOAD_TOO_LARGE: { httpStatus: 413, exitCode: 12, summary: "A request body is larger than the model server's limit (--max-body-size)." },
+  E_MODEL_UNAVAILABLE: { httpStatus: 503, exitCode: 14, summary: 'The model (or version) exists but cannot serve now: loading, failed to load, or unloaded.' },
+  E_OVERLOADED: { httpStatus: 503, exitCode: 14, summary: "The model server cannot take the request now: the model's queue is full, the memory budget is spent, or the server is draining." },
+  E_TIMEOUT: { httpStatus: 504, exitCode: 15, summary: 'A request was not answered within its timeout.' },
+  E_SERVER_UNREACHABLE: { httpStatus: 502, exitCode: 16, summary: 'The model server could not be reached, or answered with something other than its protocol.' },
   E_INTERNAL: { httpStatus: 500, exitCode: 1, summary: 'An unexpected internal error (a bug): please report it.' },
 } as const satisfies Record<string, CatalogueEntry>);
 

@@ -3,10 +3,10 @@
  * Returns the code; only main.ts ends the process.
  * @module
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { EcomlError, lookup, toEcomlError } from '../errors.js';
 import { GLOBAL_OPTIONS, formatHelp, type CliContext, type CliIO, type Command } from './command.js';
+import { packageVersion } from './version.js';
 
 type Loader = () => Promise<Command>;
 
@@ -25,6 +25,7 @@ const COMMANDS = {
   predict: async () => (await import('./commands/predict.js')).default,
   runs: async () => (await import('./commands/runs.js')).default,
   export: async () => (await import('./commands/export.js')).default,
+  serve: async () => (await import('./commands/serve.js')).default,
   measure: async () => (await import('./commands/measure.js')).default,
   meter: METER_COMMANDS,
 } satisfies Record<string, Loader | Record<string, Loader>>;
@@ -37,6 +38,7 @@ const SUMMARIES: Readonly<Record<keyof typeof COMMANDS, string>> = {
   predict: 'predict classes and probabilities for IDX, CSV, PNG or JSON input',
   runs: 'list or inspect recorded runs, epochs and trials',
   export: 'export a saved model as an ONNX graph (dynamic batch) or TF.js files, checked against the source',
+  serve: 'serve models over TF Serving REST and the Open Inference Protocol (KServe/Triton), with joules per request',
   measure: 'run any command and meter its process tree: energy, CO2e, heat (like codecarbon monitor)',
   meter: 'meter serve (Prometheus exporter) | meter calibrate (this machine’s power profile)',
 };
@@ -54,11 +56,6 @@ function topHelp(): string {
     "Run 'ecoml <command> --help' for a command's options.",
     '',
   ].join('\n');
-}
-
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
 }
 
 export async function runCli(argv: readonly string[], io: CliIO, signal: AbortSignal = new AbortController().signal): Promise<number> {

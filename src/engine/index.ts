@@ -6,13 +6,13 @@ import { createOnnxEngine } from './onnx/index.js';
 import { createTfjsEngine } from './tfjs/index.js';
 import type { Engine } from './types.js';
 
-export type { BatchMetrics, CompiledModel, CompileOptions, Engine, NamedWeight } from './types.js';
-export { createTfjsEngine, fromLayersModel, TfjsEngine } from './tfjs/index.js';
+export type { BatchMetrics, CompiledModel, CompileOptions, ElementType, Engine, HostData, HostTensor, InferenceModel, NamedWeight, TensorSpec } from './types.js';
+export { createTfjsEngine, fromLayersModel, layersModelBytes, openTfjsInference, TfjsEngine } from './tfjs/index.js';
 export type { LayersModel, LayersModelOptions, Tfjs, TfjsModel } from './tfjs/index.js';
 
 import type { OnnxEngineOptions } from './onnx/index.js';
-export { createOnnxEngine, DEVICES, ONNX_LAYERS, supports as onnxSupports } from './onnx/index.js';
-export type { Device, OnnxEngineOptions } from './onnx/index.js';
+export { createOnnxEngine, DEVICES, ONNX_LAYERS, onnxModelBytes, openOnnxInference, supports as onnxSupports } from './onnx/index.js';
+export type { Device, OnnxEngineOptions, OnnxInferenceOptions } from './onnx/index.js';
 
 /** Every engine by name, as plain data; each call makes fresh instances. */
 export function createEngines(options: OnnxEngineOptions = {}): { readonly tfjs: Engine; readonly onnx: Engine } {

@@ -57,3 +57,47 @@ export interface Engine {
   /** Live runtime tensors, for leak checks. */
   liveTensors(): number;
 }
+
+/**
+ * Element types by ONNX Runtime's names, which both runtimes' inference adapters use (tfjs's float32,
+ * int32, bool and string are among them).
+ */
+export type ElementType = 'bool' | 'uint8' | 'uint16' | 'uint32' | 'uint64' | 'int8' | 'int16' | 'int32' | 'int64' | 'float16' | 'float32' | 'float64' | 'string';
+
+export type HostData =
+  | Uint8Array
+  | Uint16Array
+  | Uint32Array
+  | BigUint64Array
+  | Int8Array
+  | Int16Array
+  | Int32Array
+  | BigInt64Array
+  | Float32Array
+  | Float64Array
+  | readonly string[];
+
+/** A tensor in host memory, as it crosses an inference adapter. */
+export interface HostTensor {
+  readonly type: ElementType;
+  readonly dims: readonly number[];
+  readonly data: HostData;
+}
+
+/** One input or output of a model: -1 in `shape` where any size goes (the batch, a sequence…). */
+export interface TensorSpec {
+  readonly name: string;
+  readonly type: ElementType;
+  readonly shape: readonly number[];
+}
+
+/**
+ * A model loaded for inference only, whatever its origin (any ONNX file, any TF.js layers model):
+ * what the model server runs. `run` computes the named outputs from named inputs.
+ */
+export interface InferenceModel {
+  readonly inputs: readonly TensorSpec[];
+  readonly outputs: readonly TensorSpec[];
+  run(feeds: Readonly<Record<string, HostTensor>>, outputs: readonly string[]): Promise<Record<string, HostTensor>>;
+  release(): Promise<void>;
+}

@@ -18,6 +18,7 @@ import { Graph } from './graph.js';
 import { toOnnxLayout, toTfjsLayout } from './layout.js';
 import { decodeInitializers, floatTensor } from './protobuf.js';
 import { type Device, deviceFailure, executionProviders, graphOptionsFor } from './device.js';
+import { sessionOptions } from './session.js';
 
 export const MODEL_FILE = 'model.onnx';
 const ADAM_ACC_BETA = ['adam/accBeta1', 'adam/accBeta2'] as const;
@@ -33,23 +34,6 @@ export interface OnnxEngineOptions {
 
 function size(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
-}
-
-function sessionOptions(threads: number, providers: ort.InferenceSession.ExecutionProviderConfig[], blockedLayout: boolean): ort.InferenceSession.SessionOptions {
-  return {
-    executionProviders: providers,
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-    // ORT's warnings (e.g. that shape ops stay on the CPU beside a GPU provider) are not the user's to act on.
-    logSeverityLevel: 3,
-    extra: {
-      // ORT's threads spin by default, which starves the JS thread on small machines.
-      session: { intra_op: { allow_spinning: '0' } },
-      ...(blockedLayout ? {} : { optimization: { disable_specified_optimizers: 'NchwcTransformer' } }),
-    },
-  };
 }
 
 /** Keras' initial value for batch-norm vectors: gamma and the moving variance 1, the rest 0. */

@@ -6,4 +6,5 @@ export { checkSupported, ONNX_LAYERS, supports, unsupportedReason } from './comp
 export { createOnnxEngine, OnnxEngine, OnnxModel } from './engine.js';
 export type { OnnxEngineOptions } from './engine.js';
 export { DEVICES } from './device.js';
+export { onnxModelBytes, openOnnxInference, type OnnxInferenceOptions } from './session.js';
 export type { Device } from './device.js';

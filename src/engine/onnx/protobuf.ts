@@ -13,8 +13,16 @@ export interface TensorData {
   readonly name?: string;
   readonly type: ElemType;
   readonly dims: readonly number[];
-  /** Little-endian element bytes. */
+  /** Little-endian element bytes; empty when the bytes live in an external-data file. */
   readonly raw: Uint8Array;
+  /** Where the bytes live instead, relative to the model file (ONNX's external data). */
+  readonly external?: ExternalData;
+}
+
+export interface ExternalData {
+  readonly location: string;
+  readonly offset: number;
+  readonly length: number;
 }
 
 export interface NodeData {
@@ -117,7 +125,13 @@ function tensorProto(t: TensorData): Writer {
   for (const d of t.dims) w.int(1, d);
   w.int(2, ELEM_CODE[t.type]);
   if (t.name !== undefined) w.string(8, t.name);
-  return w.bytes(9, t.raw);
+  if (t.external === undefined) return w.bytes(9, t.raw);
+  const entry = (key: string, value: string): Writer => new Writer().string(1, key).string(2, value);
+  w.message(13, entry('location', t.external.location));
+  w.message(13, entry('offset', String(t.external.offset)));
+  w.message(13, entry('length', String(t.external.length)));
+  // data_location = EXTERNAL
+  return w.int(14, 1);
 }
 
 function attribute(name: string, a: Attr): Writer {
@@ -197,6 +211,29 @@ function* fields(buf: Uint8Array): Generator<[number, number, bigint | Uint8Arra
     else if (wire === 1) pos += 8;
     else throw new Error(`unsupported protobuf wire type ${wire}`);
   }
+}
+
+/** The external-data files a model's initializers name (ONNX Runtime reads them from beside the model file). */
+export function externalDataLocations(model: Uint8Array): string[] {
+  const locations = new Set<string>();
+  const text = new TextDecoder();
+  for (const [field, , graph] of fields(model)) {
+    if (field !== 7 || !(graph instanceof Uint8Array)) continue;
+    for (const [gf, , tensor] of fields(graph)) {
+      if (gf !== 5 || !(tensor instanceof Uint8Array)) continue;
+      for (const [tf, , entry] of fields(tensor)) {
+        if (tf !== 13 || !(entry instanceof Uint8Array)) continue;
+        let key = '';
+        let value = '';
+        for (const [ef, , v] of fields(entry)) {
+          if (ef === 1 && v instanceof Uint8Array) key = text.decode(v);
+          else if (ef === 2 && v instanceof Uint8Array) value = text.decode(v);
+        }
+        if (key === 'location') locations.add(value);
+      }
+    }
+  }
+  return [...locations];
 }
 
 /** The float initializers of a model written by `encodeModel`. */

@@ -14,6 +14,8 @@ import { TfjsModel } from './model.js';
 import { initTfjs, tf } from './runtime.js';
 
 export type { TfjsModel } from './model.js';
+export { openTfjsInference } from './inference.js';
+export { layersModelBytes } from './io.js';
 /** tfjs's model type, for the TS API's `fromLayersModel`. */
 export type LayersModel = tf.LayersModel;
 /** The tfjs namespace ecoml runs on, handed to model builder functions. */

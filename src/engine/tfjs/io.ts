@@ -4,7 +4,7 @@
  * The same layout `tf.loadLayersModel` reads over HTTP, so browsers can load what we save.
  * @module
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { EcomlError } from '../../errors.js';
 import { tf } from './runtime.js';
@@ -93,4 +93,18 @@ export function dirLoadHandler(dir: string): tf.io.IOHandler {
       };
     },
   };
+}
+
+/** The bytes a TF.js model's files take (model.json and every weight shard its manifest names). */
+export async function layersModelBytes(dir: string): Promise<number> {
+  const json = await readIn(dir, MODEL_JSON);
+  let paths: string[] = [];
+  try {
+    const parsed = JSON.parse(json.toString('utf8')) as Partial<ModelJson>;
+    paths = (parsed.weightsManifest ?? []).flatMap((group) => [...group.paths]).filter((p) => basename(p) === p);
+  } catch {
+    // Loading the model reports a malformed model.json; it holds no shards to count.
+  }
+  const sizes = await Promise.all(paths.map((p) => stat(join(dir, p)).then((s) => s.size, () => 0)));
+  return sizes.reduce((a, b) => a + b, json.byteLength);
 }

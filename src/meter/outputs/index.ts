@@ -22,4 +22,5 @@ export {
 export { appendEmissionsJsonl, createJsonlSink, readEmissionsJsonl, toJsonLine, type JsonlSinkOptions } from './jsonl.js';
 export { defaultSourceOf, meterMetricNames, registerMeterMetrics, type MeterMetrics, type MeterMetricsOptions } from './prometheus.js';
 export { heatJoulesOf } from './extensions.js';
-export { buildMeterServer, type ListenOptions, type MeterServer, type MeterServerOptions, type MeterServerSummary } from './metrics-server.js';
+export { buildMeterServer, listenFailure, type ListenOptions, type MeterServer, type MeterServerOptions, type MeterServerSummary } from './metrics-server.js';
+export { startWindowLoop, type WindowLoop, type WindowLoopOptions, type WindowLoopSummary } from './window-loop.js';

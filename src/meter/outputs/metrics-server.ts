@@ -4,14 +4,13 @@
  * @module
  */
 
-import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
-import { EcomlError, toEcomlError } from '../../errors.js';
-import type { Meter, MeterWindow } from '../meter.js';
-import { sumMeasurements } from '../totals.js';
+import { EcomlError } from '../../errors.js';
+import type { Meter } from '../meter.js';
 import type { Measurement } from '../types.js';
 import { registerMeterMetrics, type MeterMetrics } from './prometheus.js';
+import { checkInterval, startWindowLoop, type WindowLoop, type WindowLoopSummary } from './window-loop.js';
 
 export interface MeterServerOptions {
   readonly meter: Pick<Meter, 'begin'>;
@@ -32,12 +31,7 @@ export interface ListenOptions {
   readonly host: string;
 }
 
-export interface MeterServerSummary {
-  readonly windows: number;
-  readonly failedWindows: number;
-  /** All windows added up; absent when none completed. */
-  readonly total?: Measurement;
-}
+export type MeterServerSummary = WindowLoopSummary;
 
 export interface MeterServer {
   readonly app: FastifyInstance;
@@ -49,77 +43,23 @@ export interface MeterServer {
 
 export function buildMeterServer(options: MeterServerOptions): MeterServer {
   const { meter, registry, interval } = options;
-  if (!(Number.isFinite(interval) && interval > 0)) {
-    throw new EcomlError('E_CONFIG_INVALID', `interval must be a positive number of milliseconds, got ${interval}`, { details: { interval } });
-  }
+  checkInterval(interval);
   const metrics = options.metrics ?? registerMeterMetrics(registry);
   const app = Fastify({ logger: false });
-
-  let windows = 0;
-  let failedWindows = 0;
-  let total: Measurement | undefined;
-  let lastWindowAt: string | undefined;
-  let lastError: EcomlError | undefined;
-  let current: MeterWindow | undefined;
-  let sequence = 0;
-
-  const fail = (error: unknown): void => {
-    failedWindows++;
-    lastError = toEcomlError(error);
-    options.onError?.(lastError);
-  };
-
-  const record = async (measurement: Measurement): Promise<void> => {
-    metrics.observe(measurement);
-    windows++;
-    // A running sum, not a list: the exporter may run for weeks.
-    total = total === undefined ? measurement : sumMeasurements('meter serve', [total, measurement]);
-    lastWindowAt = new Date(Date.parse(measurement.startedAt) + measurement.durationS * 1000).toISOString();
-    lastError = undefined;
-    await options.onWindow?.(measurement);
-  };
-
-  /** Ends the open window and (unless final) opens the next at the same instant, so no energy falls between them. */
-  const roll = async (final: boolean): Promise<void> => {
-    const previous = current;
-    const [ended, begun] = await Promise.allSettled([previous?.end(), final ? undefined : meter.begin(`window ${++sequence}`)]);
-    current = begun.status === 'fulfilled' ? begun.value : undefined;
-    if (begun.status === 'rejected') fail(begun.reason);
-    if (ended.status === 'rejected') fail(ended.reason);
-    else if (ended.value !== undefined) {
-      try {
-        await record(ended.value);
-      } catch (error) {
-        fail(error);
-      }
-    }
-  };
-
-  const stopLoop = new AbortController();
-  let loop: Promise<void> | undefined;
-  const runLoop = async (): Promise<void> => {
-    await roll(false);
-    while (!stopLoop.signal.aborted) {
-      try {
-        await sleep(interval, undefined, { signal: stopLoop.signal });
-      } catch {
-        break;
-      }
-      await roll(false);
-    }
-    await roll(true);
-  };
+  let loop: WindowLoop | undefined;
 
   app.get('/metrics', async (_request, reply) => {
     reply.header('content-type', registry.contentType);
     return registry.metrics();
   });
   app.get('/healthz', async (_request, reply) => {
+    const state = { windows: loop?.windows ?? 0, failedWindows: loop?.failedWindows ?? 0, lastWindowAt: loop?.lastWindowAt };
+    const lastError = loop?.lastError;
     if (lastError) {
       reply.code(503);
-      return { status: 'failing', windows, failedWindows, lastWindowAt, error: lastError.toJSON() };
+      return { status: 'failing', ...state, error: lastError.toJSON() };
     }
-    return { status: 'ok', windows, failedWindows, lastWindowAt };
+    return { status: 'ok', ...state };
   });
 
   let stopping: Promise<MeterServerSummary> | undefined;
@@ -132,22 +72,35 @@ export function buildMeterServer(options: MeterServerOptions): MeterServer {
         try {
           address = await app.listen({ port: listen.port, host: listen.host });
         } catch (error) {
-          const code = (error as NodeJS.ErrnoException).code;
-          const why = code === 'EADDRINUSE' ? 'the port is in use' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
-          throw new EcomlError('E_CONFIG_INVALID', `cannot listen on ${listen.host}:${listen.port}: ${why}`, { details: { ...listen }, cause: error });
+          throw listenFailure(listen, error);
         }
       }
-      loop = runLoop();
+      loop = startWindowLoop({
+        meter,
+        interval,
+        label: 'meter serve',
+        onWindow: async (measurement) => {
+          metrics.observe(measurement);
+          await options.onWindow?.(measurement);
+        },
+        ...(options.onError ? { onError: options.onError } : {}),
+      });
       return address;
     },
     stop() {
       stopping ??= (async () => {
-        stopLoop.abort();
-        await loop;
+        const summary = (await loop?.stop()) ?? { windows: 0, failedWindows: 0 };
         await app.close();
-        return { windows, failedWindows, ...(total === undefined ? {} : { total }) };
+        return summary;
       })();
       return stopping;
     },
   };
+}
+
+/** A listen failure as one coded error naming the address (a port in use, no permission). */
+export function listenFailure(listen: ListenOptions, error: unknown): EcomlError {
+  const code = (error as NodeJS.ErrnoException).code;
+  const why = code === 'EADDRINUSE' ? 'the port is in use' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
+  return new EcomlError('E_CONFIG_INVALID', `cannot listen on ${listen.host}:${listen.port}: ${why}`, { details: { ...listen }, cause: error });
 }

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { createOnnxRuntime } from '../../src/serve/runtimes/onnx.js';
+import { createTfjsRuntime } from '../../src/serve/runtimes/tfjs.js';
+import type { Tensor } from '../../src/serve/tensors.js';
+import { tempDir } from '../cli/helpers.js';
+import { affineOnnx, affineTfjs, externalDataOnnx, thirdPartyOnnx, writeOnnx } from './models.js';
+import { runRuntimeSuite, writeGarbage } from './runtime.suite.js';
+
+runRuntimeSuite({
+  name: 'onnx',
+  runtime: createOnnxRuntime,
+  affine: (dir) => writeOnnx(dir, affineOnnx(3, 2, 1)),
+  broken: (dir) => writeGarbage(dir, 'model.onnx'),
+  input: 'x',
+  output: 'y',
+});
+
+runRuntimeSuite({
+  name: 'tfjs',
+  runtime: createTfjsRuntime,
+  affine: (dir) => affineTfjs(dir, 3, 2, 1),
+  broken: async (dir) => {
+    await writeGarbage(dir, 'model.json');
+    return dir;
+  },
+  input: 'input',
+  output: 'dense/dense',
+});
+
+describe('onnx runtime with third-party models', () => {
+  it('serves several named inputs and outputs of int64, float and bool, with a dynamic sequence length', async () => {
+    const source = await writeOnnx(await tempDir('ecoml-runtime-'), thirdPartyOnnx());
+    const model = await createOnnxRuntime().load({ source, threads: 1, instances: 1 });
+    try {
+      expect(model.signature).toEqual({
+        inputs: [
+          { name: 'tokens', datatype: 'INT64', shape: [-1, -1] },
+          { name: 'scale', datatype: 'FP32', shape: [-1, 1] },
+        ],
+        outputs: [
+          { name: 'score', datatype: 'FP32', shape: [-1, 1] },
+          { name: 'total', datatype: 'INT64', shape: [-1, 1] },
+          { name: 'positive', datatype: 'BOOL', shape: [-1, 1] },
+        ],
+      });
+      for (const seq of [1, 5]) {
+        const tokens: Tensor = { datatype: 'INT64', shape: [2, seq], data: BigInt64Array.from({ length: 2 * seq }, (_, i) => BigInt(i < seq ? 2 : -3)) };
+        const scale: Tensor = { datatype: 'FP32', shape: [2, 1], data: Float32Array.of(0.5, 2) };
+        const { outputs } = await model.infer(new Map([['tokens', tokens], ['scale', scale]]), ['score', 'total', 'positive']);
+        expect(Array.from(outputs.get('score')?.data as Float32Array)).toEqual([seq, -6 * seq]);
+        expect(Array.from(outputs.get('total')?.data as BigInt64Array)).toEqual([BigInt(2 * seq), BigInt(-3 * seq)]);
+        expect(outputs.get('positive')).toMatchObject({ datatype: 'BOOL', shape: [2, 1] });
+        expect(Array.from(outputs.get('positive')?.data as Uint8Array)).toEqual([1, 0]);
+      }
+    } finally {
+      await model.unload();
+    }
+  });
+
+  it('loads weights from an external-data file and counts them in its memory', async () => {
+    const source = await externalDataOnnx(await tempDir('ecoml-runtime-'), 1000, 0.5);
+    const model = await createOnnxRuntime().load({ source, threads: 1, instances: 1 });
+    try {
+      expect(model.memoryBytes).toBeGreaterThan(4000);
+      const { outputs } = await model.infer(new Map([['x', { datatype: 'FP32', shape: [1, 1000], data: new Float32Array(1000).fill(2) } as Tensor]]), ['y']);
+      expect(Array.from(outputs.get('y')?.data as Float32Array)).toEqual([1000]);
+    } finally {
+      await model.unload();
+    }
+  });
+});
