@@ -97,6 +97,8 @@ interface VersionState {
   retiring: boolean;
   /** The fingerprint a failed load saw: the next try waits for the files to change. */
   failedFingerprint?: string;
+  /** The load failed for want of memory, not for its files: a request tries it again. */
+  transientFailure?: boolean;
   /** The unload in progress, which a request for this version waits out before reloading it. */
   unloading?: Promise<void>;
   /** Called when inflight drops to 0. */
@@ -190,7 +192,7 @@ export class ModelManager {
     const config = entry.config;
     const onDisk = new Map(entry.versions.map((v) => [v.version, v]));
     const wanted = config instanceof EcomlError ? [] : selectVersions([...onDisk.keys()], config.versionPolicy);
-    for (const v of state.versions.values()) if (!wanted.includes(v.version)) this.retire(v);
+    this.retireUnwanted(state, wanted, onDisk);
     if (config instanceof EcomlError) {
       this.options.log.error({ model: entry.name }, config.message);
       return;
@@ -222,6 +224,23 @@ export class ModelManager {
         existing.files = undefined;
         void this.load(existing, false).catch(() => undefined);
       }
+    }
+  }
+
+  /**
+   * Retires the versions the policy no longer selects, but keeps answering with them while no
+   * selected version can serve yet (availability first, as TF Serving's default policy): a new
+   * version replaces an old one only once it is ready, and one that fails to load leaves the old
+   * one serving. A version whose files are gone is retired at once.
+   */
+  private retireUnwanted(state: ModelState, wanted: readonly number[], onDisk: ReadonlyMap<number, unknown>): void {
+    const replacementReady = wanted.some((n) => {
+      const v = state.versions.get(n);
+      return v !== undefined && !v.retiring && (v.status === 'ready' || v.status === 'idle');
+    });
+    for (const v of state.versions.values()) {
+      if (wanted.includes(v.version)) continue;
+      if (replacementReady || wanted.length === 0 || !onDisk.has(v.version)) this.retire(v);
     }
   }
 
@@ -266,6 +285,16 @@ export class ModelManager {
     return unloading;
   }
 
+  /** After a load ends: the versions it was to replace can go (or, if it failed, stay). */
+  private settleModel(name: string): void {
+    const state = this.models.get(name);
+    if (state === undefined || this.closing) return;
+    const config = state.entry.config;
+    const onDisk = new Map(state.entry.versions.map((v) => [v.version, v]));
+    const wanted = config instanceof EcomlError ? [] : selectVersions([...onDisk.keys()], config.versionPolicy);
+    this.retireUnwanted(state, wanted, onDisk);
+  }
+
   private config(v: VersionState): ModelConfig {
     const config = this.models.get(v.model)?.entry.config;
     if (config === undefined || config instanceof EcomlError) throw unavailable(`model "${v.model}" has no valid config`, { model: v.model });
@@ -285,7 +314,7 @@ export class ModelManager {
       v.files = files;
       const runtime = runtimes[files.platform];
       const instances = config.instances ?? defaults.instances;
-      v.reservedBytes = (await runtime.weightBytes(files.source)) * instances;
+      v.reservedBytes = await this.reservation(v);
       await this.makeRoom(v);
       const model = await runtime.load({
         source: files.source,
@@ -325,6 +354,7 @@ export class ModelManager {
           `loaded ${v.model} version ${v.version}`,
         );
         if (v.retiring) void this.unloadWhenIdle(v, 'end');
+        else this.settleModel(v.model);
       },
       (error: unknown) => {
         v.loading = undefined;
@@ -332,7 +362,9 @@ export class ModelManager {
         v.status = 'failed';
         v.reason = (error as Error).message;
         v.failedFingerprint = v.fingerprint;
+        v.transientFailure = error instanceof EcomlError && error.code === 'E_OVERLOADED';
         this.options.log.error({ model: v.model, version: v.version }, `failed to load: ${v.reason}`);
+        this.settleModel(v.model);
       },
     );
     return loading;
@@ -350,6 +382,13 @@ export class ModelManager {
     }
   }
 
+  /** What a version's instances will hold, from its files. */
+  private async reservation(v: VersionState): Promise<number> {
+    const files = v.files as ResolvedFiles;
+    const config = this.config(v);
+    return (await this.options.runtimes[files.platform].weightBytes(files.source)) * (config.instances ?? this.options.defaults.instances);
+  }
+
   /** Bytes held or reserved by every version. */
   memoryBytes(): number {
     let total = 0;
@@ -357,7 +396,10 @@ export class ModelManager {
     return total;
   }
 
-  /** Unloads least recently used idle versions until `v`'s reservation fits the budget. */
+  /**
+   * Unloads least recently used idle versions until `v`'s reservation fits the budget; versions
+   * still loading are waited for first, since they may become what can be unloaded.
+   */
   private async makeRoom(v: VersionState): Promise<void> {
     const budget = this.options.defaults.maxMemoryBytes;
     if (budget === undefined) return;
@@ -366,14 +408,22 @@ export class ModelManager {
         details: { model: v.model, needed: v.reservedBytes, budget },
       });
     }
-    const candidates = [...this.models.values()]
-      .flatMap((s) => [...s.versions.values()])
-      .filter((o) => o !== v && o.loaded !== undefined && o.status === 'ready' && o.inflight === 0)
-      .sort((a, b) => a.lastUsedMs - b.lastUsedMs);
-    for (const other of candidates) {
-      if (this.memoryBytes() <= budget) break;
-      this.options.log.info({ model: other.model, version: other.version }, 'unloading the least recently used model to make room in the memory budget');
-      await this.unloadWhenIdle(other, 'idle');
+    const others = (): VersionState[] => [...this.models.values()].flatMap((s) => [...s.versions.values()]).filter((o) => o !== v);
+    while (this.memoryBytes() > budget) {
+      const idle = others()
+        .filter((o) => o.loaded !== undefined && o.status === 'ready' && o.inflight === 0)
+        .sort((a, b) => a.lastUsedMs - b.lastUsedMs)[0];
+      if (idle !== undefined) {
+        this.options.log.info({ model: idle.model, version: idle.version }, 'unloading the least recently used model to make room in the memory budget');
+        await this.unloadWhenIdle(idle, 'idle');
+        continue;
+      }
+      const loading = others().flatMap((o) => (o.loading ? [o.loading] : []));
+      if (loading.length === 0) break;
+      // Reserved bytes of loads in progress count against the budget until they finish.
+      v.reservedBytes = 0;
+      await Promise.allSettled(loading);
+      v.reservedBytes = await this.reservation(v);
     }
     if (this.memoryBytes() > budget) {
       throw new EcomlError('E_OVERLOADED', `the memory budget of ${budget} bytes is spent by models that are busy; ${v.model} version ${v.version} needs ${v.reservedBytes}`, {
@@ -395,7 +445,7 @@ export class ModelManager {
       if (loaded === undefined) {
         // An unload past its point of no return is waited out; the version then loads again.
         if (v.unloading !== undefined) await v.unloading;
-        if (v.status === 'failed') throw unavailable(`model "${name}" version ${v.version} failed to load: ${v.reason ?? 'unknown reason'}`, { model: name, version: v.version });
+        if (v.status === 'failed' && !v.transientFailure) throw unavailable(`model "${name}" version ${v.version} failed to load: ${v.reason ?? 'unknown reason'}`, { model: name, version: v.version });
         loaded = v.loaded ?? (await (v.loading ?? this.load(v, true)));
       }
       let released = false;
@@ -439,7 +489,10 @@ export class ModelManager {
     }
     // The newest that can answer now; else the newest still loading; else say why none can.
     const byNewest = live.sort((a, b) => b.version - a.version);
-    const serving = byNewest.find((v) => v.status === 'ready' || v.status === 'idle') ?? byNewest.find((v) => v.status === 'loading');
+    const serving =
+      byNewest.find((v) => v.status === 'ready' || v.status === 'idle') ??
+      byNewest.find((v) => v.status === 'loading') ??
+      byNewest.find((v) => v.status === 'failed' && v.transientFailure === true);
     if (serving !== undefined) return serving;
     const reasons = byNewest.map((v) => `version ${v.version} ${v.status}${v.reason ? `: ${v.reason}` : ''}`);
     throw unavailable(`model "${name}" has no version that can serve${reasons.length ? ` (${reasons.join('; ')})` : ' (no version directory found)'}`, { model: name });

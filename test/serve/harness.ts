@@ -21,7 +21,7 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export type RepoWriter = (repo: string) => Promise<void>;
+export type RepoWriter = (repo: string) => Promise<unknown>;
 
 /** affine/1 (y = 2x + 1 on [batch, 3]) and third/1 (the third-party model: int64 tokens, float scale). */
 export const standardRepo: RepoWriter = async (repo) => {

@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { EcomlError } from '../../errors.js';
 import type { Tensor } from '../tensors.js';
-import type { Backend, FromWorker, NamedTensor, ToWorker, WorkerSetup } from './messages.js';
+import { TRANSFER_MIN_BYTES, type Backend, type FromWorker, type NamedTensor, type ToWorker, type WorkerSetup } from './messages.js';
 import type { InferOutcome, LoadedModel, Runtime, Signature } from './runtime.js';
 
 const WORKER_URL = new URL(`./worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
@@ -42,13 +42,13 @@ interface Waiting {
   readonly pending: Pending;
 }
 
-/** Buffers to move to the worker: each numeric input's whole buffer, when the tensor owns all of it. */
+/** Buffers to move to the worker: each large numeric input's whole buffer, when the tensor owns all of it. */
 function transferables(inputs: readonly NamedTensor[]): ArrayBuffer[] {
   const seen = new Set<ArrayBuffer>();
   for (const { tensor } of inputs) {
     if (Array.isArray(tensor.data)) continue;
     const view = tensor.data as ArrayBufferView;
-    if (view.buffer instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === view.buffer.byteLength) seen.add(view.buffer);
+    if (view.buffer instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && view.byteLength >= TRANSFER_MIN_BYTES) seen.add(view.buffer);
   }
   return [...seen];
 }

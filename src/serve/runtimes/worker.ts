@@ -9,7 +9,7 @@ import { applyPreprocessing } from '../../data/preprocess.js';
 import type { HostTensor, InferenceModel, TensorSpec } from '../../engine/types.js';
 import { toEcomlError } from '../../errors.js';
 import { DATATYPE_INFO, datatypeOfOrt, type Tensor } from '../tensors.js';
-import type { FromWorker, NamedTensor, ToWorker, WireError, WorkerSetup } from './messages.js';
+import { TRANSFER_MIN_BYTES, type FromWorker, type NamedTensor, type ToWorker, type WireError, type WorkerSetup } from './messages.js';
 import type { TensorSignature } from './runtime.js';
 
 const port = parentPort;
@@ -57,13 +57,13 @@ function fromHost(host: HostTensor): Tensor {
   return { datatype, shape: host.dims, data };
 }
 
-/** Buffers to move to the main thread: each numeric output's own, whole (an ORT output owns its buffer). */
+/** Buffers to move to the main thread: each large numeric output's own, whole (an ORT output owns its buffer). */
 function transferables(outputs: readonly NamedTensor[]): ArrayBuffer[] {
   const seen = new Set<ArrayBuffer>();
   for (const { tensor } of outputs) {
     if (Array.isArray(tensor.data)) continue;
     const view = tensor.data as ArrayBufferView;
-    if (view.buffer instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === view.buffer.byteLength) seen.add(view.buffer);
+    if (view.buffer instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && view.byteLength >= TRANSFER_MIN_BYTES) seen.add(view.buffer);
   }
   return [...seen];
 }
