@@ -109,7 +109,9 @@ export async function runCli(argv: readonly string[], io: CliIO, signal: AbortSi
     const error = signal.aborted ? new EcomlError('E_INTERRUPTED', 'interrupted') : toEcomlError(caught);
     if (json) io.stdout.write(`${JSON.stringify({ error: error.toJSON() })}\n`);
     io.stderr.write(`error ${error.code}: ${error.message}\n`);
-    if (error.code === 'E_INTERNAL' && caught instanceof Error && caught.stack) io.stderr.write(`${caught.stack}\n`);
+    // A bug's stack is where it was thrown, not where it was wrapped.
+    const origin = error.cause instanceof Error ? error.cause : caught;
+    if (error.code === 'E_INTERNAL' && origin instanceof Error && origin.stack) io.stderr.write(`${origin.stack}\n`);
     return error.exitCode;
   }
 }

@@ -13,6 +13,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { PNG } from 'pngjs';
 import { EcomlError } from '../errors.js';
+import { fsError } from '../util/fs.js';
 import { csvFeatures, csvLabels, labelColumnIndex, parseCsv } from './csv.js';
 import { readInputFile } from './files.js';
 import { idxImages, idxPair, parseIdx, readIdxFile } from './idx.js';
@@ -74,7 +75,7 @@ function isDirectory(path: string): boolean {
   try {
     return statSync(path).isDirectory();
   } catch {
-    return false; // readInputFile reports a missing path with the proper error
+    return false; // readInputFile reports a missing path (or a link loop) with the proper error
   }
 }
 
@@ -149,7 +150,13 @@ function lineColumn(text: string, offset: number): { line: number; column: numbe
 }
 
 function readPngDirectory(dir: string, featureShape: readonly number[]): PredictInput {
-  const names = readdirSync(dir)
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch (err) {
+    throw fsError(err, 'input directory', dir);
+  }
+  const names = entries
     .filter((name) => extname(name).toLowerCase() === '.png')
     .sort();
   if (names.length === 0) {

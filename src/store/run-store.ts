@@ -6,10 +6,10 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { EcomlError } from '../errors.js';
+import { checkOutputDirectory, ensureDirectory } from '../util/fs.js';
 import { decodeJson, deepFreeze, encodeJson } from './json.js';
 
 export const DEFAULT_STORE_DIR = '.ecoml';
@@ -162,9 +162,11 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
  */
 export function openRunStore(dir: string = DEFAULT_STORE_DIR): RunStore {
   const path = join(dir, STORE_FILE);
+  const what = `run store ${dir}`;
+  checkOutputDirectory(dir, what);
+  ensureDirectory(dir, what);
   let db: Database.Database;
   try {
-    mkdirSync(dir, { recursive: true });
     db = new Database(path);
   } catch (err) {
     throw new EcomlError('E_STORE_FAILED', `cannot open the run store at ${path}: ${messageOf(err)}`, { details: { path }, cause: err });

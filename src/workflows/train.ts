@@ -8,7 +8,7 @@ import { loadTrainTest, type Dataset, type Preprocessing } from '../data/index.j
 import type { CompiledModel } from '../engine/types.js';
 import { EcomlError } from '../errors.js';
 import type { Measurement } from '../meter/index.js';
-import { defaultHpValues, loadSpecFile, resolveModelSpec, type SpecFile } from '../models/index.js';
+import { checkModelDirTarget, defaultHpValues, loadSpecFile, resolveModelSpec, type SpecFile } from '../models/index.js';
 import type { HpValue, ModelSpec } from '../models/spec.js';
 import { budgetStop, fit, forecastRun, readCheckpoint, type BatchProgress, type EpochRecord, type FitResult, type Forecast } from '../train/index.js';
 import { evaluateModel, type EvaluationReport } from './evaluate.js';
@@ -202,6 +202,7 @@ export interface TrainReport {
 
 export async function trainFromSpec(ws: Workspace, request: TrainRequest): Promise<TrainReport> {
   const { file, baseDir } = await loadSpec(request.specPath, ws.cwd);
+  const modelDir = checkedModelDir(ws, request.outDir, file.name);
   let runId: string;
   let resumeFrom: string | undefined;
   if (request.resume !== undefined) {
@@ -236,7 +237,6 @@ export async function trainFromSpec(ws: Workspace, request: TrainRequest): Promi
         metrics.test_loss = evaluation.loss;
         if (evaluation.accuracy !== undefined) metrics.test_accuracy = evaluation.accuracy;
       }
-      const modelDir = resolve(ws.cwd, request.outDir ?? join('models', file.name));
       const saved = await saveTrainedModel(ws, trained, modelDir, { metrics, runId, ...(evaluation ? { evaluation } : {}) });
       const totalMeasurement = await total.end();
       const stopReason = trained.fit.stopReason;
@@ -289,6 +289,16 @@ export function requestSettings(request: object & { readonly specPath: string },
     Object.entries(request as Record<string, unknown>).filter(([key, value]) => typeof value !== 'function' && !(value instanceof AbortSignal) && key !== 'data'),
   );
   return { ...settings, specPath: resolve(cwd, request.specPath) };
+}
+
+/**
+ * The model directory a request saves to (its --out, else models/<name>), checked before any work:
+ * a model that cannot be saved is better refused now than after the last epoch.
+ */
+export function checkedModelDir(ws: Workspace, outDir: string | undefined, name: string): string {
+  const dir = resolve(ws.cwd, outDir ?? join('models', name));
+  checkModelDirTarget(dir, outDir !== undefined ? `--out ${outDir}` : `model directory ${dir}`);
+  return dir;
 }
 
 export function checkpointDirFor(ws: Workspace, runId: string): string {

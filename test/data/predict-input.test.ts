@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
@@ -115,5 +115,14 @@ describe('JSON prediction input', () => {
 
   it('reports a missing path as E_FILE_NOT_FOUND', () => {
     expectError(() => loadPredictInput(join(dir, 'missing.json'), { featureShape: [1], preprocessing: none }), 'E_FILE_NOT_FOUND');
+  });
+});
+
+describe('input paths', () => {
+  it('a symbolic link loop as input is E_PATH_INVALID naming it', () => {
+    const loop = join(dir, 'loop-in');
+    symlinkSync(loop, loop);
+    const err = expectError(() => loadPredictInput(loop, { featureShape: [1], preprocessing: none }), 'E_PATH_INVALID');
+    expect(err.message).toBe(`input file: ${loop} is a symbolic link loop (too many levels of symbolic links)`);
   });
 });

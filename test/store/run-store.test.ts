@@ -54,7 +54,7 @@ describe('openRunStore', () => {
     store = openRunStore(join(dir, 'other'));
   });
 
-  it('a directory that cannot be created is E_STORE_FAILED naming the path', () => {
+  it('a directory that cannot be created because a file is in the way is E_PATH_INVALID naming both', () => {
     const file = join(dir, 'a-file');
     writeFileSync(file, 'not a directory');
     const target = join(file, 'store');
@@ -63,9 +63,9 @@ describe('openRunStore', () => {
       expect.unreachable('should not open');
     } catch (err) {
       expect(err).toBeInstanceOf(EcomlError);
-      expect((err as EcomlError).code).toBe('E_STORE_FAILED');
-      expect((err as EcomlError).message).toContain(join(target, STORE_FILE));
-      expect((err as EcomlError).details['path']).toBe(join(target, STORE_FILE));
+      expect((err as EcomlError).code).toBe('E_PATH_INVALID');
+      expect((err as EcomlError).message).toBe(`run store ${target}: ${file} is a file, not a directory`);
+      expect((err as EcomlError).details['path']).toBe(file);
     }
   });
 

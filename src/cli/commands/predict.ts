@@ -2,6 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { EcomlError } from '../../errors.js';
+import { checkOutputFile, fsError } from '../../util/fs.js';
 import { predictWithModel, type Prediction } from '../../workflows/saved.js';
 import { numberOption, requirePositional, stringOption } from '../args.js';
 import { defineCommand } from '../command.js';
@@ -52,12 +53,15 @@ export default defineCommand<PredictResult>({
     if (!FORMATS.includes(requested as Format)) throw new EcomlError('E_CONFIG_INVALID', `--format must be one of ${FORMATS.join(', ')}, got "${requested}"`);
     const format = requested as Format;
     const batchSize = numberOption(values, 'batch-size', { integer: true, min: 1 });
+    const target = out === undefined ? undefined : { path: resolve(ctx.cwd, out), what: `--out ${out}` };
+    // Before the model loads: predictions that could never be written are not worth computing.
+    if (target !== undefined) checkOutputFile(target.path, target.what);
     return withSavedModel(values, ctx, dir, async (ws, model) => {
       const report = await predictWithModel(ws, model, { path: input, ...(labelsPath ? { labelsPath } : {}) }, batchSize ? { batchSize } : {});
-      let written: string | undefined;
-      if (out !== undefined) {
-        written = resolve(ctx.cwd, out);
-        await writeFile(written, format === 'csv' ? predictionsCsv(report.predictions) : `${JSON.stringify(report.predictions)}\n`);
+      if (target !== undefined) {
+        await writeFile(target.path, format === 'csv' ? predictionsCsv(report.predictions) : `${JSON.stringify(report.predictions)}\n`).catch((error: unknown) => {
+          throw fsError(error, target.what, target.path, 'write');
+        });
       }
       const { total: _total, ...metered } = loadedStepJson(model, 'predict', report.measurement);
       return {
@@ -65,7 +69,7 @@ export default defineCommand<PredictResult>({
         input: report.input,
         n: report.n,
         ...(report.accuracy !== undefined ? { accuracy: report.accuracy } : {}),
-        ...(written ? { out: written } : {}),
+        ...(target ? { out: target.path } : {}),
         format,
         predictions: report.predictions,
         ...metered,
