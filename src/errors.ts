@@ -31,6 +31,7 @@ export const ERROR_CATALOGUE = Object.freeze({
   E_PATH_INVALID: { httpStatus: 400, exitCode: 12, summary: 'A path cannot be used as given: the wrong kind (a file where a directory is needed, or the reverse), a symbolic link loop or dangling link, or a place where nothing can be created (/proc, /sys).' },
   E_PERMISSION_DENIED: { httpStatus: 403, exitCode: 13, summary: 'A file or directory may not be read or written: permission denied, or a read-only file system.' },
   E_NO_SPACE: { httpStatus: 507, exitCode: 14, summary: 'A write failed for lack of space: the device is full or the disk quota is used up.' },
+  E_RUN_LOCKED: { httpStatus: 409, exitCode: 15, summary: 'The run is being worked on by another live process (e.g. a second --resume of it).' },
   E_INTERNAL: { httpStatus: 500, exitCode: 1, summary: 'An unexpected internal error (a bug): please report it.' },
 } as const satisfies Record<string, CatalogueEntry>);
 
