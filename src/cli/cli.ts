@@ -4,8 +4,8 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { EcomlError, lookup, toEcomlError } from '../errors.js';
+import { parseCommandArgs } from './args.js';
 import { GLOBAL_OPTIONS, formatHelp, type CliContext, type CliIO, type Command } from './command.js';
 
 type Loader = () => Promise<Command>;
@@ -90,18 +90,13 @@ export async function runCli(argv: readonly string[], io: CliIO, signal: AbortSi
       args = subRest;
     }
     const command = await loader();
-    let parsed;
-    try {
-      parsed = parseArgs({ args: [...args], options: { ...command.options, ...GLOBAL_OPTIONS }, allowPositionals: true, strict: true });
-    } catch (error) {
-      throw new EcomlError('E_CONFIG_INVALID', `${(error as Error).message} (see 'ecoml ${name} --help')`);
-    }
+    const parsed = parseCommandArgs(args, { ...command.options, ...GLOBAL_OPTIONS }, `ecoml ${command.name} --help`);
     if (parsed.values.help === true) {
       io.stdout.write(formatHelp(command));
       return 0;
     }
     const ctx: CliContext = { ...io, json, signal };
-    const result = await command.run({ positionals: parsed.positionals, values: parsed.values }, ctx);
+    const result = await command.run(parsed, ctx);
     if (json) io.stdout.write(`${JSON.stringify(result)}\n`);
     else (command.renderTo === 'stderr' ? io.stderr : io.stdout).write(`${command.render(result)}\n`);
     return command.exitCode?.(result) ?? 0;
