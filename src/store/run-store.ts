@@ -370,6 +370,11 @@ class SqliteRunStore implements RunStore {
   private readonly isProcessAlive: (pid: number) => boolean;
   private readonly staleAfterMs: number;
   private readonly timer: NodeJS.Timeout | undefined;
+  /**
+   * The runs this connection took up and has not finished: the only ones it beats for. Beating for
+   * every part with this PID would keep a dead process's run alive once its PID is reused.
+   */
+  private readonly owned = new Set<string>();
 
   constructor(
     readonly db: Database.Database,
@@ -396,7 +401,7 @@ class SqliteRunStore implements RunStore {
 
   createRun(input: CreateRunInput): RunRecord {
     checkMember(RUN_KINDS, input.kind, 'run kind');
-    return guardStore(this.path, 'createRun', () =>
+    const run = guardStore(this.path, 'createRun', () =>
       this.db.transaction(() => {
         if (input.parentId !== undefined) this.requireRun(input.parentId);
         const startedAt = new Date(this.now());
@@ -412,6 +417,8 @@ class SqliteRunStore implements RunStore {
         return this.requireRun(id);
       }).immediate(),
     );
+    this.owned.add(run.id);
+    return run;
   }
 
   addEpoch(runId: string, epoch: number, metrics: Readonly<Record<string, number>>, measurement?: unknown): void {
@@ -428,13 +435,13 @@ class SqliteRunStore implements RunStore {
              ON CONFLICT (run_id, epoch) DO UPDATE SET part = excluded.part, metrics = excluded.metrics, measurement = excluded.measurement`,
           )
           .run(runId, epoch, part.part, encodeJson(metrics), encodeJson(measurement));
-        this.db.prepare('UPDATE run_parts SET heartbeat_at = ? WHERE run_id = ? AND part = ?').run(this.nowIso(), runId, part.part);
+        this.beat(part);
       }).immediate(),
     );
   }
 
   reopenRun(runId: string): RunRecord {
-    return guardStore(this.path, 'reopenRun', () =>
+    const run = guardStore(this.path, 'reopenRun', () =>
       this.db.transaction(() => {
         const run = this.requireRun(runId);
         const last = this.lastPart(runId);
@@ -455,11 +462,13 @@ class SqliteRunStore implements RunStore {
         return this.requireRun(runId);
       }).immediate(),
     );
+    this.owned.add(run.id);
+    return run;
   }
 
   finishRun(runId: string, input: FinishRunInput): RunRecord {
     checkMember(FINAL_RUN_STATUSES, input.status, 'final run status');
-    return guardStore(this.path, 'finishRun', () =>
+    const run = guardStore(this.path, 'finishRun', () =>
       this.db.transaction(() => {
         this.requireRun(runId);
         const part = this.ownPart(runId);
@@ -477,6 +486,8 @@ class SqliteRunStore implements RunStore {
         return this.requireRun(runId);
       }).immediate(),
     );
+    this.owned.delete(run.id);
+    return run;
   }
 
   reapRuns(): readonly RunRecord[] {
@@ -496,13 +507,15 @@ class SqliteRunStore implements RunStore {
   }
 
   heartbeat(): void {
+    if (this.owned.size === 0) return;
     guardStore(this.path, 'heartbeat', () =>
-      this.db
-        .prepare(
-          `UPDATE run_parts SET heartbeat_at = ?
-           WHERE status = 'running' AND pid = ? AND host = ? AND part = (SELECT max(part) FROM run_parts AS p WHERE p.run_id = run_parts.run_id)`,
-        )
-        .run(this.nowIso(), this.pid, this.host),
+      this.db.transaction(() => {
+        for (const id of this.owned) {
+          const part = this.lastPart(id);
+          // Taken over by a --resume after this process was presumed dead: nothing of ours to beat.
+          if (part !== undefined && part.pid === this.pid && part.host === this.host) this.beat(part);
+        }
+      }).immediate(),
     );
   }
 
@@ -575,6 +588,18 @@ class SqliteRunStore implements RunStore {
     this.db
       .prepare(`INSERT INTO run_parts (run_id, part, pid, host, started_at, heartbeat_at, status) VALUES (?, ?, ?, ?, ?, ?, 'running')`)
       .run(runId, part, this.pid, this.host, now, now);
+  }
+
+  /**
+   * Marks this process's part alive now. A part reaped while its process was only stalled (longer
+   * than the stale limit without a beat) is running again, and so is its run.
+   */
+  private beat(part: PartRow): void {
+    if (part.status !== 'running' && part.status !== 'crashed') return;
+    this.db.prepare(`UPDATE run_parts SET heartbeat_at = ?, status = 'running', ended_at = NULL WHERE run_id = ? AND part = ?`).run(this.nowIso(), part.run_id, part.part);
+    if (part.status === 'crashed') {
+      this.db.prepare(`UPDATE runs SET status = 'running', ended_at = NULL, stop_reason = NULL WHERE id = ? AND status = 'crashed'`).run(part.run_id);
+    }
   }
 
   private lastPart(runId: string): PartRow | undefined {

@@ -312,6 +312,33 @@ describe('parts: each process that works on a run, locked while alive and reaped
     expect(storeOf(200).reapRuns().map((r) => r.id)).toEqual([other.id]);
   });
 
+  it('a heartbeat is only for the runs this store took up: a reused PID does not keep a dead run alive', () => {
+    const dead = storeOf(100).createRun({ kind: 'train', name: 'dead' });
+    // A later process that happens to get PID 100.
+    const reused = storeOf(100);
+    const live = reused.createRun({ kind: 'train', name: 'live' });
+    now += 61_000;
+    reused.heartbeat();
+    expect(storeOf(200).reapRuns().map((r) => r.id)).toEqual([dead.id]);
+    expect(reused.getRun(live.id).status).toBe('running');
+  });
+
+  it('a process that was only stalled, reaped, takes its run back at its next beat', () => {
+    const a = storeOf(100);
+    const run = a.createRun({ kind: 'train', name: 'm' });
+    now += 61_000;
+    expect(storeOf(200).reapRuns().map((r) => r.status)).toEqual(['crashed']);
+    a.heartbeat();
+    expect(a.getRun(run.id)).toMatchObject({ status: 'running', endedAt: null, stopReason: null, parts: [{ status: 'running', endedAt: null }] });
+    now += 61_000;
+    a.addEpoch(run.id, 1, { loss: 1 });
+    expect(storeOf(200).reapRuns()).toEqual([]);
+    expect(a.finishRun(run.id, { status: 'completed' }).status).toBe('completed');
+    // A finished run is no longer this store's to beat for.
+    a.heartbeat();
+    expect(a.getRun(run.id).parts[0]?.status).toBe('completed');
+  });
+
   it("a run's energy is the sum of its parts: a finished part's own total, a crashed part's epochs", () => {
     const a = storeOf(100);
     const b = storeOf(200);
