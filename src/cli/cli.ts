@@ -3,8 +3,8 @@
  * Returns the code; only main.ts ends the process.
  * @module
  */
-import { parseArgs } from 'node:util';
 import { EcomlError, lookup, toEcomlError } from '../errors.js';
+import { parseCommandArgs } from './args.js';
 import { GLOBAL_OPTIONS, formatHelp, type CliContext, type CliIO, type Command } from './command.js';
 import { packageVersion } from './version.js';
 
@@ -87,18 +87,13 @@ export async function runCli(argv: readonly string[], io: CliIO, signal: AbortSi
       args = subRest;
     }
     const command = await loader();
-    let parsed;
-    try {
-      parsed = parseArgs({ args: [...args], options: { ...command.options, ...GLOBAL_OPTIONS }, allowPositionals: true, strict: true });
-    } catch (error) {
-      throw new EcomlError('E_CONFIG_INVALID', `${(error as Error).message} (see 'ecoml ${name} --help')`);
-    }
+    const parsed = parseCommandArgs(args, { ...command.options, ...GLOBAL_OPTIONS }, `ecoml ${command.name} --help`);
     if (parsed.values.help === true) {
       io.stdout.write(formatHelp(command));
       return 0;
     }
     const ctx: CliContext = { ...io, json, signal };
-    const result = await command.run({ positionals: parsed.positionals, values: parsed.values }, ctx);
+    const result = await command.run(parsed, ctx);
     if (json) io.stdout.write(`${JSON.stringify(result)}\n`);
     else (command.renderTo === 'stderr' ? io.stderr : io.stdout).write(`${command.render(result)}\n`);
     return command.exitCode?.(result) ?? 0;
@@ -106,7 +101,9 @@ export async function runCli(argv: readonly string[], io: CliIO, signal: AbortSi
     const error = signal.aborted ? new EcomlError('E_INTERRUPTED', 'interrupted') : toEcomlError(caught);
     if (json) io.stdout.write(`${JSON.stringify({ error: error.toJSON() })}\n`);
     io.stderr.write(`error ${error.code}: ${error.message}\n`);
-    if (error.code === 'E_INTERNAL' && caught instanceof Error && caught.stack) io.stderr.write(`${caught.stack}\n`);
+    // A bug's stack is where it was thrown, not where it was wrapped.
+    const origin = error.cause instanceof Error ? error.cause : caught;
+    if (error.code === 'E_INTERNAL' && origin instanceof Error && origin.stack) io.stderr.write(`${origin.stack}\n`);
     return error.exitCode;
   }
 }

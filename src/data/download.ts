@@ -6,13 +6,14 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream } from 'node:stream/web';
 import { createGunzip } from 'node:zlib';
 import { EcomlError } from '../errors.js';
+import { ensureDirectory, fsError } from '../util/fs.js';
 
 export interface DownloadOptions {
   /**
@@ -62,7 +63,7 @@ export async function downloadFile(url: string, dest: string, options: DownloadO
     throw unreachable(url, `HTTP ${response.status} ${response.statusText}`, { status: response.status });
   }
 
-  await mkdir(dirname(dest), { recursive: true });
+  ensureDirectory(dirname(dest), `download target ${dest}`);
   const temp = `${dest}.${randomUUID()}.part`;
   const hash = createHash('sha256');
   try {
@@ -88,7 +89,8 @@ export async function downloadFile(url: string, dest: string, options: DownloadO
   } catch (err) {
     await rm(temp, { force: true });
     // Our own verdicts and local file-system failures are not the server's fault.
-    if (err instanceof EcomlError || (err as NodeJS.ErrnoException).syscall !== undefined) throw err;
+    if (err instanceof EcomlError) throw err;
+    if ((err as NodeJS.ErrnoException).syscall !== undefined) throw fsError(err, `download target ${dest}`, undefined, 'write');
     if ((err as NodeJS.ErrnoException).code?.startsWith('Z_')) {
       throw new EcomlError('E_DATA_MALFORMED', `download of ${url} is not valid gzip data: ${(err as Error).message}`, { details: { url, file: dest }, cause: err });
     }

@@ -3,20 +3,13 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { EcomlError } from '../errors.js';
+import { fsError } from '../util/fs.js';
 
-/** Reads a whole file; a missing path is E_FILE_NOT_FOUND, a directory E_DATA_MALFORMED. */
+/** Reads a whole file; a missing path is E_FILE_NOT_FOUND, a directory or a link loop E_PATH_INVALID (see fsError). */
 export function readInputFile(file: string): Buffer {
   try {
     return readFileSync(file);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') {
-      throw new EcomlError('E_FILE_NOT_FOUND', `file not found: ${file}`, { details: { file }, cause: err });
-    }
-    if (code === 'EISDIR') {
-      throw new EcomlError('E_DATA_MALFORMED', `expected a file but "${file}" is a directory`, { details: { file }, cause: err });
-    }
-    throw err;
+    throw fsError(err, 'input file', file);
   }
 }

@@ -13,6 +13,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { PNG } from 'pngjs';
 import { EcomlError } from '../errors.js';
+import { fsError } from '../util/fs.js';
 import { csvFeatures, csvLabels, labelColumnIndex, parseCsv } from './csv.js';
 import { readInputFile } from './files.js';
 import { idxImages, idxPair, parseIdx, readIdxFile } from './idx.js';
@@ -54,17 +55,48 @@ export function loadPredictInput(path: string, options: PredictInputOptions): Pr
   return raw;
 }
 
-/** Dispatches on content where a format has a signature (PNG, IDX), else on the text or extension. */
+type Content = 'png' | 'idx' | 'text' | 'binary';
+
+/** What a file's first bytes say it is: the PNG signature, IDX's two zero bytes, text, or other bytes. */
+function sniff(buffer: Buffer): Content {
+  if (buffer.subarray(0, 8).equals(PNG_SIGNATURE)) return 'png';
+  if (buffer.length >= 2 && buffer[0] === 0 && buffer[1] === 0) return 'idx';
+  return buffer.subarray(0, 4096).includes(0) ? 'binary' : 'text';
+}
+
+const CONTENT_NAMES: Readonly<Record<Content, string>> = { png: 'a PNG', idx: 'an IDX file', text: 'text', binary: 'binary data of no format ecoml reads' };
+
+/** The format a file's name promises, for the binary formats whose content can be checked. */
+function namedAs(path: string): 'png' | 'idx' | undefined {
+  if (/\.png$/i.test(path)) return 'png';
+  if (/(\.idx\d*|\.ubyte|idx\d-ubyte)$/i.test(path)) return 'idx';
+  return undefined;
+}
+
+function misnamed(file: string, named: Content, content: Content): EcomlError {
+  return new EcomlError('E_DATA_MALFORMED', `"${file}" is named as ${CONTENT_NAMES[named]} but holds ${CONTENT_NAMES[content]}`, { details: { file, named, content } });
+}
+
+/**
+ * Dispatches on content (the PNG and IDX signatures, else text as JSON or CSV), checked against the
+ * name: a file named as a PNG or IDX file that is not one is reported as such, not parsed as a CSV.
+ */
 function readRaw(path: string, options: PredictInputOptions): PredictInput {
   const buffer = isDirectory(path) ? undefined : readInputFile(path);
-  if (buffer !== undefined && buffer.length >= 2 && buffer[0] === 0 && buffer[1] === 0) return readIdx(path, buffer, options);
+  const content = buffer === undefined ? undefined : sniff(buffer);
+  const named = namedAs(path);
+  if (content !== undefined && named !== undefined && content !== named) throw misnamed(path, named, content);
+  if (content === 'idx') return readIdx(path, buffer as Buffer, options);
   if (options.labelsPath !== undefined) {
     throw new EcomlError('E_CONFIG_INVALID', `a labels file goes with IDX images only, and "${path}" is not an IDX file`, {
       details: { file: path, labelsFile: options.labelsPath },
     });
   }
   if (buffer === undefined) return readPngDirectory(path, options.featureShape);
-  if (buffer.subarray(0, 8).equals(PNG_SIGNATURE)) return readPngs([path], [buffer], options.featureShape);
+  if (content === 'png') return readPngs([path], [buffer], options.featureShape);
+  if (content === 'binary') {
+    throw new EcomlError('E_DATA_MALFORMED', `"${path}" holds ${CONTENT_NAMES.binary} (IDX, CSV, PNG or JSON)`, { details: { file: path } });
+  }
   const text = buffer.toString('utf8');
   if (extname(path).toLowerCase() === '.json' || /^\uFEFF?\s*[[{]/.test(text)) return readJson(path, text, options.featureShape);
   return readCsv(path, text, options);
@@ -74,7 +106,7 @@ function isDirectory(path: string): boolean {
   try {
     return statSync(path).isDirectory();
   } catch {
-    return false; // readInputFile reports a missing path with the proper error
+    return false; // readInputFile reports a missing path (or a link loop) with the proper error
   }
 }
 
@@ -149,7 +181,13 @@ function lineColumn(text: string, offset: number): { line: number; column: numbe
 }
 
 function readPngDirectory(dir: string, featureShape: readonly number[]): PredictInput {
-  const names = readdirSync(dir)
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch (err) {
+    throw fsError(err, 'input directory', dir);
+  }
+  const names = entries
     .filter((name) => extname(name).toLowerCase() === '.png')
     .sort();
   if (names.length === 0) {
@@ -194,9 +232,31 @@ function readPngs(files: readonly string[], buffers: readonly Buffer[], featureS
 }
 
 function decodePng(file: string, buffer: Buffer): PNG {
+  // A directory's .png files are taken at their name: each must be one.
+  const content = sniff(buffer);
+  if (content !== 'png') throw misnamed(file, 'png', content);
+  checkPngChunks(file, buffer);
   try {
     return PNG.sync.read(buffer);
   } catch (err) {
-    throw new EcomlError('E_DATA_MALFORMED', `PNG file "${file}" is malformed: ${(err as Error).message}`, { details: { file }, cause: err });
+    throw new EcomlError('E_DATA_MALFORMED', `PNG file "${file}" is damaged: its image data cannot be decoded (${(err as Error).message})`, { details: { file }, cause: err });
+  }
+}
+
+/**
+ * Walks the chunks (length, type, data, CRC) up to IEND, so a cut-off file is reported with the byte
+ * where it ends; the PNG decoder itself only says its stream ended early.
+ */
+function checkPngChunks(file: string, buffer: Buffer): void {
+  const truncated = (why: string, at: number): EcomlError =>
+    new EcomlError('E_DATA_MALFORMED', `PNG file "${file}" is truncated: ${why} (the file ends at byte ${buffer.length})`, { details: { file, offset: at, size: buffer.length } });
+  let at = PNG_SIGNATURE.length;
+  for (;;) {
+    if (at + 8 > buffer.length) throw truncated(`a chunk header is due at byte ${at}, but there is no IEND chunk`, at);
+    const length = buffer.readUInt32BE(at);
+    const type = buffer.toString('latin1', at + 4, at + 8);
+    if (at + 12 + length > buffer.length) throw truncated(`chunk ${type} at byte ${at} declares ${length} bytes of data`, at);
+    if (type === 'IEND') return;
+    at += 12 + length;
   }
 }

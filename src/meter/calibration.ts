@@ -10,11 +10,12 @@
  * @module
  */
 
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { EcomlError } from '../errors.js';
+import { ensureDirectory, fsError } from '../util/fs.js';
 import { systemClock, type Clock } from './clock.js';
 import { DEFAULT_SAMPLING_INTERVAL_MS } from './sampling.js';
 import type { CpuInfo } from './sources/cpu-info.js';
@@ -192,11 +193,12 @@ export function calibrationProfilePath(dir: string, profile: Pick<CalibrationPro
 /** Writes the profile into dir (created if need be), replacing the one for the same CPU model; returns its path. */
 export async function saveCalibrationProfile(profile: CalibrationProfile, dir: string): Promise<string> {
   const path = calibrationProfilePath(dir, profile);
+  const what = `calibration profile ${path}`;
+  ensureDirectory(dir, what);
   try {
-    await mkdir(dir, { recursive: true });
     await writeFile(path, `${JSON.stringify(profile, null, 2)}\n`);
   } catch (error) {
-    throw new EcomlError('E_STORE_FAILED', `cannot write the calibration profile ${path}: ${(error as Error).message}`, { details: { path }, cause: error });
+    throw fsError(error, what, path, 'write');
   }
   return path;
 }

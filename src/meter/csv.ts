@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { EcomlError } from '../errors.js';
+import { fsError } from '../util/fs.js';
 
 export interface CsvRow {
   /** 1-based line number in the file, for error messages. */
@@ -19,16 +20,12 @@ export async function readCsvTable(file: URL | string, columns: readonly string[
   return parseCsvTable(await readTextFile(path), columns, path);
 }
 
-/** A whole text file; a missing one is E_FILE_NOT_FOUND, an unreadable one E_DATA_MALFORMED, both naming the path. */
+/** A whole text file; one that cannot be read is the catalogue's error for why (see fsError), naming the path. */
 export async function readTextFile(path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new EcomlError(code === 'ENOENT' ? 'E_FILE_NOT_FOUND' : 'E_DATA_MALFORMED', `cannot read ${path}: ${(error as Error).message}`, {
-      details: { path },
-      cause: error,
-    });
+    throw fsError(error, 'file', path);
   }
 }
 

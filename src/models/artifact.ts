@@ -6,13 +6,15 @@
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { PreprocessingSchema } from '../data/preprocess.js';
 import type { Preprocessing } from '../data/types.js';
 import type { CompiledModel, Engine } from '../engine/types.js';
 import { EcomlError } from '../errors.js';
+import { checkOutputDirectory, ensureDirectory, fsError } from '../util/fs.js';
 import { deepFreeze, modelProfile } from './load.js';
 import { OPTIMIZER_TYPES, SpecFileSchema } from './spec.js';
 import type { HpValue, ModelSpec, SpecFile } from './spec.js';
@@ -115,23 +117,41 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
+/** An existing `dir` may be replaced by a model only if it is empty or holds an ecoml model. */
+function refuseForeignDirectory(dir: string, what: string): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw fsError(error, what, dir);
+  }
+  if (entries.length > 0 && !entries.includes(SIDECAR_FILE)) {
+    throw new EcomlError('E_CONFIG_INVALID', `refusing to replace ${dir}: it is not empty and holds no ${SIDECAR_FILE}`, { details: { dir } });
+  }
+}
+
+/** Checks, before any work, that saveModelDir could write `dir`; `what` names it for the user (e.g. `--out x`). */
+export function checkModelDirTarget(dir: string, what: string): void {
+  checkOutputDirectory(dir, what);
+  refuseForeignDirectory(dir, what);
+}
+
 /**
  * Writes `compiled` with its sidecar to `dir`, atomically: everything goes into a temporary
  * sibling directory, is fsynced, and is renamed over `dir`. An existing `dir` is replaced only if
  * it is empty or holds an ecoml model. Returns the sidecar written.
  */
 export async function saveModelDir(dir: string, compiled: CompiledModel, input: SidecarInput): Promise<ModelSidecar> {
+  const what = `model directory ${dir}`;
   const parent = dirname(dir);
-  await mkdir(parent, { recursive: true });
-  if (await exists(dir)) {
-    const entries = await readdir(dir);
-    if (entries.length > 0 && !entries.includes(SIDECAR_FILE)) {
-      throw new EcomlError('E_CONFIG_INVALID', `refusing to replace ${dir}: it is not empty and holds no ${SIDECAR_FILE}`, { details: { dir } });
-    }
-  }
+  ensureDirectory(parent, what);
+  refuseForeignDirectory(dir, what);
   const suffix = `${process.pid}-${randomBytes(4).toString('hex')}`;
   const tmp = join(parent, `.${basename(dir)}.tmp-${suffix}`);
-  await mkdir(tmp);
+  await mkdir(tmp).catch((error: unknown) => {
+    throw fsError(error, what, tmp, 'write');
+  });
   try {
     const { files } = await compiled.saveTo(tmp);
     const hashes: Record<string, string> = {};
@@ -170,7 +190,7 @@ export async function saveModelDir(dir: string, compiled: CompiledModel, input: 
     return sidecar;
   } catch (error) {
     await rm(tmp, { recursive: true, force: true });
-    throw error;
+    throw fsError(error, what, undefined, 'write');
   }
 }
 
@@ -204,7 +224,7 @@ export async function readModelDir(dir: string): Promise<ModelSidecar> {
       const what = (await exists(dir)) ? `${dir} holds no ${SIDECAR_FILE}` : `${dir} does not exist`;
       throw new EcomlError('E_MODEL_NOT_FOUND', `no saved model: ${what}`, { details: { dir }, cause: error });
     }
-    throw error;
+    throw fsError(error, `model directory ${dir}`);
   }
   const corrupt = (file: string, message: string): EcomlError =>
     new EcomlError('E_MODEL_CORRUPT', `${join(dir, file)}: ${message}`, { details: { dir, file } });
@@ -232,7 +252,7 @@ export async function readModelDir(dir: string): Promise<ModelSidecar> {
       bytes = await readFile(join(dir, name));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw corrupt(name, 'is missing');
-      throw error;
+      throw fsError(error, `model directory ${dir}`);
     }
     if (sha256(bytes) !== expected) throw corrupt(name, 'does not match its SHA-256 in ecoml.json (edited or damaged)');
   }

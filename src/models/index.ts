@@ -7,5 +7,5 @@ export { ACTIVATIONS, LAYER_TYPES, analyzeLayer, isLayerType, parseLayerConfig }
 export type { Activation, LayerAnalysis, LayerConfigOf, LayerType, RecurrentLayerConfig, Shape, TypedLayerConfig } from './layers.js';
 export { defaultHpValues, defineSpec, loadSpecFile, modelProfile, parseSpecText, resolveModelSpec } from './load.js';
 export type { LayerProfile, ModelProfile, ResolveOptions, SpecInput } from './load.js';
-export { loadModelDir, readModelDir, saveModelDir, SIDECAR_FILE, SIDECAR_FORMAT } from './artifact.js';
+export { checkModelDirTarget, loadModelDir, readModelDir, saveModelDir, SIDECAR_FILE, SIDECAR_FORMAT } from './artifact.js';
 export type { ModelDirProfile, ModelSidecar, SidecarInput } from './artifact.js';

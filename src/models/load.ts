@@ -9,6 +9,7 @@ import { extname } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
 import { EcomlError } from '../errors.js';
+import { fsError } from '../util/fs.js';
 import { analyzeLayer, describeIssues, parseLayerConfig, type LayerAnalysis, type Shape, type TypedLayerConfig } from './layers.js';
 import { HpRefSchema, SpecFileSchema } from './spec.js';
 import type { Hyperparameter, HpRef, HpValue, LayerConfig, ModelSpec, RawLayer, SpecFile } from './spec.js';
@@ -22,11 +23,7 @@ export async function loadSpecFile(path: string): Promise<SpecFile> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR') {
-      throw new EcomlError('E_FILE_NOT_FOUND', `spec file not found: ${path}`, { details: { file: path }, cause: error });
-    }
-    throw error;
+    throw fsError(error, 'spec file', path);
   }
   return parseSpecText(text, path, extname(path).toLowerCase() === '.json' ? 'json' : 'yaml');
 }

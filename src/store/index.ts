@@ -13,5 +13,5 @@ export {
   openRunStore,
   resolveStoreDir,
 } from './run-store.js';
-export type { CreateRunInput, EpochRecord, FinalRunStatus, FinishRunInput, ListRunsOptions, RunKind, RunRecord, RunStatus, RunStore } from './run-store.js';
+export type { CreateRunInput, EpochRecord, FinalRunStatus, FinishRunInput, ListRunsOptions, RunKind, RunPart, RunRecord, RunStatus, RunStore, RunStoreOptions } from './run-store.js';
 export { decodeJson, deepFreeze, encodeJson } from './json.js';

@@ -6,10 +6,13 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { EcomlError } from '../errors.js';
+import { sumMeasurements } from '../meter/totals.js';
+import type { Measurement } from '../meter/types.js';
+import { checkOutputDirectory, ensureDirectory } from '../util/fs.js';
 import { decodeJson, deepFreeze, encodeJson } from './json.js';
 
 export const DEFAULT_STORE_DIR = '.ecoml';
@@ -24,8 +27,32 @@ export const RUN_KINDS = ['train', 'tune', 'evaluate', 'predict', 'quickstart', 
 export type RunKind = (typeof RUN_KINDS)[number];
 export const FINAL_RUN_STATUSES = ['completed', 'failed', 'stopped'] as const;
 export type FinalRunStatus = (typeof FINAL_RUN_STATUSES)[number];
-export const RUN_STATUSES = ['running', ...FINAL_RUN_STATUSES] as const;
+/** `crashed`: the process working on the run is gone (found by reapRuns or a --resume); --resume continues it. */
+export const RUN_STATUSES = ['running', ...FINAL_RUN_STATUSES, 'crashed'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
+
+/** How often a process marks the runs it works on as alive (and each epoch's end does too). */
+const HEARTBEAT_INTERVAL_MS = 15_000;
+/** A run whose last heartbeat is older than this is taken for crashed, whatever its PID says (PIDs are reused). */
+const HEARTBEAT_STALE_MS = 120_000;
+
+/**
+ * One process's share of a run: the first run of it, or a --resume. The last part's process owns the
+ * run while it is `running`.
+ */
+export interface RunPart {
+  /** 1-based, in order of start. */
+  readonly part: number;
+  /** Null for parts recorded before ecoml kept them. */
+  readonly pid: number | null;
+  readonly host: string | null;
+  readonly startedAt: string;
+  readonly heartbeatAt: string;
+  readonly endedAt: string | null;
+  readonly status: RunStatus;
+  /** What this process spent: its own total once it finished, else the sum of the epochs it recorded. */
+  readonly measurement: unknown;
+}
 
 /** One run as stored. JSON columns come back parsed; absent values are null. */
 export interface RunRecord {
@@ -41,10 +68,11 @@ export interface RunRecord {
   readonly spec: unknown;
   readonly params: unknown;
   readonly metrics: Readonly<Record<string, number>> | null;
-  /** The energy/emissions record, opaque to the store. */
+  /** The run's energy: its one part's measurement, or the sum of every part's (a resumed run). */
   readonly measurement: unknown;
   readonly modelDir: string | null;
   readonly error: unknown;
+  readonly parts: readonly RunPart[];
 }
 
 export interface EpochRecord {
@@ -65,6 +93,7 @@ export interface CreateRunInput {
 export interface FinishRunInput {
   readonly status: FinalRunStatus;
   readonly metrics?: Readonly<Record<string, number>>;
+  /** What this process spent on the run (a Measurement); the run's energy is the sum over its parts. */
   readonly measurement?: unknown;
   readonly modelDir?: string;
   /** An EcomlError (its toJSON is stored), another Error (name and message) or any JSON value. */
@@ -79,17 +108,39 @@ export interface ListRunsOptions {
   readonly limit?: number;
 }
 
+/** Who this process is, the clock and the liveness probe: injectable so tests need not sleep or kill. */
+export interface RunStoreOptions {
+  readonly pid?: number;
+  readonly host?: string;
+  /** Milliseconds since the epoch (default Date.now). */
+  readonly now?: () => number;
+  /** Whether a process of this host is running (default: signal 0; EPERM means alive). */
+  readonly isProcessAlive?: (pid: number) => boolean;
+  /** 0 turns the heartbeat timer off (epoch ends and heartbeat() still beat). */
+  readonly heartbeatIntervalMs?: number;
+  readonly staleAfterMs?: number;
+}
+
 export interface RunStore {
   /** The database file. */
   readonly path: string;
   /** The open connection, for the study storage that shares this file. */
   readonly db: Database.Database;
+  /** Creates a running run, owned by this process (its first part). */
   createRun(input: CreateRunInput): RunRecord;
-  /** Records (or rewrites, on resume) one epoch's metrics. */
+  /** Records (or rewrites, on resume) one epoch's metrics, in this process's part; it counts as a heartbeat. */
   addEpoch(runId: string, epoch: number, metrics: Readonly<Record<string, number>>, measurement?: unknown): void;
   finishRun(runId: string, input: FinishRunInput): RunRecord;
-  /** Marks a run running again (`train --resume`): clears its end time, stop reason and error. */
+  /**
+   * Takes a run up again (`train --resume`) as a new part owned by this process, and clears its end
+   * time, stop reason and error. A run still worked on by a live process is E_RUN_LOCKED; one whose
+   * process is gone is marked crashed first.
+   */
   reopenRun(runId: string): RunRecord;
+  /** Marks every running run whose process is gone as crashed; returns them. */
+  reapRuns(): readonly RunRecord[];
+  /** Marks the runs this process works on as alive now (a timer does it every HEARTBEAT_INTERVAL_MS). */
+  heartbeat(): void;
   /** By full id or by a prefix that matches exactly one run. */
   getRun(idOrPrefix: string): RunRecord;
   /** Newest first. */
@@ -98,8 +149,11 @@ export interface RunStore {
   close(): void;
 }
 
-/** Migration i brings the schema from user_version i to i+1. Never edit one that has shipped: append. */
-const MIGRATIONS: readonly string[] = [
+/**
+ * Migration i brings the schema from user_version i to i+1. Never edit one that has shipped: append.
+ * Exported for the test that migrates a store written before the latest one.
+ */
+export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE runs (
     id TEXT PRIMARY KEY,
@@ -152,6 +206,48 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (study_id, number)
   ) WITHOUT ROWID;
   `,
+  // 1 → 2: runs may be 'crashed'; each process that works on a run (the first, each --resume) is a part
+  // with its PID, host, heartbeat and energy, and each epoch belongs to the part that ran it. The
+  // run's energy moves to its parts (a run before this had one). SQLite cannot alter a CHECK, so
+  // runs is rebuilt; foreign keys are off while migrations run.
+  `
+  CREATE TABLE runs_new (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('train','tune','evaluate','predict','quickstart','trial')),
+    name TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('running','completed','failed','stopped','crashed')),
+    stop_reason TEXT,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    parent_id TEXT REFERENCES runs(id) ON DELETE CASCADE,
+    spec TEXT,
+    params TEXT,
+    metrics TEXT,
+    model_dir TEXT,
+    error TEXT
+  );
+  INSERT INTO runs_new (id, kind, name, status, stop_reason, started_at, ended_at, parent_id, spec, params, metrics, model_dir, error)
+    SELECT id, kind, name, status, stop_reason, started_at, ended_at, parent_id, spec, params, metrics, model_dir, error FROM runs;
+  CREATE TABLE run_parts (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    part INTEGER NOT NULL,
+    pid INTEGER,
+    host TEXT,
+    started_at TEXT NOT NULL,
+    heartbeat_at TEXT NOT NULL,
+    ended_at TEXT,
+    status TEXT NOT NULL CHECK (status IN ('running','completed','failed','stopped','crashed')),
+    measurement TEXT,
+    PRIMARY KEY (run_id, part)
+  ) WITHOUT ROWID;
+  INSERT INTO run_parts (run_id, part, started_at, heartbeat_at, ended_at, status, measurement)
+    SELECT id, 1, started_at, coalesce(ended_at, started_at), ended_at, status, measurement FROM runs;
+  DROP TABLE runs;
+  ALTER TABLE runs_new RENAME TO runs;
+  CREATE INDEX runs_by_start ON runs (started_at);
+  CREATE INDEX runs_by_parent ON runs (parent_id);
+  ALTER TABLE epochs ADD COLUMN part INTEGER NOT NULL DEFAULT 1;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -160,11 +256,13 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
  * Opens (creating if needed) the store in `dir` and brings its schema up to date.
  * Failures to create or open it are E_STORE_FAILED naming the path.
  */
-export function openRunStore(dir: string = DEFAULT_STORE_DIR): RunStore {
+export function openRunStore(dir: string = DEFAULT_STORE_DIR, options: RunStoreOptions = {}): RunStore {
   const path = join(dir, STORE_FILE);
+  const what = `run store ${dir}`;
+  checkOutputDirectory(dir, what);
+  ensureDirectory(dir, what);
   let db: Database.Database;
   try {
-    mkdirSync(dir, { recursive: true });
     db = new Database(path);
   } catch (err) {
     throw new EcomlError('E_STORE_FAILED', `cannot open the run store at ${path}: ${messageOf(err)}`, { details: { path }, cause: err });
@@ -174,15 +272,18 @@ export function openRunStore(dir: string = DEFAULT_STORE_DIR): RunStore {
       // WAL lets `ecoml runs` read while a training process writes; NORMAL sync is durable enough under WAL.
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
-      db.pragma('foreign_keys = ON');
       db.pragma('busy_timeout = 5000');
+      // Foreign keys (which better-sqlite3 turns on by default) are off while migrating: a migration
+      // that rebuilds a table must not cascade its DROP into the tables that refer to it.
+      db.pragma('foreign_keys = OFF');
       migrate(db, path);
+      db.pragma('foreign_keys = ON');
     });
   } catch (err) {
     db.close();
     throw err;
   }
-  return new SqliteRunStore(db, path);
+  return new SqliteRunStore(db, path, options);
 }
 
 /** Runs `fn`, turning any non-ecoml failure (SQLite I/O, constraint, closed handle) into E_STORE_FAILED. */
@@ -205,6 +306,8 @@ function migrate(db: Database.Database, path: string): void {
       });
     }
     for (const sql of MIGRATIONS.slice(version)) db.exec(sql);
+    const broken = db.pragma('foreign_key_check') as unknown[];
+    if (broken.length > 0) throw new EcomlError('E_STORE_FAILED', `migrating the run store at ${path} left ${broken.length} broken reference(s)`, { details: { path } });
     db.pragma(`user_version = ${MIGRATIONS.length}`);
   }).immediate();
 }
@@ -221,16 +324,38 @@ interface RunRow {
   spec: string | null;
   params: string | null;
   metrics: string | null;
-  measurement: string | null;
   model_dir: string | null;
   error: string | null;
+}
+
+interface PartRow {
+  run_id: string;
+  part: number;
+  pid: number | null;
+  host: string | null;
+  started_at: string;
+  heartbeat_at: string;
+  ended_at: string | null;
+  status: RunStatus;
+  measurement: string | null;
 }
 
 interface EpochRow {
   run_id: string;
   epoch: number;
+  part: number;
   metrics: string;
   measurement: string | null;
+}
+
+/** Signal 0 checks a PID without touching the process: ESRCH means gone, EPERM alive (someone else's). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /**
@@ -239,17 +364,47 @@ interface EpochRow {
  * not retry).
  */
 class SqliteRunStore implements RunStore {
+  private readonly pid: number;
+  private readonly host: string;
+  private readonly now: () => number;
+  private readonly isProcessAlive: (pid: number) => boolean;
+  private readonly staleAfterMs: number;
+  private readonly timer: NodeJS.Timeout | undefined;
+  /**
+   * The runs this connection took up and has not finished: the only ones it beats for. Beating for
+   * every part with this PID would keep a dead process's run alive once its PID is reused.
+   */
+  private readonly owned = new Set<string>();
+
   constructor(
     readonly db: Database.Database,
     readonly path: string,
-  ) {}
+    options: RunStoreOptions,
+  ) {
+    this.pid = options.pid ?? process.pid;
+    this.host = options.host ?? hostname();
+    this.now = options.now ?? Date.now;
+    this.isProcessAlive = options.isProcessAlive ?? processAlive;
+    this.staleAfterMs = options.staleAfterMs ?? HEARTBEAT_STALE_MS;
+    const interval = options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS;
+    this.timer =
+      interval > 0
+        ? setInterval(() => {
+            try {
+              this.heartbeat();
+            } catch {
+              // A missed beat (store busy): the next one, or the next epoch's end, writes it.
+            }
+          }, interval).unref()
+        : undefined;
+  }
 
   createRun(input: CreateRunInput): RunRecord {
     checkMember(RUN_KINDS, input.kind, 'run kind');
-    return guardStore(this.path, 'createRun', () =>
+    const run = guardStore(this.path, 'createRun', () =>
       this.db.transaction(() => {
         if (input.parentId !== undefined) this.requireRun(input.parentId);
-        const startedAt = new Date();
+        const startedAt = new Date(this.now());
         let id = newRunId(startedAt);
         while (this.db.prepare('SELECT 1 FROM runs WHERE id = ?').get(id) !== undefined) id = newRunId(startedAt);
         this.db
@@ -258,9 +413,12 @@ class SqliteRunStore implements RunStore {
              VALUES (?, ?, ?, 'running', ?, ?, ?, ?)`,
           )
           .run(id, input.kind, input.name, startedAt.toISOString(), input.parentId ?? null, encodeJson(input.spec), encodeJson(input.params));
+        this.startPart(id, 1);
         return this.requireRun(id);
       }).immediate(),
     );
+    this.owned.add(run.id);
+    return run;
   }
 
   addEpoch(runId: string, epoch: number, metrics: Readonly<Record<string, number>>, measurement?: unknown): void {
@@ -270,49 +428,93 @@ class SqliteRunStore implements RunStore {
     guardStore(this.path, 'addEpoch', () =>
       this.db.transaction(() => {
         this.requireRun(runId);
+        const part = this.ownPart(runId);
         this.db
           .prepare(
-            `INSERT INTO epochs (run_id, epoch, metrics, measurement) VALUES (?, ?, ?, ?)
-             ON CONFLICT (run_id, epoch) DO UPDATE SET metrics = excluded.metrics, measurement = excluded.measurement`,
+            `INSERT INTO epochs (run_id, epoch, part, metrics, measurement) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (run_id, epoch) DO UPDATE SET part = excluded.part, metrics = excluded.metrics, measurement = excluded.measurement`,
           )
-          .run(runId, epoch, encodeJson(metrics), encodeJson(measurement));
+          .run(runId, epoch, part.part, encodeJson(metrics), encodeJson(measurement));
+        this.beat(part);
       }).immediate(),
     );
   }
 
   reopenRun(runId: string): RunRecord {
-    return guardStore(this.path, 'reopenRun', () =>
+    const run = guardStore(this.path, 'reopenRun', () =>
       this.db.transaction(() => {
-        this.requireRun(runId);
+        const run = this.requireRun(runId);
+        const last = this.lastPart(runId);
+        if (run.status === 'running' && last !== undefined) {
+          const gone = this.goneReason(last);
+          if (gone === undefined) {
+            const seconds = Math.round((this.now() - Date.parse(last.heartbeat_at)) / 1000);
+            throw new EcomlError(
+              'E_RUN_LOCKED',
+              `run ${runId} is being worked on by pid ${last.pid ?? '?'} on ${last.host ?? 'an unknown host'} (last heartbeat ${seconds} s ago); wait for it to end or stop it, then --resume`,
+              { details: { id: runId, pid: last.pid, host: last.host, heartbeatAt: last.heartbeat_at } },
+            );
+          }
+          this.markCrashed(last, gone);
+        }
+        this.startPart(runId, (last?.part ?? 0) + 1);
         this.db.prepare(`UPDATE runs SET status = 'running', ended_at = NULL, stop_reason = NULL, error = NULL WHERE id = ?`).run(runId);
         return this.requireRun(runId);
       }).immediate(),
     );
+    this.owned.add(run.id);
+    return run;
   }
 
   finishRun(runId: string, input: FinishRunInput): RunRecord {
     checkMember(FINAL_RUN_STATUSES, input.status, 'final run status');
-    return guardStore(this.path, 'finishRun', () =>
+    const run = guardStore(this.path, 'finishRun', () =>
       this.db.transaction(() => {
         this.requireRun(runId);
+        const part = this.ownPart(runId);
+        const endedAt = this.nowIso();
         this.db
           .prepare(
             `UPDATE runs SET status = ?, ended_at = ?, stop_reason = ?,
-               metrics = coalesce(?, metrics), measurement = coalesce(?, measurement),
-               model_dir = coalesce(?, model_dir), error = coalesce(?, error)
+               metrics = coalesce(?, metrics), model_dir = coalesce(?, model_dir), error = coalesce(?, error)
              WHERE id = ?`,
           )
-          .run(
-            input.status,
-            new Date().toISOString(),
-            input.stopReason ?? null,
-            encodeJson(input.metrics),
-            encodeJson(input.measurement),
-            input.modelDir ?? null,
-            encodeJson(errorToJson(input.error)),
-            runId,
-          );
+          .run(input.status, endedAt, input.stopReason ?? null, encodeJson(input.metrics), input.modelDir ?? null, encodeJson(errorToJson(input.error)), runId);
+        this.db
+          .prepare('UPDATE run_parts SET status = ?, ended_at = ?, heartbeat_at = ?, measurement = coalesce(?, measurement) WHERE run_id = ? AND part = ?')
+          .run(input.status, endedAt, endedAt, encodeJson(input.measurement), runId, part.part);
         return this.requireRun(runId);
+      }).immediate(),
+    );
+    this.owned.delete(run.id);
+    return run;
+  }
+
+  reapRuns(): readonly RunRecord[] {
+    return guardStore(this.path, 'reapRuns', () =>
+      this.db.transaction(() => {
+        const reaped: RunRecord[] = [];
+        for (const { id } of this.db.prepare(`SELECT id FROM runs WHERE status = 'running' ORDER BY started_at`).all() as { id: string }[]) {
+          const last = this.lastPart(id);
+          const gone = last === undefined ? undefined : this.goneReason(last);
+          if (last === undefined || gone === undefined) continue;
+          this.markCrashed(last, gone);
+          reaped.push(this.requireRun(id));
+        }
+        return Object.freeze(reaped);
+      }).immediate(),
+    );
+  }
+
+  heartbeat(): void {
+    if (this.owned.size === 0) return;
+    guardStore(this.path, 'heartbeat', () =>
+      this.db.transaction(() => {
+        for (const id of this.owned) {
+          const part = this.lastPart(id);
+          // Taken over by a --resume after this process was presumed dead: nothing of ours to beat.
+          if (part !== undefined && part.pid === this.pid && part.host === this.host) this.beat(part);
+        }
       }).immediate(),
     );
   }
@@ -320,13 +522,13 @@ class SqliteRunStore implements RunStore {
   getRun(idOrPrefix: string): RunRecord {
     return guardStore(this.path, 'getRun', () => {
       const exact = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(idOrPrefix) as RunRow | undefined;
-      if (exact !== undefined) return toRunRecord(exact);
+      if (exact !== undefined) return this.toRunRecord(exact);
       const matches =
         idOrPrefix === ''
           ? []
           : (this.db.prepare('SELECT * FROM runs WHERE substr(id, 1, length(@prefix)) = @prefix ORDER BY id LIMIT 6').all({ prefix: idOrPrefix }) as RunRow[]);
       const [only] = matches;
-      if (only !== undefined && matches.length === 1) return toRunRecord(only);
+      if (only !== undefined && matches.length === 1) return this.toRunRecord(only);
       if (matches.length > 1) {
         const candidates = matches.map((row) => row.id);
         throw new EcomlError('E_RUN_NOT_FOUND', `run id prefix "${idOrPrefix}" is ambiguous; it matches ${candidates.join(', ')}${matches.length > 5 ? ', …' : ''}`, {
@@ -351,7 +553,7 @@ class SqliteRunStore implements RunStore {
            ORDER BY started_at DESC, rowid DESC LIMIT @limit`,
         )
         .all({ kind: options.kind ?? null, status: options.status ?? null, parentId: options.parentId ?? null, limit: options.limit ?? -1 }) as RunRow[];
-      return Object.freeze(rows.map(toRunRecord));
+      return Object.freeze(rows.map((row) => this.toRunRecord(row)));
     });
   }
 
@@ -373,33 +575,115 @@ class SqliteRunStore implements RunStore {
   }
 
   close(): void {
+    clearInterval(this.timer);
     guardStore(this.path, 'close', () => this.db.close());
+  }
+
+  private nowIso(): string {
+    return new Date(this.now()).toISOString();
+  }
+
+  private startPart(runId: string, part: number): void {
+    const now = this.nowIso();
+    this.db
+      .prepare(`INSERT INTO run_parts (run_id, part, pid, host, started_at, heartbeat_at, status) VALUES (?, ?, ?, ?, ?, ?, 'running')`)
+      .run(runId, part, this.pid, this.host, now, now);
+  }
+
+  /**
+   * Marks this process's part alive now. A part reaped while its process was only stalled (longer
+   * than the stale limit without a beat) is running again, and so is its run.
+   */
+  private beat(part: PartRow): void {
+    if (part.status !== 'running' && part.status !== 'crashed') return;
+    this.db.prepare(`UPDATE run_parts SET heartbeat_at = ?, status = 'running', ended_at = NULL WHERE run_id = ? AND part = ?`).run(this.nowIso(), part.run_id, part.part);
+    if (part.status === 'crashed') {
+      this.db.prepare(`UPDATE runs SET status = 'running', ended_at = NULL, stop_reason = NULL WHERE id = ? AND status = 'crashed'`).run(part.run_id);
+    }
+  }
+
+  private lastPart(runId: string): PartRow | undefined {
+    return this.db.prepare('SELECT * FROM run_parts WHERE run_id = ? ORDER BY part DESC LIMIT 1').get(runId) as PartRow | undefined;
+  }
+
+  /** The run's current part, which must be this process's: one presumed crashed and taken over must not write over its successor. */
+  private ownPart(runId: string): PartRow {
+    const part = this.lastPart(runId);
+    if (part !== undefined && part.pid === this.pid && part.host === this.host) return part;
+    throw new EcomlError('E_RUN_LOCKED', `run ${runId} is no longer this process's: it is worked on by pid ${part?.pid ?? '?'} on ${part?.host ?? 'an unknown host'}`, {
+      details: { id: runId, pid: part?.pid ?? null, host: part?.host ?? null },
+    });
+  }
+
+  /**
+   * Why the part's process counts as gone, or undefined while it is alive. On this host the PID
+   * answers (and a stale heartbeat means the PID was reused); from another host only the heartbeat can.
+   */
+  private goneReason(part: PartRow): string | undefined {
+    const sinceS = Math.round((this.now() - Date.parse(part.heartbeat_at)) / 1000);
+    const who = `pid ${part.pid ?? '?'} on ${part.host ?? 'an unknown host'}`;
+    if (part.pid !== null && part.host === this.host && !this.isProcessAlive(part.pid)) return `${who} is gone`;
+    if (sinceS * 1000 > this.staleAfterMs) return `no heartbeat from ${who} for ${sinceS} s`;
+    return undefined;
+  }
+
+  private markCrashed(part: PartRow, reason: string): void {
+    this.db.prepare(`UPDATE run_parts SET status = 'crashed', ended_at = heartbeat_at WHERE run_id = ? AND part = ?`).run(part.run_id, part.part);
+    this.db
+      .prepare(`UPDATE runs SET status = 'crashed', ended_at = ?, stop_reason = ? WHERE id = ? AND status = 'running'`)
+      .run(part.heartbeat_at, reason, part.run_id);
   }
 
   private requireRun(id: string): RunRecord {
     const row = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as RunRow | undefined;
     if (row === undefined) throw new EcomlError('E_RUN_NOT_FOUND', `no run with id "${id}" in ${this.path}`, { details: { id, path: this.path } });
-    return toRunRecord(row);
+    return this.toRunRecord(row);
+  }
+
+  private toRunRecord(row: RunRow): RunRecord {
+    const parts = (this.db.prepare('SELECT * FROM run_parts WHERE run_id = ? ORDER BY part').all(row.id) as PartRow[]).map((part) => this.toRunPart(part));
+    return deepFreeze({
+      id: row.id,
+      kind: row.kind,
+      name: row.name,
+      status: row.status,
+      stopReason: row.stop_reason,
+      startedAt: row.started_at,
+      endedAt: row.ended_at,
+      parentId: row.parent_id,
+      spec: decodeJson(row.spec),
+      params: decodeJson(row.params),
+      metrics: decodeJson(row.metrics) as Readonly<Record<string, number>> | null,
+      measurement: totalOf(parts.map((p) => p.measurement)),
+      modelDir: row.model_dir,
+      error: decodeJson(row.error),
+      parts,
+    });
+  }
+
+  private toRunPart(row: PartRow): RunPart {
+    const epochs = row.measurement === null ? (this.db.prepare('SELECT measurement FROM epochs WHERE run_id = ? AND part = ? ORDER BY epoch').pluck().all(row.run_id, row.part) as (string | null)[]) : [];
+    return {
+      part: row.part,
+      pid: row.pid,
+      host: row.host,
+      startedAt: row.started_at,
+      heartbeatAt: row.heartbeat_at,
+      endedAt: row.ended_at,
+      status: row.status,
+      measurement: row.measurement === null ? totalOf(epochs.map(decodeJson)) : decodeJson(row.measurement),
+    };
   }
 }
 
-function toRunRecord(row: RunRow): RunRecord {
-  return deepFreeze({
-    id: row.id,
-    kind: row.kind,
-    name: row.name,
-    status: row.status,
-    stopReason: row.stop_reason,
-    startedAt: row.started_at,
-    endedAt: row.ended_at,
-    parentId: row.parent_id,
-    spec: decodeJson(row.spec),
-    params: decodeJson(row.params),
-    metrics: decodeJson(row.metrics) as Readonly<Record<string, number>> | null,
-    measurement: decodeJson(row.measurement),
-    modelDir: row.model_dir,
-    error: decodeJson(row.error),
-  });
+/**
+ * The sum of the measurements given (nulls skipped): null for none, the one itself for one. Parts
+ * and epochs hold what the meter measured, so they add up as Measurements.
+ */
+function totalOf(measurements: readonly unknown[]): unknown {
+  const present = measurements.filter((m) => m !== null && m !== undefined);
+  if (present.length <= 1) return present[0] ?? null;
+  return sumMeasurements('run', present as Measurement[]);
 }
 
 /** `run-YYYYMMDD-HHMMSS-xxxx` in UTC: sortable by start, short enough to type, unique via 16 random bits. */

@@ -4,9 +4,10 @@
  * `--resume` continues exactly where an interrupted run stopped.
  * @module
  */
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EcomlError } from '../errors.js';
+import { ensureDirectory, fsError } from '../util/fs.js';
 import type { NamedWeight } from '../engine/types.js';
 import type { EarlyStoppingState } from './early-stopping.js';
 import type { EpochRecord } from './fit.js';
@@ -66,18 +67,24 @@ export async function writeCheckpoint(
   const o = pack(optimizer);
   const file: CheckpointFile = { format: 'ecoml-checkpoint/1', ...state, weights: w.manifest, optimizer: o.manifest };
   const tmp = `${dir}.tmp-${process.pid}`;
-  await rm(tmp, { recursive: true, force: true });
-  await mkdir(tmp, { recursive: true });
-  await writeFile(join(tmp, 'weights.bin'), w.bytes);
-  await writeFile(join(tmp, 'optimizer.bin'), o.bytes);
-  await writeFile(join(tmp, 'checkpoint.json'), JSON.stringify(file, null, 1));
-  // rename() cannot replace a non-empty directory: move the old one aside first.
-  const old = `${dir}.old-${process.pid}`;
-  await rename(dir, old).catch((error: NodeJS.ErrnoException) => {
-    if (error.code !== 'ENOENT') throw error;
-  });
-  await rename(tmp, dir);
-  await rm(old, { recursive: true, force: true });
+  const what = `checkpoint ${dir}`;
+  try {
+    await rm(tmp, { recursive: true, force: true });
+    ensureDirectory(tmp, what);
+    await writeFile(join(tmp, 'weights.bin'), w.bytes);
+    await writeFile(join(tmp, 'optimizer.bin'), o.bytes);
+    await writeFile(join(tmp, 'checkpoint.json'), JSON.stringify(file, null, 1));
+    // rename() cannot replace a non-empty directory: move the old one aside first.
+    const old = `${dir}.old-${process.pid}`;
+    await rename(dir, old).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+    });
+    await rename(tmp, dir);
+    await rm(old, { recursive: true, force: true });
+  } catch (error) {
+    // A full disk mid-training is one coded line naming the checkpoint, not a stack trace.
+    throw fsError(error, what, undefined, 'write');
+  }
 }
 
 export async function readCheckpoint(
@@ -91,7 +98,8 @@ export async function readCheckpoint(
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new EcomlError('E_FILE_NOT_FOUND', `no checkpoint at ${dir}`, { details: { file: jsonPath } });
     }
-    throw new EcomlError('E_MODEL_CORRUPT', `${jsonPath}: ${(error as Error).message}`, { details: { file: jsonPath } });
+    if (error instanceof SyntaxError) throw new EcomlError('E_MODEL_CORRUPT', `${jsonPath}: ${error.message}`, { details: { file: jsonPath } });
+    throw fsError(error, `checkpoint ${dir}`);
   }
   if (parsed.format !== 'ecoml-checkpoint/1') {
     throw new EcomlError('E_MODEL_CORRUPT', `${jsonPath}: unknown format ${String(parsed.format)}`, { details: { file: jsonPath } });
@@ -99,9 +107,13 @@ export async function readCheckpoint(
   const weightsPath = join(dir, 'weights.bin');
   const optimizerPath = join(dir, 'optimizer.bin');
   const { format: _format, weights, optimizer, ...state } = parsed;
+  const read = (path: string): Promise<Buffer> =>
+    readFile(path).catch((error: unknown) => {
+      throw fsError(error, `checkpoint ${dir}`);
+    });
   return {
     state,
-    weights: unpack(weights, await readFile(weightsPath), weightsPath),
-    optimizer: unpack(optimizer, await readFile(optimizerPath), optimizerPath),
+    weights: unpack(weights, await read(weightsPath), weightsPath),
+    optimizer: unpack(optimizer, await read(optimizerPath), optimizerPath),
   };
 }

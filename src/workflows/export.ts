@@ -4,11 +4,12 @@
  * seeded inputs before it is handed over.
  * @module
  */
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { readdir, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { EcomlError, lookup } from '../errors.js';
 import { loadModelDir } from '../models/index.js';
 import { maxAbsDiff } from '../util/arrays.js';
+import { checkOutputDirectory, ensureDirectory, fsError } from '../util/fs.js';
 import { PyRandom } from '../util/random.js';
 import { moveToEngine } from './engines.js';
 import type { Workspace } from './workspace.js';
@@ -28,10 +29,12 @@ export interface ExportReport {
   readonly checked_samples: number;
 }
 
-async function requireEmptyTarget(out: string): Promise<void> {
+/** The export's directory must be new or empty, and creatable: checked before the model is even loaded. */
+async function requireEmptyTarget(out: string, what: string): Promise<void> {
+  checkOutputDirectory(out, what);
   const entries = await readdir(out).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return [];
-    throw error;
+    throw fsError(error, what, out);
   });
   if (entries.length > 0) throw new EcomlError('E_CONFIG_INVALID', `${out} exists and is not empty: choose a new --out directory`, { details: { out } });
 }
@@ -41,14 +44,17 @@ export async function exportModel(ws: Workspace, dir: string, options: { readonl
   const target = lookup(ws.engines, format, 'engine');
   const source = resolve(ws.cwd, dir);
   const out = resolve(ws.cwd, options.out);
-  await requireEmptyTarget(out);
+  const what = `--out ${options.out}`;
+  await requireEmptyTarget(out, what);
   const { compiled: stored } = await loadModelDir(source, ws.reference);
   const moved = await moveToEngine(stored, target, 0);
-  const tmp = join(dirname(out), `.${out.split('/').at(-1) ?? 'export'}.tmp-${process.pid}`);
+  const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}`);
   try {
     await rm(tmp, { recursive: true, force: true });
-    await mkdir(tmp, { recursive: true });
-    const { files } = await moved.saveTo(tmp);
+    ensureDirectory(tmp, what);
+    const { files } = await moved.saveTo(tmp).catch((error: unknown) => {
+      throw fsError(error, what, undefined, 'write');
+    });
     // The check reads the written files back through the target runtime, as a user would.
     const reloaded = await target.load(tmp, stored.spec);
     let difference = Number.POSITIVE_INFINITY;
@@ -67,7 +73,9 @@ export async function exportModel(ws: Workspace, dir: string, options: { readonl
       });
     }
     await rm(out, { recursive: true, force: true });
-    await rename(tmp, out);
+    await rename(tmp, out).catch((error: unknown) => {
+      throw fsError(error, what, out, 'write');
+    });
     return { model_dir: source, format, out, files, max_abs_diff: difference, checked_samples: CHECK_SAMPLES };
   } finally {
     await rm(tmp, { recursive: true, force: true });

@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EcomlError } from '../errors.js';
 import { sumMeasurements, type Measurement } from '../meter/index.js';
+import { checkModelDirTarget } from '../models/index.js';
 import { argmaxRows, evaluateModel } from './evaluate.js';
 import { openModel } from './saved.js';
 import { saveTrainedModel } from './save.js';
@@ -61,6 +62,10 @@ export interface QuickstartReport {
 export async function quickstart(ws: Workspace, request: QuickstartRequest): Promise<QuickstartReport> {
   const { sizes } = request;
   const outDir = resolve(ws.cwd, request.outDir ?? join('models', 'quickstart'));
+  const { file, baseDir } = await loadSpec(RECIPE_SPEC, ws.cwd);
+  const modelDir = join(outDir, file.name);
+  // Both models' directories are checked before any work (tune checks its own again when it starts).
+  for (const dir of [modelDir, join(outDir, 'best')]) checkModelDirTarget(dir, request.outDir !== undefined ? `--out ${request.outDir}` : `models directory ${outDir}`);
   const run = ws.store.createRun({ kind: 'quickstart', name: 'mnist', params: { sizes, outDir } });
   const steps: [string, Measurement][] = [];
   const step = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
@@ -71,7 +76,6 @@ export async function quickstart(ws: Workspace, request: QuickstartRequest): Pro
     return value;
   };
   try {
-    const { file, baseDir } = await loadSpec(RECIPE_SPEC, ws.cwd);
     const limits = { ...(sizes.trainLimit !== undefined ? { trainLimit: sizes.trainLimit } : {}), ...(sizes.testLimit !== undefined ? { testLimit: sizes.testLimit } : {}) };
     const overrides = { ...limits, epochs: sizes.epochs, ...(request.seed !== undefined ? { seed: request.seed } : {}) };
     const trainRun = ws.store.createRun({ kind: 'train', name: file.name, parentId: run.id, spec: file, params: overrides });
@@ -104,7 +108,6 @@ export async function quickstart(ws: Workspace, request: QuickstartRequest): Pro
 
       const metrics: Record<string, number> = { ...(trained.fit.history.at(-1)?.metrics ?? {}), test_loss: evaluation.loss };
       if (evaluation.accuracy !== undefined) metrics.test_accuracy = evaluation.accuracy;
-      const modelDir = join(outDir, file.name);
       await step('save', () => saveTrainedModel(ws, trained, modelDir, { metrics, runId: trainRun.id, evaluation }));
       ws.store.finishRun(trainRun.id, { status: 'completed', metrics, measurement: trained.measurement, modelDir, stopReason: trained.fit.stopReason });
 

@@ -7,9 +7,10 @@ import { dirname, join, resolve } from 'node:path';
 import { loadTrainTest, type Dataset, type Preprocessing } from '../data/index.js';
 import type { CompiledModel } from '../engine/types.js';
 import { EcomlError } from '../errors.js';
-import type { Measurement } from '../meter/index.js';
-import { defaultHpValues, loadSpecFile, resolveModelSpec, type SpecFile } from '../models/index.js';
+import { sumMeasurements, type Measurement } from '../meter/index.js';
+import { checkModelDirTarget, defaultHpValues, loadSpecFile, resolveModelSpec, type SpecFile } from '../models/index.js';
 import type { HpValue, ModelSpec } from '../models/spec.js';
+import type { RunPart } from '../store/index.js';
 import { budgetStop, fit, forecastRun, readCheckpoint, type BatchProgress, type EpochRecord, type FitResult, type Forecast } from '../train/index.js';
 import { evaluateModel, type EvaluationReport } from './evaluate.js';
 import { saveTrainedModel } from './save.js';
@@ -186,6 +187,17 @@ export interface TrainRequest extends TrainOverrides, TrainCallbacks {
   readonly resume?: string;
 }
 
+/** One process's share of a run (the first, each --resume), as reports list it. */
+export interface RunPartJson {
+  readonly part: number;
+  readonly pid: number | null;
+  readonly host: string | null;
+  readonly status: string;
+  readonly started_at: string;
+  readonly ended_at: string | null;
+  readonly joules: number | null;
+}
+
 export interface TrainReport {
   readonly run_id: string;
   readonly model_dir: string;
@@ -197,11 +209,22 @@ export interface TrainReport {
   readonly forecast?: Forecast;
   readonly metrics: Readonly<Record<string, number>>;
   readonly evaluation?: EvaluationReport;
-  readonly measurements: { readonly train: Measurement; readonly evaluate?: Measurement; readonly save: Measurement; readonly total: Measurement };
+  /** Every process that worked on the run, this one last. */
+  readonly parts: readonly RunPartJson[];
+  readonly measurements: {
+    readonly train: Measurement;
+    readonly evaluate?: Measurement;
+    readonly save: Measurement;
+    /** What the processes before this one (a resumed run's) spent. */
+    readonly earlier?: Measurement;
+    /** The whole run: every part, this process's included. */
+    readonly total: Measurement;
+  };
 }
 
 export async function trainFromSpec(ws: Workspace, request: TrainRequest): Promise<TrainReport> {
   const { file, baseDir } = await loadSpec(request.specPath, ws.cwd);
+  const modelDir = checkedModelDir(ws, request.outDir, file.name);
   let runId: string;
   let resumeFrom: string | undefined;
   if (request.resume !== undefined) {
@@ -236,17 +259,16 @@ export async function trainFromSpec(ws: Workspace, request: TrainRequest): Promi
         metrics.test_loss = evaluation.loss;
         if (evaluation.accuracy !== undefined) metrics.test_accuracy = evaluation.accuracy;
       }
-      const modelDir = resolve(ws.cwd, request.outDir ?? join('models', file.name));
       const saved = await saveTrainedModel(ws, trained, modelDir, { metrics, runId, ...(evaluation ? { evaluation } : {}) });
-      const totalMeasurement = await total.end();
       const stopReason = trained.fit.stopReason;
-      ws.store.finishRun(runId, {
+      const run = ws.store.finishRun(runId, {
         status: stopReason === 'completed' || stopReason === 'early_stopping' ? 'completed' : 'stopped',
         stopReason,
         metrics,
-        measurement: totalMeasurement,
+        measurement: await total.end(),
         modelDir,
       });
+      const earlier = measurementsOf(run.parts.slice(0, -1));
       return {
         run_id: runId,
         model_dir: modelDir,
@@ -263,21 +285,34 @@ export async function trainFromSpec(ws: Workspace, request: TrainRequest): Promi
         ...(trained.forecast ? { forecast: trained.forecast } : {}),
         metrics,
         ...(evaluation ? { evaluation } : {}),
+        parts: run.parts.map(partJson),
         measurements: {
           train: trained.measurement,
           ...(evaluation ? { evaluate: evaluation.measurement } : {}),
           save: saved.measurement,
-          total: totalMeasurement,
+          ...(earlier.length > 0 ? { earlier: sumMeasurements('earlier', earlier) } : {}),
+          total: run.measurement as Measurement,
         },
       };
     } finally {
       trained.compiled.dispose();
     }
   } catch (error) {
-    await total.end().catch(() => undefined);
-    ws.store.finishRun(runId, { status: 'failed', error: { message: (error as Error).message, code: (error as EcomlError).code ?? 'E_INTERNAL' } });
+    // An interrupted or failed run still spent energy: it counts towards the run's total.
+    const spent = await total.end().catch(() => undefined);
+    ws.store.finishRun(runId, { status: 'failed', error: { message: (error as Error).message, code: (error as EcomlError).code ?? 'E_INTERNAL' }, ...(spent ? { measurement: spent } : {}) });
     throw error;
   }
+}
+
+/** The measurements of these parts (each holds a Measurement, or none yet). */
+function measurementsOf(parts: readonly RunPart[]): Measurement[] {
+  return parts.flatMap((p) => (p.measurement === null ? [] : [p.measurement as Measurement]));
+}
+
+function partJson(part: RunPart): RunPartJson {
+  const joules = (part.measurement as Measurement | null)?.energy.joules ?? null;
+  return { part: part.part, pid: part.pid, host: part.host, status: part.status, started_at: part.startedAt, ended_at: part.endedAt, joules };
 }
 
 /**
@@ -289,6 +324,16 @@ export function requestSettings(request: object & { readonly specPath: string },
     Object.entries(request as Record<string, unknown>).filter(([key, value]) => typeof value !== 'function' && !(value instanceof AbortSignal) && key !== 'data'),
   );
   return { ...settings, specPath: resolve(cwd, request.specPath) };
+}
+
+/**
+ * The model directory a request saves to (its --out, else models/<name>), checked before any work:
+ * a model that cannot be saved is better refused now than after the last epoch.
+ */
+export function checkedModelDir(ws: Workspace, outDir: string | undefined, name: string): string {
+  const dir = resolve(ws.cwd, outDir ?? join('models', name));
+  checkModelDirTarget(dir, outDir !== undefined ? `--out ${outDir}` : `model directory ${dir}`);
+  return dir;
 }
 
 export function checkpointDirFor(ws: Workspace, runId: string): string {

@@ -3,7 +3,6 @@
  * models (each execution metered and recorded as a child run) → the best trial's model saved.
  * @module
  */
-import { join, resolve } from 'node:path';
 import { EcomlError, lookup } from '../errors.js';
 import type { Measurement } from '../meter/index.js';
 import type { HpValue } from '../models/spec.js';
@@ -21,7 +20,7 @@ import {
 } from '../tune/index.js';
 import { evaluateModel, type EvaluationReport } from './evaluate.js';
 import { saveTrainedModel } from './save.js';
-import { loadSpec, pickCallbacks, prepareData, requestSettings, trainModel, type PreparedData, type TrainCallbacks, type TrainedModel, type TrainOverrides } from './train.js';
+import { checkedModelDir, loadSpec, pickCallbacks, prepareData, requestSettings, trainModel, type PreparedData, type TrainCallbacks, type TrainedModel, type TrainOverrides } from './train.js';
 import type { Workspace } from './workspace.js';
 
 export interface TuneRequest extends TrainOverrides, TrainCallbacks {
@@ -85,6 +84,7 @@ export async function tuneFromSpec(ws: Workspace, request: TuneRequest): Promise
   const seed = tune.seed ?? request.seed ?? file.train.seed;
   const sampler = lookup(createSamplers(), request.sampler ?? tune.sampler, 'sampler')({ seed });
   const space = createSearchSpace(tune.space);
+  const modelDir = checkedModelDir(ws, request.outDir, `${file.name}-best`);
   const runId = ws.store.createRun({ kind: 'tune', name: file.name, spec: file, params: requestSettings(request, ws.cwd) }).id;
 
   // The best execution of the best trial so far stays in memory; every other model is disposed.
@@ -164,7 +164,7 @@ export async function tuneFromSpec(ws: Workspace, request: TuneRequest): Promise
     const metrics: Record<string, number> = {};
     let evaluation: EvaluationReport | undefined;
     let save: Measurement | undefined;
-    let modelDir: string | undefined;
+    let savedTo: string | undefined;
     const winner = best;
     if (winner) {
       metrics.best_score = winner.score;
@@ -174,11 +174,11 @@ export async function tuneFromSpec(ws: Workspace, request: TuneRequest): Promise
         metrics.test_loss = evaluation.loss;
         if (evaluation.accuracy !== undefined) metrics.test_accuracy = evaluation.accuracy;
       }
-      modelDir = resolve(ws.cwd, request.outDir ?? join('models', `${file.name}-best`));
       save = (await saveTrainedModel(ws, winner.model, modelDir, { metrics, runId, ...(evaluation ? { evaluation } : {}) })).measurement;
+      savedTo = modelDir;
     }
     const totalMeasurement = await total.end();
-    ws.store.finishRun(runId, { status: 'completed', stopReason: result.status, metrics, measurement: totalMeasurement, ...(modelDir ? { modelDir } : {}) });
+    ws.store.finishRun(runId, { status: 'completed', stopReason: result.status, metrics, measurement: totalMeasurement, ...(savedTo ? { modelDir: savedTo } : {}) });
     const bestTrial = result.trials.find((t) => t.number === winner?.trial);
     return {
       run_id: runId,
@@ -187,7 +187,7 @@ export async function tuneFromSpec(ws: Workspace, request: TuneRequest): Promise
       status: result.status,
       trials: result.trials.map(trialJson),
       ...(bestTrial ? { best: trialJson(bestTrial) } : {}),
-      ...(modelDir ? { model_dir: modelDir } : {}),
+      ...(savedTo ? { model_dir: savedTo } : {}),
       metrics,
       ...(evaluation ? { evaluation } : {}),
       summary: formatResultsSummary(result),

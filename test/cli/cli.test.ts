@@ -22,14 +22,38 @@ describe('ecoml CLI surface', () => {
   it('an unknown command lists the valid ones (E_UNKNOWN_NAME, exit 2)', async () => {
     const r = await cli(['trian'], await tempDir());
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^error E_UNKNOWN_NAME: unknown command "trian"; valid: evaluate, export, measure, meter, predict, quickstart, runs, train, tune/);
+    expect(r.stderr).toMatch(/^error E_UNKNOWN_NAME: unknown command "trian"; valid: evaluate, export, measure, meter, predict, quickstart, runs, serve, train, tune/);
   });
 
   it('an unknown flag with --json prints one error object on stdout', async () => {
     const r = await cli(['train', 'x.yaml', '--epochz', '3', '--json'], await tempDir());
     expect(r.code).toBe(2);
     expect(r.json<{ error: { code: string; message: string } }>().error.code).toBe('E_CONFIG_INVALID');
-    expect(r.stderr).toContain("Unknown option '--epochz'");
+    expect(r.stderr).toContain('unknown option --epochz');
+  });
+
+  it('a mistyped flag is one line suggesting the nearest one', async () => {
+    const r = await cli(['train', 'x.yaml', '--epoch', '3'], await tempDir());
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe("error E_CONFIG_INVALID: unknown option --epoch; did you mean --epochs? (see 'ecoml train --help')\n");
+    const far = await cli(['runs', '--colour'], await tempDir());
+    expect(far.stderr).toBe("error E_CONFIG_INVALID: unknown option --colour (see 'ecoml runs --help')\n");
+  });
+
+  it.each([
+    [['train', 'x.yaml', '--epochs', '-1'], 'error E_CONFIG_INVALID: --epochs must be ≥ 1, got "-1"\n'],
+    [['train', 'x.yaml', '--threads', '-1'], 'error E_CONFIG_INVALID: --threads must be ≥ 1, got "-1"\n'],
+    [['measure', '--interval', '-5', '--', 'true'], 'error E_CONFIG_INVALID: --interval must be ≥ 10, got "-5"\n'],
+  ])('takes a negative number after a space as the value, and validates it: %j', async (argv, line) => {
+    const r = await cli(argv, await tempDir());
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(line);
+  });
+
+  it('an option where a value should be is a missing value, not the value', async () => {
+    const r = await cli(['train', 'x.yaml', '--out', '--json'], await tempDir());
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe("error E_CONFIG_INVALID: --out needs a value, and --json is an option (write --out=--json if it is the value) (see 'ecoml train --help')\n");
   });
 
   it('rejects bad numbers at the boundary, naming the flag', async () => {

@@ -1,6 +1,7 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
 import { runCli } from '../../src/cli/cli.js';
 
@@ -34,6 +35,15 @@ export async function cli(argv: string[], cwd: string, env: Record<string, strin
       return JSON.parse(lines[0] as string) as T;
     },
   };
+}
+
+/**
+ * The CLI as its own process (`node` with these arguments, run in REPO_ROOT, where tsx resolves):
+ * for what needs a real process, a PID to kill, or a hang that must not block the test worker.
+ */
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export function cliProcessArgs(argv: readonly string[]): string[] {
+  return ['--import', 'tsx', join(REPO_ROOT, 'src', 'cli', 'main.ts'), ...argv];
 }
 
 export async function tempDir(prefix = 'ecoml-cli-'): Promise<string> {

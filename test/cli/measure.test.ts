@@ -70,6 +70,43 @@ describe('ecoml measure', () => {
     await expect(readFile(marker)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
+  it.runIf(process.platform === 'linux')('refuses an --output that is a device, a directory or on /proc or /sys before running the command', async () => {
+    const cwd = await tempDir();
+    const marker = join(cwd, 'ran');
+    const command = ['--', NODE, '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, '')`];
+    const cases: [string, string, string][] = [
+      ['/dev/full', 'E_PATH_INVALID', '--output /dev/full: /dev/full is a character device, not a regular file'],
+      ['.', 'E_PATH_INVALID', `--output .: ${cwd} is a directory, not a file`],
+      ['/sys/ecoml.csv', 'E_PATH_INVALID', '--output /sys/ecoml.csv: /sys is on sysfs, a kernel file system: no output can go there'],
+      ['/proc/ecoml.csv', 'E_PATH_INVALID', '--output /proc/ecoml.csv: /proc is on procfs, a kernel file system: no output can go there'],
+    ];
+    for (const [output, code, text] of cases) {
+      const r = await cli(['measure', '--output', output, ...command], cwd);
+      expect(r.stderr).toBe(`error ${code}: ${text}\n`);
+      expect(r.code).toBe(12);
+    }
+    await expect(readFile(marker)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('a row that cannot be appended after a successful command makes the exit status that error’s, not 0', async () => {
+    const cwd = await tempDir();
+    // The command turns the output into a directory: the row can no longer be written.
+    const swap = (out: string): string => `const fs = require('fs'); fs.rmSync(${JSON.stringify(out)}); fs.mkdirSync(${JSON.stringify(out)});`;
+    const out = join(cwd, 'emissions.csv');
+    await writeFile(out, '');
+    const r = await cli(['measure', '--json', '--output', out, '--', NODE, '-e', swap(out)], cwd);
+    const result = r.json<MeasureResult>();
+    expect(result.exit_code).toBe(0);
+    expect(result.output_error).toEqual({ code: 'E_PATH_INVALID', message: `cannot write ${out}: ${out} is a directory, not a file` });
+    expect(r.code).toBe(12);
+    // A failed command's own status still comes first.
+    const other = join(cwd, 'other.csv');
+    await writeFile(other, '');
+    const failed = await cli(['measure', '--output', other, '--', NODE, '-e', `${swap(other)} process.exit(3)`], cwd);
+    expect(failed.code).toBe(3);
+    expect(failed.stderr).toMatch(/^ {2}error E_PATH_INVALID: could not append to the emissions file: /m);
+  });
+
   it('a missing command is a usage error; a missing executable is E_FILE_NOT_FOUND naming it', async () => {
     const cwd = await tempDir();
     const none = await cli(['measure', '--json'], cwd);

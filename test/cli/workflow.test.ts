@@ -135,4 +135,31 @@ describe('train → evaluate → predict → runs through the CLI', () => {
     const s = straight.json<TrainJson>();
     expect(r.epochs[1]?.metrics).toEqual(s.epochs[1]?.metrics);
   });
+
+  it("a resumed run's energy is the sum of every process that worked on it, parts listed; resuming a finished run adds to it", async () => {
+    type Resumed = TrainJson & { parts: { part: number; pid: number; status: string; joules: number }[]; steps: { step: string; energy: { joules: number } }[] };
+    const cwd = await tempDir();
+    const first = (await cli(['train', RECIPE, ...TINY, '--epochs', '1', '--json'], cwd)).json<TrainJson>();
+    const resumed = await cli(['train', RECIPE, ...TINY, '--epochs', '2', '--resume', first.run_id, '--json'], cwd);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const r = resumed.json<Resumed>();
+    expect(r.parts.map((p) => [p.part, p.status])).toEqual([
+      [1, 'completed'],
+      [2, 'completed'],
+    ]);
+    expect(r.parts[0]?.joules).toBeCloseTo(first.energy.joules, 9);
+    const [one, two] = r.parts.map((p) => p.joules) as [number, number];
+    expect(r.energy.joules).toBeCloseTo(one + two, 9);
+    expect(r.steps[0]).toMatchObject({ step: 'earlier' });
+    expect(r.steps[0]?.energy.joules).toBeCloseTo(first.energy.joules, 9);
+    const shown = (await cli(['runs', 'show', r.run_id, '--json'], cwd)).json<{ run: { measurement: { energy: { joules: number } }; parts: unknown[] } }>();
+    expect(shown.run.measurement.energy.joules).toBeCloseTo(r.energy.joules, 9);
+    expect((await cli(['runs', 'show', r.run_id], cwd)).stdout).toMatch(/over 2 parts \(each process that worked on it\):\n {4}part 1: .+ completed, pid \d+ on /);
+
+    // A finished run taken up again keeps what it had spent, and adds this process's share.
+    const again = (await cli(['train', RECIPE, ...TINY, '--epochs', '2', '--resume', r.run_id, '--json'], cwd)).json<Resumed>();
+    expect(again.parts).toHaveLength(3);
+    expect(again.energy.joules).toBeGreaterThan(r.energy.joules);
+    expect(again.energy.joules).toBeCloseTo(r.energy.joules + (again.parts[2]?.joules ?? Number.NaN), 9);
+  });
 });

@@ -118,7 +118,7 @@ describe('malformed IDX', () => {
 
   it('reports a missing file as E_FILE_NOT_FOUND', () => {
     const missing = `${dir}/nope.idx`;
-    expect(expectError(() => readIdxFile(missing), 'E_FILE_NOT_FOUND').details).toEqual({ file: missing });
+    expect(expectError(() => readIdxFile(missing), 'E_FILE_NOT_FOUND').details).toEqual({ path: missing, errno: 'ENOENT' });
   });
 
   it('parses from a buffer that is a slice of a larger one', () => {

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
@@ -115,5 +115,45 @@ describe('JSON prediction input', () => {
 
   it('reports a missing path as E_FILE_NOT_FOUND', () => {
     expectError(() => loadPredictInput(join(dir, 'missing.json'), { featureShape: [1], preprocessing: none }), 'E_FILE_NOT_FOUND');
+  });
+});
+
+describe('content sniffing against the name', () => {
+  it('a text file named .png is reported as not a PNG, not read as a CSV', () => {
+    const fake = fixture(dir, 'x.png', 'hello\n');
+    const err = expectError(() => loadPredictInput(fake, { featureShape: [1], preprocessing: none }), 'E_DATA_MALFORMED');
+    expect(err.message).toBe(`"${fake}" is named as a PNG but holds text`);
+    const folder = join(dir, 'fake-pngs');
+    mkdirSync(folder);
+    fixture(folder, 'a.png', '1,2,3,4\n');
+    expect(expectError(() => loadPredictInput(folder, { featureShape: [2, 2], preprocessing: none }), 'E_DATA_MALFORMED').message).toBe(
+      `"${join(folder, 'a.png')}" is named as a PNG but holds text`,
+    );
+  });
+
+  it('an IDX-named file that is not IDX, and bytes of no known format, are said to be so', () => {
+    const text = fixture(dir, 'train-images-idx3-ubyte', 'a,b\n1,2\n');
+    expect(expectError(() => loadPredictInput(text, { featureShape: [2], preprocessing: none }), 'E_DATA_MALFORMED').message).toBe(`"${text}" is named as an IDX file but holds text`);
+    const binary = fixture(dir, 'blob.bin', Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x00, 0x01]));
+    expect(expectError(() => loadPredictInput(binary, { featureShape: [2], preprocessing: none }), 'E_DATA_MALFORMED').message).toBe(
+      `"${binary}" holds binary data of no format ecoml reads (IDX, CSV, PNG or JSON)`,
+    );
+  });
+
+  it("a truncated PNG names the chunk and byte where it ends, not the decoder's internals", () => {
+    const whole = png(2, 2, () => [10, 20, 30, 255]);
+    const cut = fixture(dir, 'cut.png', whole.subarray(0, 45));
+    const err = expectError(() => loadPredictInput(cut, { featureShape: [2, 2], preprocessing: none }), 'E_DATA_MALFORMED');
+    expect(err.message).toMatch(new RegExp(`^PNG file "${cut}" is truncated: chunk IDAT at byte 33 declares \\d+ bytes of data \\(the file ends at byte 45\\)$`));
+    expect(err.details).toMatchObject({ file: cut, offset: 33, size: 45 });
+    const headless = fixture(dir, 'headless.png', whole.subarray(0, whole.length - 12));
+    expect(expectError(() => loadPredictInput(headless, { featureShape: [2, 2], preprocessing: none }), 'E_DATA_MALFORMED').message).toMatch(/is truncated: a chunk header is due at byte \d+, but there is no IEND chunk/);
+  });
+
+  it('a symbolic link loop as input is E_PATH_INVALID naming it', () => {
+    const loop = join(dir, 'loop-in');
+    symlinkSync(loop, loop);
+    const err = expectError(() => loadPredictInput(loop, { featureShape: [1], preprocessing: none }), 'E_PATH_INVALID');
+    expect(err.message).toBe(`input file: ${loop} is a symbolic link loop (too many levels of symbolic links)`);
   });
 });

@@ -160,10 +160,13 @@ describe('calibration profiles on disk', () => {
     expect(await loadCalibrationProfiles(join(tmpdir(), 'ecoml-no-such-calibration'))).toEqual({ profiles: [], problems: [] });
   });
 
-  it('cannot be saved where the directory cannot be made', async () => {
+  it('cannot be saved where the directory cannot be made: a file in the way is E_PATH_INVALID naming it', async () => {
     const dir = await tempDir();
     await writeFile(join(dir, 'file'), '');
-    await expect(saveCalibrationProfile(calibrationProfile(), join(dir, 'file', 'calibration'))).rejects.toMatchObject({ code: 'E_STORE_FAILED' });
+    await expect(saveCalibrationProfile(calibrationProfile(), join(dir, 'file', 'calibration'))).rejects.toMatchObject({
+      code: 'E_PATH_INVALID',
+      message: expect.stringContaining(`${join(dir, 'file')} is a file, not a directory`),
+    });
   });
 });
 

@@ -1,11 +1,14 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { EcomlError } from '../../src/errors.js';
+import { sumMeasurements, type Measurement } from '../../src/meter/index.js';
 import { SCHEMA_VERSION, STORE_FILE, openRunStore } from '../../src/store/index.js';
+import { MIGRATIONS } from '../../src/store/run-store.js';
 import type { RunStore } from '../../src/store/index.js';
+import { hourMeasurement } from '../meter/outputs-fixtures.js';
 
 let dir: string;
 let store: RunStore;
@@ -39,7 +42,7 @@ describe('openRunStore', () => {
   it('migrates to the current schema version once, and reopening keeps the data', () => {
     expect(store.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     const tables = store.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all();
-    expect(tables).toEqual(['epochs', 'runs', 'studies', 'trials']);
+    expect(tables).toEqual(['epochs', 'run_parts', 'runs', 'studies', 'trials']);
     const run = store.createRun({ kind: 'train', name: 'mnist' });
     store.close();
     store = openRunStore(join(dir, '.ecoml'));
@@ -54,7 +57,7 @@ describe('openRunStore', () => {
     store = openRunStore(join(dir, 'other'));
   });
 
-  it('a directory that cannot be created is E_STORE_FAILED naming the path', () => {
+  it('a directory that cannot be created because a file is in the way is E_PATH_INVALID naming both', () => {
     const file = join(dir, 'a-file');
     writeFileSync(file, 'not a directory');
     const target = join(file, 'store');
@@ -63,9 +66,9 @@ describe('openRunStore', () => {
       expect.unreachable('should not open');
     } catch (err) {
       expect(err).toBeInstanceOf(EcomlError);
-      expect((err as EcomlError).code).toBe('E_STORE_FAILED');
-      expect((err as EcomlError).message).toContain(join(target, STORE_FILE));
-      expect((err as EcomlError).details['path']).toBe(join(target, STORE_FILE));
+      expect((err as EcomlError).code).toBe('E_PATH_INVALID');
+      expect((err as EcomlError).message).toBe(`run store ${target}: ${file} is a file, not a directory`);
+      expect((err as EcomlError).details['path']).toBe(file);
     }
   });
 
@@ -204,5 +207,198 @@ describe('failures', () => {
     } finally {
       reader.close();
     }
+  });
+});
+
+describe('parts: each process that works on a run, locked while alive and reaped when gone', () => {
+  const HOUR_J = hourMeasurement().energy.joules;
+  let now: number;
+  const alive = new Set<number>();
+  const opened: RunStore[] = [];
+  /** The store as seen by process `pid` on `host`, with the test's clock and process table. */
+  const storeOf = (pid: number, host = 'h1'): RunStore => {
+    const opening = openRunStore(join(dir, '.ecoml'), { pid, host, now: () => now, isProcessAlive: (p) => alive.has(p), heartbeatIntervalMs: 0, staleAfterMs: 60_000 });
+    opened.push(opening);
+    return opening;
+  };
+  afterEach(() => {
+    for (const s of opened.splice(0)) s.close();
+  });
+
+  beforeEach(() => {
+    now = Date.parse('2026-12-01T10:00:00Z');
+    alive.clear();
+    alive.add(100);
+    alive.add(200);
+  });
+
+  it('records the creating process as part 1, with its pid, host and heartbeat', () => {
+    const a = storeOf(100);
+    const run = a.createRun({ kind: 'train', name: 'm' });
+    expect(run.parts).toEqual([
+      { part: 1, pid: 100, host: 'h1', startedAt: '2026-12-01T10:00:00.000Z', heartbeatAt: '2026-12-01T10:00:00.000Z', endedAt: null, status: 'running', measurement: null },
+    ]);
+    now += 5_000;
+    a.heartbeat();
+    expect(a.getRun(run.id).parts[0]?.heartbeatAt).toBe('2026-12-01T10:00:05.000Z');
+  });
+
+  it('refuses a second resume of a run whose process is alive (E_RUN_LOCKED), on this host or another', () => {
+    const a = storeOf(100);
+    const b = storeOf(200);
+    const remote = storeOf(300, 'h2');
+    const run = a.createRun({ kind: 'train', name: 'm' });
+    for (const other of [b, remote]) {
+      try {
+        other.reopenRun(run.id);
+        expect.unreachable('a live run must not be resumed twice');
+      } catch (err) {
+        expect((err as EcomlError).code).toBe('E_RUN_LOCKED');
+        expect((err as EcomlError).message).toMatch(new RegExp(`^run ${run.id} is being worked on by pid 100 on h1 \\(last heartbeat 0 s ago\\)`));
+      }
+    }
+    // The refused attempts changed nothing.
+    expect(a.getRun(run.id)).toMatchObject({ status: 'running', parts: [{ part: 1, pid: 100 }] });
+  });
+
+  it('reaps a run whose process is gone as crashed; a resume takes it over, and the old process may no longer write', () => {
+    const a = storeOf(100);
+    const b = storeOf(200);
+    const run = a.createRun({ kind: 'train', name: 'm' });
+    a.addEpoch(run.id, 1, { loss: 1 }, hourMeasurement());
+    expect(b.reapRuns()).toEqual([]);
+    alive.delete(100);
+    const [reaped] = b.reapRuns();
+    expect(reaped).toMatchObject({ id: run.id, status: 'crashed', stopReason: 'pid 100 on h1 is gone', endedAt: '2026-12-01T10:00:00.000Z' });
+    expect(reaped?.parts[0]).toMatchObject({ status: 'crashed', endedAt: '2026-12-01T10:00:00.000Z' });
+    expect(b.listRuns({ status: 'crashed' }).map((r) => r.id)).toEqual([run.id]);
+    expect(b.reapRuns()).toEqual([]);
+
+    const resumed = b.reopenRun(run.id);
+    expect(resumed).toMatchObject({ status: 'running', stopReason: null, endedAt: null });
+    expect(resumed.parts.map((p) => [p.part, p.pid, p.status])).toEqual([
+      [1, 100, 'crashed'],
+      [2, 200, 'running'],
+    ]);
+    expect(codeOf(() => a.addEpoch(run.id, 2, { loss: 0.5 }))).toBe('E_RUN_LOCKED');
+    expect(codeOf(() => a.finishRun(run.id, { status: 'completed' }))).toBe('E_RUN_LOCKED');
+  });
+
+  it('a resume of a running run whose process is gone marks that part crashed and goes on', () => {
+    const a = storeOf(100);
+    const b = storeOf(200);
+    const run = a.createRun({ kind: 'train', name: 'm' });
+    alive.delete(100);
+    expect(b.reopenRun(run.id).parts.map((p) => p.status)).toEqual(['crashed', 'running']);
+  });
+
+  it('from another host only a stale heartbeat counts; on this host a stale heartbeat beats a live (reused) PID', () => {
+    const a = storeOf(100);
+    const remote = storeOf(300, 'h2');
+    const run = a.createRun({ kind: 'train', name: 'm' });
+    alive.delete(100);
+    // h2 cannot see h1's processes: a fresh heartbeat means alive.
+    expect(remote.reapRuns()).toEqual([]);
+    now += 59_000;
+    a.heartbeat();
+    now += 59_000;
+    expect(remote.reapRuns()).toEqual([]);
+    now += 2_000;
+    expect(remote.reapRuns().map((r) => [r.id, r.stopReason])).toEqual([[run.id, 'no heartbeat from pid 100 on h1 for 61 s']]);
+
+    const other = a.createRun({ kind: 'train', name: 'n' });
+    alive.add(100);
+    now += 61_000;
+    expect(storeOf(200).reapRuns().map((r) => r.id)).toEqual([other.id]);
+  });
+
+  it('a heartbeat is only for the runs this store took up: a reused PID does not keep a dead run alive', () => {
+    const dead = storeOf(100).createRun({ kind: 'train', name: 'dead' });
+    // A later process that happens to get PID 100.
+    const reused = storeOf(100);
+    const live = reused.createRun({ kind: 'train', name: 'live' });
+    now += 61_000;
+    reused.heartbeat();
+    expect(storeOf(200).reapRuns().map((r) => r.id)).toEqual([dead.id]);
+    expect(reused.getRun(live.id).status).toBe('running');
+  });
+
+  it('a process that was only stalled, reaped, takes its run back at its next beat', () => {
+    const a = storeOf(100);
+    const run = a.createRun({ kind: 'train', name: 'm' });
+    now += 61_000;
+    expect(storeOf(200).reapRuns().map((r) => r.status)).toEqual(['crashed']);
+    a.heartbeat();
+    expect(a.getRun(run.id)).toMatchObject({ status: 'running', endedAt: null, stopReason: null, parts: [{ status: 'running', endedAt: null }] });
+    now += 61_000;
+    a.addEpoch(run.id, 1, { loss: 1 });
+    expect(storeOf(200).reapRuns()).toEqual([]);
+    expect(a.finishRun(run.id, { status: 'completed' }).status).toBe('completed');
+    // A finished run is no longer this store's to beat for.
+    a.heartbeat();
+    expect(a.getRun(run.id).parts[0]?.status).toBe('completed');
+  });
+
+  it("a run's energy is the sum of its parts: a finished part's own total, a crashed part's epochs", () => {
+    const a = storeOf(100);
+    const b = storeOf(200);
+    const run = a.createRun({ kind: 'train', name: 'm' });
+    a.addEpoch(run.id, 1, { loss: 1 }, hourMeasurement());
+    a.addEpoch(run.id, 2, { loss: 0.9 }, hourMeasurement());
+    expect((a.getRun(run.id).measurement as Measurement).energy.joules).toBeCloseTo(2 * HOUR_J, 6);
+    alive.delete(100);
+    b.reopenRun(run.id);
+    b.addEpoch(run.id, 3, { loss: 0.8 }, hourMeasurement());
+    // While part 2 runs, its energy so far is its epochs'.
+    expect((b.getRun(run.id).measurement as Measurement).energy.joules).toBeCloseTo(3 * HOUR_J, 6);
+    const total = hourMeasurement({ label: 'total' });
+    const done = b.finishRun(run.id, { status: 'completed', measurement: sumMeasurements('total', [total, total]) });
+    const parts = done.parts.map((p) => (p.measurement as Measurement).energy.joules);
+    expect(parts[0]).toBeCloseTo(2 * HOUR_J, 6);
+    expect(parts[1]).toBeCloseTo(2 * HOUR_J, 6);
+    expect((done.measurement as Measurement).energy.joules).toBeCloseTo(4 * HOUR_J, 6);
+    expect(b.epochs(run.id).map((e) => e.epoch)).toEqual([1, 2, 3]);
+  });
+
+  it('a timer keeps the heartbeat of the runs this process works on, and stops on close', async () => {
+    const ticking = openRunStore(join(dir, '.ecoml'), { heartbeatIntervalMs: 20 });
+    try {
+      const run = ticking.createRun({ kind: 'train', name: 'm' });
+      const first = run.parts[0]?.heartbeatAt;
+      await vi.waitFor(() => expect(ticking.getRun(run.id).parts[0]?.heartbeatAt).not.toBe(first), { timeout: 10_000, interval: 25 });
+    } finally {
+      ticking.close();
+    }
+  });
+});
+
+describe('migration 2 (parts, crashed)', () => {
+  it('keeps a version-1 store: each run becomes its one part with its energy, epochs belong to it, cascades still hold', () => {
+    const path = join(dir, 'v1');
+    store.close();
+    mkdirSync(path);
+    const db = new Database(join(path, STORE_FILE));
+    db.exec(MIGRATIONS[0] as string);
+    db.pragma('user_version = 1');
+    const m = JSON.stringify(hourMeasurement());
+    db.prepare(`INSERT INTO runs (id, kind, name, status, started_at, ended_at, measurement) VALUES ('run-old', 'train', 'old', 'completed', '2026-01-01T00:00:00.000Z', '2026-01-01T01:00:00.000Z', ?)`).run(m);
+    db.prepare(`INSERT INTO runs (id, kind, name, status, started_at) VALUES ('run-left', 'train', 'left', 'running', '2026-01-02T00:00:00.000Z')`).run();
+    db.prepare(`INSERT INTO epochs (run_id, epoch, metrics, measurement) VALUES ('run-left', 1, '{"loss":1}', ?)`).run(m);
+    db.close();
+
+    store = openRunStore(path, { pid: 100, host: 'h1', now: () => Date.parse('2026-12-01T00:00:00Z'), heartbeatIntervalMs: 0 });
+    expect(store.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    expect(store.db.pragma('foreign_keys', { simple: true })).toBe(1);
+    const old = store.getRun('run-old');
+    expect(old.measurement).toEqual(hourMeasurement());
+    expect(old.parts).toEqual([
+      { part: 1, pid: null, host: null, startedAt: '2026-01-01T00:00:00.000Z', heartbeatAt: '2026-01-01T01:00:00.000Z', endedAt: '2026-01-01T01:00:00.000Z', status: 'completed', measurement: hourMeasurement() },
+    ]);
+    // A run an older ecoml left running has no PID to ask: its old heartbeat (its start) makes it crashed.
+    expect(store.getRun('run-left').measurement).toEqual(hourMeasurement());
+    expect(store.reapRuns().map((r) => [r.id, r.status])).toEqual([['run-left', 'crashed']]);
+    store.db.prepare(`DELETE FROM runs WHERE id = 'run-left'`).run();
+    expect(store.db.prepare('SELECT count(*) FROM epochs').pluck().get()).toBe(0);
+    expect(store.db.prepare(`SELECT count(*) FROM run_parts WHERE run_id = 'run-left'`).pluck().get()).toBe(0);
   });
 });

@@ -9,8 +9,8 @@
  * @module
  */
 import { resolve } from 'node:path';
-import { stat } from 'node:fs/promises';
-import { EcomlError } from '../../errors.js';
+import { ERROR_CATALOGUE, EcomlError, toEcomlError, type ErrorCode } from '../../errors.js';
+import { checkOutputFile } from '../../util/fs.js';
 import { newRunMetadata } from '../../meter/outputs/sink.js';
 import { appendEmissionsCsv } from '../../meter/outputs/codecarbon-csv.js';
 import { exitStatusOf, runMeasured } from '../../meter/process/run-measured.js';
@@ -42,8 +42,8 @@ export interface MeasureResult {
   readonly notes: readonly string[];
   /** The emissions.csv the row was appended to. */
   readonly output?: string;
-  /** Why the row could not be appended (the command's status is still what ecoml exits with). */
-  readonly output_error?: { readonly code: string; readonly message: string };
+  /** Why the row could not be appended; a command that succeeded then exits with this error's status. */
+  readonly output_error?: { readonly code: ErrorCode; readonly message: string };
 }
 
 const measure = defineCommand<MeasureResult>({
@@ -56,7 +56,8 @@ const measure = defineCommand<MeasureResult>({
     'Machine energy (RAPL, NVML) is read every --interval ms and attributed to the command by its share',
     "of the machine's CPU time (and, per GPU, of SM utilisation where available); without RAPL, CPU",
     "energy is estimated from the command's own CPU time. The summary goes to stderr; exit status is",
-    "the command's. With --json, stdout holds one JSON object and the command's stdout goes to stderr.",
+    "the command's (or, when it succeeded but the --output row could not be written, that error's).",
+    "With --json, stdout holds one JSON object and the command's stdout goes to stderr.",
   ].join('\n'),
   options: {
     country: { type: 'string', valueName: 'CODE', description: 'grid country for CO2e, ISO 3166 alpha-2/3 (default $ECOML_COUNTRY, else world average)' },
@@ -75,7 +76,7 @@ const measure = defineCommand<MeasureResult>({
     const outputOption = stringOption(values, 'output');
     const output = outputOption === undefined ? undefined : resolve(ctx.cwd, outputOption);
     // Refuse a path we could never write before the command runs, not after an hour of it.
-    if (output !== undefined) await requireDirectoryOf(output, outputOption as string);
+    if (output !== undefined) checkOutputFile(output, `--output ${outputOption as string}`);
 
     const run = await runMeasured({
       command,
@@ -95,7 +96,7 @@ const measure = defineCommand<MeasureResult>({
       try {
         await appendEmissionsCsv(output, { run: newRunMetadata({ trackingMode: 'process', ...(projectName !== undefined ? { projectName } : {}) }), measurement: m });
       } catch (error) {
-        const e = error instanceof EcomlError ? error : new EcomlError('E_INTERNAL', String(error));
+        const e = toEcomlError(error);
         outputError = { code: e.code, message: e.message };
       }
     }
@@ -120,7 +121,8 @@ const measure = defineCommand<MeasureResult>({
       ...(outputError !== undefined ? { output_error: outputError } : {}),
     };
   },
-  exitCode: (r) => r.exit_code,
+  // The command's failure is the first news; after a success, a lost row must not pass for one.
+  exitCode: (r) => (r.output_error !== undefined && r.exit_code === 0 ? ERROR_CATALOGUE[r.output_error.code].exitCode : r.exit_code),
   render(r) {
     const ended = r.signal !== null ? `was killed by ${r.signal}` : `exited ${r.child_exit_code ?? r.exit_code}`;
     const lines = [
@@ -139,13 +141,3 @@ const measure = defineCommand<MeasureResult>({
 
 /** cli.ts prints the rendering on stderr for this command: its stdout is the measured command's. */
 export default measure;
-
-async function requireDirectoryOf(path: string, given: string): Promise<void> {
-  const dir = resolve(path, '..');
-  try {
-    if ((await stat(dir)).isDirectory()) return;
-  } catch {
-    // Reported below, as for a directory that is a file.
-  }
-  throw new EcomlError('E_FILE_NOT_FOUND', `--output ${given}: directory ${dir} does not exist`, { details: { path, dir } });
-}

@@ -16,6 +16,7 @@ import {
 } from '../../meter/calibration.js';
 import { detectCpu } from '../../meter/sources/cpu-info.js';
 import { loadTdpTable, resolveCpuPower } from '../../meter/sources/cpu-tdp.js';
+import { checkOutputDirectory } from '../../util/fs.js';
 import { numberOption, stringOption } from '../args.js';
 import { defineCommand, type Command } from '../command.js';
 
@@ -73,6 +74,8 @@ export function meterCalibrateCommand(deps: MeterCalibrateDeps = {}): Command<Me
       const dirOption = stringOption(values, 'dir');
       const powercap = stringOption(values, 'powercap');
       const dir = dirOption === undefined ? defaultCalibrationDir(ctx.env) : resolve(ctx.cwd, dirOption);
+      // A --dir the profile could never be written to is refused before the measurement, not after it.
+      if (dirOption !== undefined) checkOutputDirectory(dir, `--dir ${dirOption}`);
       const cpu = await detectCpu(deps.cpuInfoPath === undefined ? {} : { cpuInfoPath: deps.cpuInfoPath });
 
       const outcome = await calibrateCpu({

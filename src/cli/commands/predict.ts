@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { EcomlError } from '../../errors.js';
 import { CLIENT_PROTOCOLS, type ClientProtocol } from '../../serve/client.js';
 import { predictRemote, type RemotePredictReport } from '../../workflows/predict-remote.js';
+import { checkOutputFile, fsError } from '../../util/fs.js';
 import { predictWithModel, type Prediction } from '../../workflows/saved.js';
 import { booleanOption, numberOption, requirePositional, stringOption } from '../args.js';
 import { formatCo2, formatJoulesShort } from '../format.js';
@@ -86,11 +87,14 @@ export default defineCommand<PredictResult>({
     if (!FORMATS.includes(requested as Format)) throw new EcomlError('E_CONFIG_INVALID', `--format must be one of ${FORMATS.join(', ')}, got "${requested}"`);
     const format = requested as Format;
     const batchSize = numberOption(values, 'batch-size', { integer: true, min: 1 });
-    const write = async (predictions: readonly Prediction[]): Promise<string | undefined> => {
-      if (out === undefined) return undefined;
-      const written = resolve(ctx.cwd, out);
-      await writeFile(written, format === 'csv' ? predictionsCsv(predictions) : `${JSON.stringify(predictions)}\n`);
-      return written;
+    const target = out === undefined ? undefined : { path: resolve(ctx.cwd, out), what: `--out ${out}` };
+    // Before anything runs: predictions that could never be written are not worth computing.
+    if (target !== undefined) checkOutputFile(target.path, target.what);
+    const write = async (predictions: readonly Prediction[]): Promise<void> => {
+      if (target === undefined) return;
+      await writeFile(target.path, format === 'csv' ? predictionsCsv(predictions) : `${JSON.stringify(predictions)}\n`).catch((error: unknown) => {
+        throw fsError(error, target.what, target.path, 'write');
+      });
     };
     const server = stringOption(values, 'server');
     if (server !== undefined) {
@@ -114,14 +118,14 @@ export default defineCommand<PredictResult>({
         ...(token !== undefined ? { token } : {}),
         ...(labelsPath !== undefined ? { labelsPath } : {}),
       });
-      const written = await write(report.predictions);
-      return { source: 'server', ...serverJson(report), ...(written ? { out: written } : {}), format };
+      await write(report.predictions);
+      return { source: 'server', ...serverJson(report), ...(target ? { out: target.path } : {}), format };
     }
     const dir = requirePositional(positionals, 0, 'MODEL_DIR');
     const input = requirePositional(positionals, 1, 'INPUT');
     return withSavedModel(values, ctx, dir, async (ws, model) => {
       const report = await predictWithModel(ws, model, { path: input, ...(labelsPath ? { labelsPath } : {}) }, batchSize ? { batchSize } : {});
-      const written = await write(report.predictions);
+      await write(report.predictions);
       const { total: _total, ...metered } = loadedStepJson(model, 'predict', report.measurement);
       return {
         source: 'local' as const,
@@ -129,7 +133,7 @@ export default defineCommand<PredictResult>({
         input: report.input,
         n: report.n,
         ...(report.accuracy !== undefined ? { accuracy: report.accuracy } : {}),
-        ...(written ? { out: written } : {}),
+        ...(target ? { out: target.path } : {}),
         format,
         predictions: report.predictions,
         ...metered,

@@ -1,13 +1,21 @@
 /** `ecoml runs [list|show ID]`: the run store's runs, epochs and trials. @module */
 import { EcomlError, lookup } from '../../errors.js';
-import { RUN_KINDS, RUN_STATUSES, openRunStore, resolveStoreDir, type EpochRecord, type RunRecord } from '../../store/index.js';
+import { RUN_KINDS, RUN_STATUSES, openRunStore, resolveStoreDir, type EpochRecord, type RunPart, type RunRecord } from '../../store/index.js';
 import { numberOption, stringOption } from '../args.js';
 import { defineCommand } from '../command.js';
 import { formatCo2, formatJoulesShort, formatMetrics } from '../format.js';
 
+/** `reaped`: the ids of runs found running with their process gone, marked crashed by this call. */
 type RunsResult =
-  | { readonly action: 'list'; readonly store: string; readonly runs: readonly RunRecord[] }
-  | { readonly action: 'show'; readonly store: string; readonly run: RunRecord; readonly epochs: readonly EpochRecord[]; readonly children: readonly RunRecord[] };
+  | { readonly action: 'list'; readonly store: string; readonly reaped: readonly string[]; readonly runs: readonly RunRecord[] }
+  | {
+      readonly action: 'show';
+      readonly store: string;
+      readonly reaped: readonly string[];
+      readonly run: RunRecord;
+      readonly epochs: readonly EpochRecord[];
+      readonly children: readonly RunRecord[];
+    };
 
 interface MeasurementLike {
   readonly energy?: { readonly joules?: number };
@@ -20,18 +28,24 @@ function oneOf<T extends string>(valid: readonly T[], value: string | undefined,
   return lookup(table, value, what);
 }
 
-function energyCell(run: RunRecord): string {
-  const m = run.measurement as MeasurementLike | null;
+function energyCell(measurement: unknown): string {
+  const m = measurement as MeasurementLike | null;
   const joules = m?.energy?.joules;
   const kg = m?.emissions?.kgCo2e;
   return joules === undefined ? '-' : `${formatJoulesShort(joules)} ${kg !== undefined ? formatCo2(kg) : ''}`;
+}
+
+/** One line per process that worked on the run: what it spent and how it ended. */
+function partLine(part: RunPart): string {
+  const who = part.pid === null ? 'an earlier ecoml' : `pid ${part.pid} on ${part.host ?? '?'}`;
+  return `    part ${part.part}: ${energyCell(part.measurement).trim()}  ${part.status}, ${who}, ${part.startedAt.slice(0, 19)}–${(part.endedAt ?? part.heartbeatAt).slice(11, 19)}`;
 }
 
 function runLine(run: RunRecord): string {
   const metrics = run.metrics as Record<string, number> | null;
   const key = metrics ? (['test_accuracy', 'score', 'val_accuracy', 'accuracy'].find((k) => typeof metrics[k] === 'number') ?? undefined) : undefined;
   const metric = key && metrics ? `${key} ${(metrics[key] as number).toFixed(4)}` : '';
-  return `${run.id.padEnd(30)} ${run.kind.padEnd(10)} ${run.status.padEnd(9)} ${run.name.padEnd(16)} ${run.startedAt.slice(0, 19)}  ${energyCell(run).padEnd(22)} ${metric}`;
+  return `${run.id.padEnd(30)} ${run.kind.padEnd(10)} ${run.status.padEnd(9)} ${run.name.padEnd(16)} ${run.startedAt.slice(0, 19)}  ${energyCell(run.measurement).padEnd(22)} ${metric}`;
 }
 
 export default defineCommand<RunsResult>({
@@ -40,7 +54,7 @@ export default defineCommand<RunsResult>({
   usage: 'ecoml runs [list] [--kind K] [--status S] [--limit N] | ecoml runs show RUN',
   options: {
     kind: { type: 'string', valueName: 'K', description: 'only runs of this kind (train, tune, trial, evaluate, quickstart)' },
-    status: { type: 'string', valueName: 'S', description: 'only runs with this status (running, completed, failed, stopped)' },
+    status: { type: 'string', valueName: 'S', description: 'only runs with this status (running, completed, failed, stopped, crashed)' },
     limit: { type: 'string', valueName: 'N', description: 'at most N runs, newest first (default 20)' },
     store: { type: 'string', valueName: 'DIR', description: 'run store directory (default .ecoml, or $ECOML_STORE)' },
   },
@@ -49,6 +63,8 @@ export default defineCommand<RunsResult>({
     const storeDir = resolveStoreDir(ctx.cwd, stringOption(values, 'store'), ctx.env);
     const store = openRunStore(storeDir);
     try {
+      // A run left `running` by a process that is gone would stay so forever: say what happened to it.
+      const reaped = store.reapRuns().map((run) => run.id);
       if (action === 'list') {
         const kind = oneOf(RUN_KINDS, stringOption(values, 'kind'), 'run kind');
         const status = oneOf(RUN_STATUSES, stringOption(values, 'status'), 'run status');
@@ -57,12 +73,12 @@ export default defineCommand<RunsResult>({
           ...(kind !== undefined ? { kind } : {}),
           ...(status !== undefined ? { status } : {}),
         });
-        return { action, store: storeDir, runs };
+        return { action, store: storeDir, reaped, runs };
       }
       if (action === 'show') {
         if (id === undefined) throw new EcomlError('E_CONFIG_INVALID', 'runs show needs a RUN id (or unique prefix)');
         const run = store.getRun(id);
-        return { action, store: storeDir, run, epochs: store.epochs(run.id), children: store.listRuns({ parentId: run.id }) };
+        return { action, store: storeDir, reaped, run, epochs: store.epochs(run.id), children: store.listRuns({ parentId: run.id }) };
       }
       throw new EcomlError('E_UNKNOWN_NAME', `unknown runs action "${action}"; valid: list, show`, { details: { valid: ['list', 'show'] } });
     } finally {
@@ -78,8 +94,9 @@ export default defineCommand<RunsResult>({
     const lines = [
       `${run.id}: ${run.kind} ${run.name}, ${run.status}${run.stopReason ? ` (${run.stopReason})` : ''}`,
       `  started ${run.startedAt}${run.endedAt ? `, ended ${run.endedAt}` : ''}`,
-      `  energy ${energyCell(run)}`,
+      `  energy ${energyCell(run.measurement)}${run.parts.length > 1 ? ` over ${run.parts.length} parts (each process that worked on it):` : ''}`,
     ];
+    if (run.parts.length > 1) lines.push(...run.parts.map(partLine));
     if (run.metrics) lines.push(`  ${formatMetrics(run.metrics as Record<string, number>)}`);
     if (run.modelDir) lines.push(`  model ${run.modelDir}`);
     if (run.error) lines.push(`  error ${JSON.stringify(run.error)}`);

@@ -1,9 +1,9 @@
 /** `ecoml train SPEC`: fit a model from a spec file, evaluate it on the test split, save it. @module */
 import { stringOption, requirePositional } from '../args.js';
 import { defineCommand } from '../command.js';
-import { formatMetrics } from '../format.js';
+import { formatJoulesShort, formatMetrics } from '../format.js';
 import { createProgress } from '../progress.js';
-import { trainFromSpec } from '../../workflows/train.js';
+import { trainFromSpec, type RunPartJson } from '../../workflows/train.js';
 import type { Forecast } from '../../train/index.js';
 import { evaluationJson, type EvaluationReport } from '../../workflows/evaluate.js';
 import { FIT_OPTIONS, WORKSPACE_OPTIONS, fitOverrides, meteredJson, parseHpAssignments, renderMetered, workspaceFrom, type MeteredJson } from './shared.js';
@@ -19,17 +19,20 @@ export interface TrainResult extends MeteredJson {
   readonly metrics: Readonly<Record<string, number>>;
   readonly epochs: readonly unknown[];
   readonly evaluation?: Omit<EvaluationReport, 'measurement'>;
+  /** Every process that worked on the run (more than one after --resume); `energy` is their sum. */
+  readonly parts: readonly RunPartJson[];
 }
 
 export default defineCommand<TrainResult>({
   name: 'train',
   summary: 'Train a model from a spec file (YAML or JSON), evaluate it on the test split and save it.',
   usage: 'ecoml train SPEC [options]',
-  description: 'Checkpoints after every epoch under the run store; --resume RUN continues an interrupted run exactly.',
+  description:
+    "Checkpoints after every epoch under the run store; --resume RUN continues an interrupted or crashed run exactly (a run another live process is working on is refused), and the run's energy adds up every process that worked on it.",
   options: {
     ...FIT_OPTIONS,
     out: { type: 'string', short: 'o', valueName: 'DIR', description: 'model directory to write (default models/<spec name>)' },
-    resume: { type: 'string', valueName: 'RUN', description: 'continue the train run RUN (id or unique prefix) from its last checkpoint' },
+    resume: { type: 'string', valueName: 'RUN', description: 'continue the train run RUN (id or unique prefix) from its last checkpoint (E_RUN_LOCKED while another live process works on it)' },
     hp: { type: 'string', multiple: true, valueName: 'NAME=VALUE', description: 'set a hyperparameter of the spec’s tune space (repeatable)' },
     ...WORKSPACE_OPTIONS,
   },
@@ -54,7 +57,8 @@ export default defineCommand<TrainResult>({
         signal: ctx.signal,
       });
       const m = report.measurements;
-      const steps: [string, typeof m.train][] = [['train', m.train]];
+      const steps: [string, typeof m.train][] = m.earlier ? [['earlier', m.earlier]] : [];
+      steps.push(['train', m.train]);
       if (m.evaluate) steps.push(['evaluate', m.evaluate]);
       steps.push(['save', m.save]);
       return {
@@ -68,6 +72,7 @@ export default defineCommand<TrainResult>({
         metrics: report.metrics,
         epochs: report.epochs,
         ...(report.evaluation ? { evaluation: evaluationJson(report.evaluation) } : {}),
+        parts: report.parts,
         ...meteredJson(m.total, steps),
       };
     } finally {
@@ -78,6 +83,7 @@ export default defineCommand<TrainResult>({
     return [
       `trained ${r.spec} on ${r.engine} (run ${r.run_id}), ${r.epochs.length} epochs, ${r.stop_reason === 'budget' ? 'stopped: budget (checkpoint kept; --resume continues)' : r.stop_reason}`,
       `  ${formatMetrics(r.metrics)}`,
+      ...(r.parts.length > 1 ? [`the run's energy adds up ${r.parts.length} processes: ${r.parts.map((p) => `${p.joules === null ? '-' : formatJoulesShort(p.joules)} (${p.status})`).join(' + ')}`] : []),
       renderMetered(r),
       `model saved to ${r.model_dir}`,
     ].join('\n');

@@ -4,10 +4,11 @@
  * the seam in the tfjs engine's names and layouts, so they move between engines exactly.
  * @module
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { EcomlError } from '../../errors.js';
+import { ensureDirectory } from '../../util/fs.js';
 import { checkBatchSize, guarded, inBatches } from '../guard.js';
 import { modelProfile } from '../../models/load.js';
 import { isAdam, type ModelSpec, optimizerSettings } from '../../models/spec.js';
@@ -407,7 +408,7 @@ export class OnnxModel implements CompiledModel {
   }
 
   async saveTo(dir: string): Promise<{ files: string[] }> {
-    await mkdir(dir, { recursive: true });
+    ensureDirectory(dir, `model directory ${dir}`);
     await writeFile(join(dir, MODEL_FILE), await this.bakedInferenceGraph());
     return { files: [MODEL_FILE] };
   }

@@ -4,9 +4,10 @@
  * The same layout `tf.loadLayersModel` reads over HTTP, so browsers can load what we save.
  * @module
  */
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { EcomlError } from '../../errors.js';
+import { ensureDirectory } from '../../util/fs.js';
 import { tf } from './runtime.js';
 
 export const MODEL_JSON = 'model.json';
@@ -36,7 +37,7 @@ export function dirSaveHandler(dir: string): tf.io.IOHandler {
         ...(artifacts.trainingConfig !== undefined ? { trainingConfig: artifacts.trainingConfig } : {}),
         ...(artifacts.userDefinedMetadata !== undefined ? { userDefinedMetadata: artifacts.userDefinedMetadata } : {}),
       };
-      await mkdir(dir, { recursive: true });
+      ensureDirectory(dir, `model directory ${dir}`);
       await writeFile(join(dir, MODEL_JSON), JSON.stringify(json));
       await writeFile(join(dir, WEIGHT_SHARD), new Uint8Array(weights));
       return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };

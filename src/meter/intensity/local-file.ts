@@ -10,11 +10,10 @@
  * @module
  */
 
-import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { EcomlError } from '../../errors.js';
 import { systemClock, type Clock } from '../clock.js';
-import { parseCsvTable } from '../csv.js';
+import { parseCsvTable, readTextFile } from '../csv.js';
 import type { CarbonIntensity, CarbonIntensityProvider, IntensityForecast, IntensityKind, IntensityPoint } from './carbon-intensity.js';
 import { checkRange, checkTime, closeIntervals, overlapping, pointAt } from './series.js';
 import { countryOf, countryPrefixOf, findCountry, placeName, type Country } from './zones.js';
@@ -140,13 +139,7 @@ async function matchZone(query: string, series: Series): Promise<string | undefi
 }
 
 async function loadSeries(path: string): Promise<Series> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new EcomlError(code === 'ENOENT' ? 'E_FILE_NOT_FOUND' : 'E_DATA_MALFORMED', `file: cannot read ${path}: ${(error as Error).message}`, { details: { path }, cause: error });
-  }
+  const text = await readTextFile(path);
   const rows = text.trimStart().startsWith('[') ? jsonRows(text, path) : csvRows(text, path);
   if (rows.length === 0) throw new EcomlError('E_DATA_MALFORMED', `${path}: no rows`, { details: { path } });
   const grouped = new Map<string, Row[]>();

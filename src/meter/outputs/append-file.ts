@@ -6,6 +6,7 @@
 
 import { open, type FileHandle } from 'node:fs/promises';
 import { EcomlError } from '../../errors.js';
+import { fsError } from '../../util/fs.js';
 
 export interface ExistingFile {
   /** The first line, without its line ending; the whole content if it has no newline. */
@@ -73,9 +74,5 @@ function errorCode(error: unknown): string | undefined {
 }
 
 function writeError(path: string, error: unknown): EcomlError {
-  const reason = error instanceof Error ? error.message : String(error);
-  if (errorCode(error) === 'ENOENT') {
-    return new EcomlError('E_FILE_NOT_FOUND', `cannot write ${path}: its directory does not exist (${reason})`, { details: { path }, cause: error });
-  }
-  return new EcomlError('E_CONFIG_INVALID', `cannot write ${path}: ${reason}`, { details: { path }, cause: error });
+  return fsError(error, `cannot write ${path}`, path, 'write');
 }
