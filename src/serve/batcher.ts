@@ -110,6 +110,8 @@ export class Batcher {
   private running = 0;
   private timer: NodeJS.Timeout | undefined;
   private draining = false;
+  /** Send what waits without waiting for more (shutting down), still taking new requests. */
+  private flushing = false;
   private idleWaiters: (() => void)[] = [];
 
   constructor(
@@ -147,6 +149,12 @@ export class Batcher {
       this.queue.push(entry);
       this.pump();
     });
+  }
+
+  /** From now on, sends what waits without waiting for more requests to batch with. */
+  flush(): void {
+    this.flushing = true;
+    this.pump();
   }
 
   /** Sends everything waiting without further delay and resolves once nothing is waiting or running; new requests are refused. */
@@ -196,7 +204,7 @@ export class Batcher {
       if (total === maxBatchSize) break;
     }
     const waited = this.now() - head.arrivedMs;
-    if (total >= maxBatchSize || this.draining || waited >= maxQueueDelayMs) return this.take(candidates);
+    if (total >= maxBatchSize || this.draining || this.flushing || waited >= maxQueueDelayMs) return this.take(candidates);
     // The largest preferred size the queue fills now leaves at once.
     let reached = 0;
     let prefix = 0;

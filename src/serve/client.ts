@@ -106,8 +106,10 @@ export function createClient(options: ClientOptions): InferenceClient {
         signal: AbortSignal.timeout(options.timeoutMs ?? 60_000),
       });
     } catch (error) {
-      const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name;
-      throw new EcomlError('E_SERVER_UNREACHABLE', `cannot reach ${base}${path}: ${cause}`, { details: { url: base }, cause: error });
+      // fetch says only "fetch failed"; the cause says why (ECONNREFUSED, a timeout, a port fetch refuses).
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      const why = cause?.code ?? cause?.message ?? (error as Error).message;
+      throw new EcomlError('E_SERVER_UNREACHABLE', `cannot reach ${base}${path}: ${why}`, { details: { url: base }, cause: error });
     }
     return response;
   };

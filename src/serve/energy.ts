@@ -156,7 +156,9 @@ export class EnergyLedger {
     const computeMs = tallies.reduce((a, t) => a + t.computeMs, 0);
     if (computeMs > 0) this.rate = scaleEnergy({ ...whole, ...label }, 1000 / computeMs);
     const modelShares = shareOut(whole, tallies.map((t) => t.computeMs));
-    const requestShares = shareOut(whole, requests.map((r) => r.computeMs));
+    // Compute no request accounts for (a model's load and warm-up) keeps its share off the requests.
+    const requested = requests.reduce((a, r) => a + r.computeMs, 0);
+    const requestShares = shareOut(whole, [...requests.map((r) => r.computeMs), Math.max(0, computeMs - requested)]);
     return {
       measurement,
       label,

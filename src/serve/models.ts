@@ -474,13 +474,7 @@ export class ModelManager {
 
   private pick(state: ModelState, selector: { readonly version?: number; readonly label?: string }): VersionState {
     const name = state.name;
-    let wanted = selector.version;
-    if (selector.label !== undefined) {
-      const config = state.entry.config;
-      const labelled = config instanceof EcomlError ? undefined : config.versionLabels[selector.label];
-      if (labelled === undefined) throw new EcomlError('E_MODEL_NOT_FOUND', `model "${name}" has no version label "${selector.label}"`, { details: { model: name, label: selector.label } });
-      wanted = labelled;
-    }
+    const wanted = selector.label !== undefined ? this.versionForLabel(name, selector.label) : selector.version;
     const live = [...state.versions.values()].filter((v) => !v.retiring);
     if (wanted !== undefined) {
       const v = live.find((o) => o.version === wanted);
@@ -496,6 +490,16 @@ export class ModelManager {
     if (serving !== undefined) return serving;
     const reasons = byNewest.map((v) => `version ${v.version} ${v.status}${v.reason ? `: ${v.reason}` : ''}`);
     throw unavailable(`model "${name}" has no version that can serve${reasons.length ? ` (${reasons.join('; ')})` : ' (no version directory found)'}`, { model: name });
+  }
+
+  /** The version a label names in the model's config; an unknown label is an invalid argument (400), as in TF Serving. */
+  versionForLabel(name: string, label: string): number {
+    const config = this.models.get(name)?.entry.config;
+    const labels = config === undefined || config instanceof EcomlError ? {} : config.versionLabels;
+    // Own keys only: a label such as "constructor" must not find Object.prototype's.
+    const version = Object.hasOwn(labels, label) ? labels[label] : undefined;
+    if (version === undefined) throw new EcomlError('E_REQUEST_INVALID', `Unrecognized servable version label: ${label}`, { details: { model: name, label } });
+    return version;
   }
 
   /** Resolves once no version is loading (each has loaded or failed). */
@@ -577,6 +581,11 @@ export class ModelManager {
   /** Every held version of every model. */
   all(): VersionInfo[] {
     return this.names().flatMap((name) => this.describe(name));
+  }
+
+  /** Shutting down: every queue sends what it holds at once instead of waiting to fill a batch. */
+  flushQueues(): void {
+    for (const state of this.models.values()) for (const v of state.versions.values()) v.loaded?.batcher.flush();
   }
 
   /** Answers what is waiting, then unloads everything; later requests are refused. */

@@ -15,7 +15,10 @@ import { parseTextProto, type TextProtoMessage, type TextProtoValue } from './pb
 
 /** Model names as directory names and URL segments: nothing that could climb out of the repository. */
 export const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-/** Version directories: canonical non-negative integers (TF Serving's and Triton's rule, without leading zeros). */
+/**
+ * Version directories: canonical non-negative integers. Triton skips names with a leading zero;
+ * TF Serving would read `007` as 7, which could make two directories one version, so they are skipped.
+ */
 const VERSION_DIR = /^(0|[1-9]\d{0,14})$/;
 
 export const CONFIG_FILES = ['config.pbtxt', 'config.json', 'config.yaml', 'config.yml'] as const;

@@ -8,7 +8,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import { deflate, gunzip, gzip, inflate } from 'node:zlib';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { EcomlError, toEcomlError } from '../errors.js';
@@ -161,7 +161,19 @@ export async function startServer(options: ServeOptions): Promise<ModelServer> {
   for (const problem of initial.problems) log.warn(problem);
   models.apply(initial, { initial: true });
 
-  const app = Fastify({ logger: false, bodyLimit: options.maxBodyBytes, routerOptions: { caseSensitive: false, maxParamLength: 512 }, return503OnClosing: true });
+  const sendError = (caught: FastifyError | EcomlError, request: FastifyRequest, reply: FastifyReply): void => {
+    const error = caught instanceof EcomlError ? caught : fromFastify(caught);
+    if (error.code === 'E_INTERNAL' || error.code === 'E_ENGINE_FAILED') log.error({ url: request.url, err: caught }, error.message);
+    void reply.code(error.httpStatus).type('application/json').send(JSON.stringify({ error: error.message }));
+  };
+  const app = Fastify({
+    logger: false,
+    bodyLimit: options.maxBodyBytes,
+    routerOptions: { caseSensitive: false, maxParamLength: 512 },
+    return503OnClosing: true,
+    // The router's own refusals (bad percent-encoding, a parameter over maxParamLength) skip the error handler.
+    frameworkErrors: sendError,
+  });
   app.decorateRequest('inference', null);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
@@ -190,11 +202,7 @@ export async function startServer(options: ServeOptions): Promise<ModelServer> {
     });
   }
 
-  app.setErrorHandler((caught: FastifyError | EcomlError, request, reply) => {
-    const error = caught instanceof EcomlError ? caught : fromFastify(caught);
-    if (error.code === 'E_INTERNAL' || error.code === 'E_ENGINE_FAILED') log.error({ url: request.url, err: caught }, error.message);
-    void reply.code(error.httpStatus).type('application/json').send(JSON.stringify({ error: error.message }));
-  });
+  app.setErrorHandler(sendError);
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).type('application/json').send(JSON.stringify({ error: `no such endpoint: ${request.method} ${request.url.split('?', 1)[0]}` }));
   });
@@ -314,7 +322,10 @@ export async function startServer(options: ServeOptions): Promise<ModelServer> {
         clearInterval(tick);
         // app.close stops accepting and waits for the requests in flight; a stuck one is cut off after the timeout.
         const cutoff = setTimeout(() => app.server.closeAllConnections(), drainTimeoutMs);
-        await app.close();
+        const closingApp = app.close();
+        // Requests held back to fill a batch are answered now, not after their queue delay.
+        models.flushQueues();
+        await closingApp;
         clearTimeout(cutoff);
         await models.close();
         const summary = await windows.stop();

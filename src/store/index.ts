@@ -15,3 +15,4 @@ export {
 } from './run-store.js';
 export type { CreateRunInput, EpochRecord, FinalRunStatus, FinishRunInput, ListRunsOptions, RunKind, RunPart, RunRecord, RunStatus, RunStore, RunStoreOptions } from './run-store.js';
 export { decodeJson, deepFreeze, encodeJson } from './json.js';
+export { DEFAULT_REQUEST_LOG_ROWS, recordServeWindow, serveRequestCount, serveRequests, serveUsage, type ServeRequest, type ServeUsage, type ServeWindowRecord } from './serving.js';

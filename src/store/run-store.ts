@@ -23,7 +23,7 @@ export function resolveStoreDir(cwd: string, option: string | undefined, env: Re
 }
 export const STORE_FILE = 'ecoml.db';
 
-export const RUN_KINDS = ['train', 'tune', 'evaluate', 'predict', 'quickstart', 'trial'] as const;
+export const RUN_KINDS = ['train', 'tune', 'evaluate', 'predict', 'quickstart', 'trial', 'serve'] as const;
 export type RunKind = (typeof RUN_KINDS)[number];
 export const FINAL_RUN_STATUSES = ['completed', 'failed', 'stopped'] as const;
 export type FinalRunStatus = (typeof FINAL_RUN_STATUSES)[number];
@@ -137,6 +137,8 @@ export interface RunStore {
    * process is gone is marked crashed first.
    */
   reopenRun(runId: string): RunRecord;
+  /** The energy so far of a long run this process works on (a serving session); it counts as a heartbeat. */
+  recordProgress(runId: string, measurement: unknown): void;
   /** Marks every running run whose process is gone as crashed; returns them. */
   reapRuns(): readonly RunRecord[];
   /** Marks the runs this process works on as alive now (a timer does it every HEARTBEAT_INTERVAL_MS). */
@@ -247,6 +249,62 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX runs_by_start ON runs (started_at);
   CREATE INDEX runs_by_parent ON runs (parent_id);
   ALTER TABLE epochs ADD COLUMN part INTEGER NOT NULL DEFAULT 1;
+  `,
+  // 2 → 3: serving sessions are runs ('serve'); each keeps its energy per model version (added up
+  // window by window) and a log of its requests, each with its share of the energy.
+  `
+  CREATE TABLE runs_new (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('train','tune','evaluate','predict','quickstart','trial','serve')),
+    name TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('running','completed','failed','stopped','crashed')),
+    stop_reason TEXT,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    parent_id TEXT REFERENCES runs(id) ON DELETE CASCADE,
+    spec TEXT,
+    params TEXT,
+    metrics TEXT,
+    model_dir TEXT,
+    error TEXT
+  );
+  INSERT INTO runs_new SELECT id, kind, name, status, stop_reason, started_at, ended_at, parent_id, spec, params, metrics, model_dir, error FROM runs;
+  DROP TABLE runs;
+  ALTER TABLE runs_new RENAME TO runs;
+  CREATE INDEX runs_by_start ON runs (started_at);
+  CREATE INDEX runs_by_parent ON runs (parent_id);
+  CREATE TABLE serve_usage (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    model TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    requests INTEGER NOT NULL,
+    failures INTEGER NOT NULL,
+    inferences INTEGER NOT NULL,
+    compute_s REAL NOT NULL,
+    joules REAL NOT NULL,
+    joules_low REAL NOT NULL,
+    joules_high REAL NOT NULL,
+    kg_co2e REAL NOT NULL,
+    method TEXT NOT NULL,
+    PRIMARY KEY (run_id, model, version)
+  ) WITHOUT ROWID;
+  CREATE TABLE serve_requests (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    model TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    protocol TEXT NOT NULL,
+    request_id TEXT,
+    status INTEGER NOT NULL,
+    inferences INTEGER NOT NULL,
+    queue_ms REAL NOT NULL,
+    compute_ms REAL NOT NULL,
+    joules REAL NOT NULL,
+    kg_co2e REAL NOT NULL,
+    method TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+  ) WITHOUT ROWID;
   `,
 ];
 
@@ -488,6 +546,16 @@ class SqliteRunStore implements RunStore {
     );
     this.owned.delete(run.id);
     return run;
+  }
+
+  recordProgress(runId: string, measurement: unknown): void {
+    guardStore(this.path, 'recordProgress', () =>
+      this.db.transaction(() => {
+        const part = this.ownPart(runId);
+        this.db.prepare('UPDATE run_parts SET measurement = ? WHERE run_id = ? AND part = ?').run(encodeJson(measurement), runId, part.part);
+        this.beat(part);
+      }).immediate(),
+    );
   }
 
   reapRuns(): readonly RunRecord[] {

@@ -7,13 +7,16 @@
  */
 import { createHash } from 'node:crypto';
 import { access } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { EcomlError } from '../errors.js';
+import { sumMeasurements, type Measurement } from '../meter/index.js';
 import type { ModelSidecar } from '../models/index.js';
+import type { WindowAttribution } from '../serve/energy.js';
 import { createFileResolver, ONNX_FILE } from '../serve/files.js';
 import { DEFAULT_SERVE, type ServeDefaults } from '../serve/index.js';
-import { startServer, type ModelServer, type ServeSummary } from '../serve/server.js';
+import { startServer, type ModelServer, type ModelSource, type ServeSummary } from '../serve/server.js';
+import { recordServeWindow, type ServeWindowRecord } from '../store/index.js';
 import { exportModel } from './export.js';
 import type { Workspace } from './workspace.js';
 
@@ -66,27 +69,96 @@ function onnxConverter(ws: Workspace, log: Logger): (dir: string, sidecar: Model
   };
 }
 
-export async function startServing(ws: Workspace, settings: ServeSettings): Promise<ModelServer> {
+/** A window's shares as the run store keeps them. */
+export function windowRecord(attribution: WindowAttribution, total: Measurement): ServeWindowRecord {
+  const method = attribution.label.method;
+  return {
+    total,
+    usage: attribution.models.map((u) => ({
+      model: u.model,
+      version: u.version,
+      requests: u.requests,
+      failures: u.failures,
+      inferences: u.inferences,
+      computeS: u.computeMs / 1000,
+      joules: u.energy.joules,
+      joulesLow: u.energy.low,
+      joulesHigh: u.energy.high,
+      kgCo2e: u.energy.kgCo2e,
+      method,
+    })),
+    requests: attribution.requests.map((r) => ({
+      at: r.receivedAt,
+      model: r.model,
+      version: r.version,
+      protocol: r.protocol,
+      ...(r.id !== undefined ? { requestId: r.id } : {}),
+      status: r.status,
+      inferences: r.inferences,
+      queueMs: r.queueMs,
+      computeMs: r.computeMs,
+      joules: r.energy.joules,
+      kgCo2e: r.energy.kgCo2e,
+      method,
+    })),
+  };
+}
+
+/** A server whose session is a run in the workspace's store; close() finishes the run with its energy. */
+export interface ServingSession {
+  readonly server: ModelServer;
+  readonly runId: string;
+  close(drainTimeoutMs?: number): Promise<ServeSummary>;
+}
+
+export async function startServing(ws: Workspace, settings: ServeSettings): Promise<ServingSession> {
   const { repository, modelDir } = settings;
   if ((repository === undefined) === (modelDir === undefined)) {
     throw new EcomlError('E_CONFIG_INVALID', 'serve needs either a model repository (--model-repository DIR) or one model directory, not both', { details: {} });
   }
-  const source =
+  const source: ModelSource =
     repository !== undefined
       ? { repository: resolve(ws.cwd, repository) }
-      : { modelDir: resolve(ws.cwd, modelDir as string), name: settings.name ?? resolve(ws.cwd, modelDir as string).split('/').at(-1) ?? 'model' };
-  return startServer({
-    source,
-    defaults: { ...DEFAULT_SERVE, ...settings.defaults },
-    meter: ws.meter,
-    resolveFiles: createFileResolver({ toOnnx: onnxConverter(ws, settings.log) }),
-    log: settings.log,
-    pollIntervalS: settings.pollIntervalS ?? 1,
-    meterIntervalMs: settings.meterIntervalMs ?? 1000,
-    ...(settings.authToken !== undefined ? { authToken: settings.authToken } : {}),
-    maxBodyBytes: settings.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
-    serverVersion: settings.serverVersion,
-  });
+      : { modelDir: resolve(ws.cwd, modelDir as string), name: settings.name ?? (basename(resolve(ws.cwd, modelDir as string)) || 'model') };
+  const name = 'repository' in source ? basename(source.repository) || 'repository' : source.name;
+  const run = ws.store.createRun({ kind: 'serve', name, params: { source, defaults: settings.defaults ?? {} } });
+  let total: Measurement | undefined;
+  let server: ModelServer;
+  try {
+    server = await startServer({
+      source,
+      defaults: { ...DEFAULT_SERVE, ...settings.defaults },
+      meter: ws.meter,
+      resolveFiles: createFileResolver({ toOnnx: onnxConverter(ws, settings.log) }),
+      log: settings.log,
+      pollIntervalS: settings.pollIntervalS ?? 1,
+      meterIntervalMs: settings.meterIntervalMs ?? 1000,
+      ...(settings.authToken !== undefined ? { authToken: settings.authToken } : {}),
+      maxBodyBytes: settings.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+      serverVersion: settings.serverVersion,
+      onWindow(attribution) {
+        total = total === undefined ? attribution.measurement : sumMeasurements('serve', [total, attribution.measurement]);
+        try {
+          recordServeWindow(ws.store, run.id, windowRecord(attribution, total));
+        } catch (error) {
+          // The server keeps serving; the store catches up at the next window.
+          settings.log.warn(`recording the window in the run store failed: ${(error as Error).message}`);
+        }
+      },
+    });
+  } catch (error) {
+    ws.store.finishRun(run.id, { status: 'failed', error });
+    throw error;
+  }
+  return {
+    server,
+    runId: run.id,
+    async close(drainTimeoutMs) {
+      const summary = await server.close(drainTimeoutMs);
+      ws.store.finishRun(run.id, { status: 'completed', ...(summary.total ? { measurement: summary.total } : {}) });
+      return summary;
+    },
+  };
 }
 
 /** Triton's default limit on an HTTP request body. */

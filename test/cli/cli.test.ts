@@ -79,6 +79,6 @@ describe('ecoml CLI surface', () => {
   it('runs --kind validates against the run kinds', async () => {
     const r = await cli(['runs', '--kind', 'trainn'], await tempDir());
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/unknown run kind "trainn"; valid: evaluate, predict, quickstart, train, trial, tune/);
+    expect(r.stderr).toMatch(/unknown run kind "trainn"; valid: evaluate, predict, quickstart, serve, train, trial, tune/);
   });
 });

@@ -25,9 +25,14 @@ describe('model versions over time', () => {
     const t = await start(async (repo) => writeOnnx(join(repo, 'affine', '1'), affineOnnx(3, 2, 1)), { serve: { pollIntervalS: 0.1 } });
     const seen: string[] = [];
     const failures: string[] = [];
+    // Requests are numbered as they are sent; the number sent when version 2 first answered marks the swap.
+    let sent = 0;
+    let sentAtSwap: number | undefined;
+    const late: { sequence: number; version: string }[] = [];
     let stop = false;
     const client = async () => {
       while (!stop) {
+        const sequence = ++sent;
         const r = await infer(t);
         if (r.status !== 200) failures.push(`${r.status} ${r.body}`);
         else {
@@ -35,21 +40,22 @@ describe('model versions over time', () => {
           // Version 1 computes 2x + 1, version 2 computes 3x + 1: each answer matches its version.
           expect(body.outputs[0]?.data).toEqual(body.model_version === '1' ? [3, 3, 3] : [4, 4, 4]);
           seen.push(body.model_version);
+          if (body.model_version === '2') sentAtSwap ??= sent;
+          if (sentAtSwap !== undefined && sequence > sentAtSwap) late.push({ sequence, version: body.model_version });
         }
       }
     };
     const load = [client(), client(), client(), client()];
     await vi.waitFor(() => expect(seen.length).toBeGreaterThan(20), { timeout: 10_000, interval: 10 });
     await writeOnnx(join(t.repo, 'affine', '2'), affineOnnx(3, 3, 1));
-    await vi.waitFor(() => expect(seen.at(-1)).toBe('2'), { timeout: 20_000, interval: 20 });
-    const switched = seen.length;
-    await vi.waitFor(() => expect(seen.length).toBeGreaterThan(switched + 20), { timeout: 10_000, interval: 10 });
+    await vi.waitFor(() => expect(sentAtSwap).toBeDefined(), { timeout: 20_000, interval: 20 });
+    await vi.waitFor(() => expect(late.length).toBeGreaterThan(20), { timeout: 10_000, interval: 10 });
     stop = true;
     await Promise.all(load);
     expect(failures).toEqual([]);
     expect(seen).toContain('1');
-    // Once version 2 answered, version 1 took no new request.
-    expect(seen.slice(seen.indexOf('2')).every((v) => v === '2')).toBe(true);
+    // Once version 2 has answered, every request sent after that is answered by version 2.
+    expect(late.filter((r) => r.version !== '2')).toEqual([]);
     await vi.waitFor(() => expect(statuses(t)).toEqual([[2, 'ready']]), { timeout: 10_000, interval: 20 });
     expect((await infer(t, 'affine', 1)).status).toBe(404);
   });

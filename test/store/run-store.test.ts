@@ -42,7 +42,7 @@ describe('openRunStore', () => {
   it('migrates to the current schema version once, and reopening keeps the data', () => {
     expect(store.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     const tables = store.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all();
-    expect(tables).toEqual(['epochs', 'run_parts', 'runs', 'studies', 'trials']);
+    expect(tables).toEqual(['epochs', 'run_parts', 'runs', 'serve_requests', 'serve_usage', 'studies', 'trials']);
     const run = store.createRun({ kind: 'train', name: 'mnist' });
     store.close();
     store = openRunStore(join(dir, '.ecoml'));
@@ -116,7 +116,7 @@ describe('runs', () => {
   });
 
   it('validates kinds and statuses as E_CONFIG_INVALID', () => {
-    expect(codeOf(() => store.createRun({ kind: 'serve' as never, name: 'x' }))).toBe('E_CONFIG_INVALID');
+    expect(codeOf(() => store.createRun({ kind: 'deploy' as never, name: 'x' }))).toBe('E_CONFIG_INVALID');
     const run = store.createRun({ kind: 'train', name: 'x' });
     expect(codeOf(() => store.finishRun(run.id, { status: 'running' as never }))).toBe('E_CONFIG_INVALID');
     expect(codeOf(() => store.listRuns({ limit: 0 }))).toBe('E_CONFIG_INVALID');

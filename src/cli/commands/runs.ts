@@ -1,6 +1,19 @@
 /** `ecoml runs [list|show ID]`: the run store's runs, epochs and trials. @module */
 import { EcomlError, lookup } from '../../errors.js';
-import { RUN_KINDS, RUN_STATUSES, openRunStore, resolveStoreDir, type EpochRecord, type RunPart, type RunRecord } from '../../store/index.js';
+import {
+  RUN_KINDS,
+  RUN_STATUSES,
+  openRunStore,
+  resolveStoreDir,
+  serveRequestCount,
+  serveRequests,
+  serveUsage,
+  type EpochRecord,
+  type RunPart,
+  type RunRecord,
+  type ServeRequest,
+  type ServeUsage,
+} from '../../store/index.js';
 import { numberOption, stringOption } from '../args.js';
 import { defineCommand } from '../command.js';
 import { formatCo2, formatJoulesShort, formatMetrics } from '../format.js';
@@ -15,6 +28,8 @@ type RunsResult =
       readonly run: RunRecord;
       readonly epochs: readonly EpochRecord[];
       readonly children: readonly RunRecord[];
+      /** A serving session's energy per model version and its latest requests. */
+      readonly serving?: { readonly models: readonly ServeUsage[]; readonly requests: number; readonly latest: readonly ServeRequest[] };
     };
 
 interface MeasurementLike {
@@ -53,7 +68,7 @@ export default defineCommand<RunsResult>({
   summary: 'List recorded runs, or show one with its epochs and trials.',
   usage: 'ecoml runs [list] [--kind K] [--status S] [--limit N] | ecoml runs show RUN',
   options: {
-    kind: { type: 'string', valueName: 'K', description: 'only runs of this kind (train, tune, trial, evaluate, quickstart)' },
+    kind: { type: 'string', valueName: 'K', description: 'only runs of this kind (train, tune, trial, evaluate, quickstart, serve)' },
     status: { type: 'string', valueName: 'S', description: 'only runs with this status (running, completed, failed, stopped, crashed)' },
     limit: { type: 'string', valueName: 'N', description: 'at most N runs, newest first (default 20)' },
     store: { type: 'string', valueName: 'DIR', description: 'run store directory (default .ecoml, or $ECOML_STORE)' },
@@ -78,7 +93,8 @@ export default defineCommand<RunsResult>({
       if (action === 'show') {
         if (id === undefined) throw new EcomlError('E_CONFIG_INVALID', 'runs show needs a RUN id (or unique prefix)');
         const run = store.getRun(id);
-        return { action, store: storeDir, reaped, run, epochs: store.epochs(run.id), children: store.listRuns({ parentId: run.id }) };
+        const serving = run.kind === 'serve' ? { models: serveUsage(store, run.id), requests: serveRequestCount(store, run.id), latest: serveRequests(store, run.id, { limit: 5 }) } : undefined;
+        return { action, store: storeDir, reaped, run, epochs: store.epochs(run.id), children: store.listRuns({ parentId: run.id }), ...(serving ? { serving } : {}) };
       }
       throw new EcomlError('E_UNKNOWN_NAME', `unknown runs action "${action}"; valid: list, show`, { details: { valid: ['list', 'show'] } });
     } finally {
@@ -105,6 +121,19 @@ export default defineCommand<RunsResult>({
       lines.push(`  epoch ${e.epoch}: ${formatMetrics(e.metrics as Record<string, number>)}${joules !== undefined ? `  ${formatJoulesShort(joules)}` : ''}`);
     }
     if (r.children.length) lines.push('  trials / children:', ...r.children.map((c) => `    ${runLine(c)}`));
+    if (r.serving) {
+      lines.push(`  served ${r.serving.requests} logged request(s); energy by model (shared out by compute time):`);
+      for (const u of r.serving.models) {
+        const perInference = u.inferences > 0 ? `, ${formatJoulesShort(u.joules / u.inferences)} per inference` : '';
+        lines.push(
+          `    ${u.model} v${u.version}: ${u.requests} requests (${u.failures} failed), ${u.inferences} inferences, ${formatJoulesShort(u.joules)} (${formatJoulesShort(u.joulesLow)}–${formatJoulesShort(u.joulesHigh)}, ${u.method})${perInference}, ${formatCo2(u.kgCo2e)}`,
+        );
+      }
+      if (r.serving.latest.length) {
+        lines.push('  latest requests:');
+        for (const q of r.serving.latest) lines.push(`    ${q.at.slice(0, 23)} ${q.model} v${q.version} ${q.protocol} ${q.status}  ${q.inferences} inference(s)  ${formatJoulesShort(q.joules)} ${q.method}`);
+      }
+    }
     return lines.join('\n');
   },
 });

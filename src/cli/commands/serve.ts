@@ -21,6 +21,7 @@ export const DEFAULT_SERVE_HOST = '127.0.0.1';
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'silent'] as const;
 
 export interface ServeResult extends Partial<MeteredJson> {
+  readonly run_id: string;
   readonly address: string;
   readonly models: readonly string[];
   readonly requests: number;
@@ -130,7 +131,7 @@ export default defineCommand<ServeResult>({
 
     const ws = await workspaceFrom(values, ctx);
     try {
-      const server = await startServing(ws, {
+      const session = await startServing(ws, {
         ...(repository !== undefined ? { repository } : { modelDir: modelDir as string }),
         ...optional('name', stringOption(values, 'name')),
         defaults,
@@ -143,18 +144,19 @@ export default defineCommand<ServeResult>({
       });
       let address: string;
       try {
-        address = await server.listen(host, port);
+        address = await session.server.listen(host, port);
       } catch (error) {
-        await server.close(0);
+        await session.close(0);
         throw error;
       }
-      const models = server.models.names();
+      const models = session.server.models.names();
       log.info({ address, models }, `serving ${models.length} model(s) on ${address}: TF Serving REST /v1, Open Inference Protocol /v2, metrics /metrics; Ctrl-C stops`);
       await abortion(ctx.signal);
       log.info(`stopping: answering requests in flight (up to ${drainTimeoutS} s)`);
-      const summary = await server.close(drainTimeoutS * 1000);
+      const summary = await session.close(drainTimeoutS * 1000);
       const total: Measurement | undefined = summary.total;
       return {
+        run_id: session.runId,
         address,
         models,
         requests: summary.requests,
@@ -166,7 +168,7 @@ export default defineCommand<ServeResult>({
     }
   },
   render(r) {
-    const lines = [`served ${r.models.length} model(s) on ${r.address}: ${r.requests} request(s)${r.run_seconds !== undefined ? ` in ${r.run_seconds.toFixed(1)} s` : ''}`];
+    const lines = [`served ${r.models.length} model(s) on ${r.address}: ${r.requests} request(s)${r.run_seconds !== undefined ? ` in ${r.run_seconds.toFixed(1)} s` : ''} (run ${r.run_id}; per model: ecoml runs show ${r.run_id})`];
     if (r.energy && r.emissions) lines.push(`  ${formatEnergy(r.energy, r.emissions)}`, 'components:', formatComponents(r.energy));
     return lines.join('\n');
   },

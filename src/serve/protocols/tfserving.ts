@@ -224,10 +224,10 @@ function tensorInfo(t: TensorSignature): WireJson {
 function pickVersion(ctx: ServeContext, model: string, selector: VersionSelector): VersionInfo[] {
   if (!ctx.models.has(model)) throw new EcomlError('E_MODEL_NOT_FOUND', `Servable not found for request: Latest(${model})`, { details: { model } });
   const all = ctx.models.describe(model);
-  if (selector.label !== undefined) throw invalid('status and metadata take a version number, not a label');
-  if (selector.version === undefined) return all;
-  const one = all.filter((v) => v.version === selector.version);
-  if (one.length === 0) throw new EcomlError('E_MODEL_NOT_FOUND', `Servable not found for request: Specific(${model}, ${selector.version})`, { details: { model, version: selector.version } });
+  const version = selector.label !== undefined ? ctx.models.versionForLabel(model, selector.label) : selector.version;
+  if (version === undefined) return all;
+  const one = all.filter((v) => v.version === version);
+  if (one.length === 0) throw new EcomlError('E_MODEL_NOT_FOUND', `Servable not found for request: Specific(${model}, ${version})`, { details: { model, version } });
   return one;
 }
 
@@ -249,7 +249,8 @@ export const tfservingProtocol: Protocol = {
       if (BOTH.test(path)) throw invalid('a request may name a version or a label, not both');
       if (request.method === 'GET') {
         const match = GET_PATH.exec(path);
-        if (match === null) throw new EcomlError('E_MODEL_NOT_FOUND', `Malformed request: GET ${path}`, { details: { path } });
+        // TF Serving answers a path its patterns do not match with INVALID_ARGUMENT: 400, not 404.
+        if (match === null) throw invalid(`Malformed request: GET ${path}`, { path });
         const selector = decodeTarget(match);
         const versions = pickVersion(ctx, selector.model, selector);
         if (match[4] === undefined) return send(reply, { model_version_status: versions.map(statusJson) });
@@ -272,7 +273,7 @@ export const tfservingProtocol: Protocol = {
         });
       }
       const match = POST_PATH.exec(path);
-      if (request.method !== 'POST' || match === null) throw new EcomlError('E_MODEL_NOT_FOUND', `Malformed request: ${request.method} ${path}`, { details: { path } });
+      if (request.method !== 'POST' || match === null) throw invalid(`Malformed request: ${request.method} ${path}`, { path });
       const selector = decodeTarget(match);
       const method = (match[4] as string).toLowerCase() as 'predict' | 'classify' | 'regress';
       const body = readBody(request);

@@ -43,7 +43,8 @@ function isObject(value: WireJson | undefined): value is JsonObject {
 
 /** A version segment of the URL: an integer, which clients send as a string. */
 export function parseVersion(text: string | undefined): number | undefined {
-  if (text === undefined || text === '') return undefined;
+  // Only a route without the segment leaves it undefined; an empty one (`versions//infer`) is malformed.
+  if (text === undefined) return undefined;
   if (!/^\d{1,15}$/.test(text)) throw invalid(`model version must be a non-negative integer, got "${text}"`, { version: text });
   return Number(text);
 }
@@ -115,7 +116,8 @@ export function readInferHeader(json: WireJson): V2Request {
   return {
     ...(id !== undefined ? { id } : {}),
     ...(binaryOutput !== undefined ? { binaryOutput } : {}),
-    ...(timeoutUs !== undefined ? { timeoutMs: timeoutUs / 1000 } : {}),
+    // Triton reads a timeout of 0 as "none of its own": the model's default applies.
+    ...(timeoutUs !== undefined && timeoutUs !== 0 ? { timeoutMs: timeoutUs / 1000 } : {}),
     inputs: readInputs,
     ...(readOutputs !== undefined ? { outputs: readOutputs } : {}),
   };
@@ -170,25 +172,30 @@ function rawInput(signature: Signature, body: Buffer): [string, Tensor] {
   return [input.name, tensorFromBytes(input.name, input.datatype, input.shape.map((d) => (d < 0 ? rows : d)), body)];
 }
 
-/** Triton's classification extension: the top k scores of each row as BYTES "score:index[:label]". */
-export function classify(tensor: Tensor, k: number, labels: readonly string[] | undefined, name: string): Tensor {
-  if (DATATYPE_INFO[tensor.datatype].kind !== 'float' && DATATYPE_INFO[tensor.datatype].kind !== 'int') {
+/**
+ * Triton's classification extension: the top k scores of each batch item (of the whole tensor when
+ * the model does not batch), over all of its elements, as BYTES "score:index[:label]" shaped
+ * [batch, k] (or [k]). Integer scores of any width count; FP16 and BOOL do not, as in Triton.
+ */
+export function classify(tensor: Tensor, k: number, labels: readonly string[] | undefined, name: string, batched: boolean): Tensor {
+  const kind = DATATYPE_INFO[tensor.datatype].kind;
+  if (kind !== 'float' && kind !== 'int' && kind !== 'bigint') {
     throw invalid(`output "${name}" is ${tensor.datatype}: classification needs numeric scores`, { output: name });
   }
-  const classes = tensor.shape.at(-1) ?? 1;
-  const rows = tensor.shape.length > 1 ? elementCount(tensor.shape.slice(0, -1)) : 1;
+  const rows = batched ? (tensor.shape[0] ?? 1) : 1;
+  const classes = elementCount(batched ? tensor.shape.slice(1) : tensor.shape);
   const data = tensor.data as NumericArray;
   const take = Math.min(k, classes);
   const encoder = new TextEncoder();
   const out: Uint8Array[] = [];
   for (let r = 0; r < rows; r++) {
-    const order = Array.from({ length: classes }, (_, c) => c).sort((a, b) => Number(data[r * classes + b]) - Number(data[r * classes + a]));
-    for (const c of order.slice(0, take)) {
-      const score = Number(data[r * classes + c]);
-      out.push(encoder.encode(`${score}:${c}${labels?.[c] !== undefined ? `:${labels[c]}` : ''}`));
-    }
+    const base = r * classes;
+    // Compared as they are: INT64 scores past 2^53 keep their order, and print with every digit.
+    const score = (c: number): number | bigint => data[base + c] as number | bigint;
+    const order = Array.from({ length: classes }, (_, c) => c).sort((a, b) => (score(a) > score(b) ? -1 : score(a) < score(b) ? 1 : 0));
+    for (const c of order.slice(0, take)) out.push(encoder.encode(`${score(c)}:${c}${labels?.[c] !== undefined ? `:${labels[c]}` : ''}`));
   }
-  return { datatype: 'BYTES', shape: tensor.shape.length > 1 ? [...tensor.shape.slice(0, -1), take] : [take], data: out };
+  return { datatype: 'BYTES', shape: batched ? [rows, take] : [take], data: out };
 }
 
 interface EncodedOutput {
@@ -366,7 +373,9 @@ export const v2Protocol: Protocol = {
       const headerLength = parseHeaderLength(request.headers[HEADER_LENGTH_HEADER], body.byteLength);
       const selector = target(request);
       let parsed: ParsedBody | undefined;
+      let batched = false;
       const answer = await ctx.infer(request, { ...selector, protocol: 'v2' }, (signature, batching): DecodedRequest => {
+        batched = batching.maxBatchSize > 0;
         parsed = parseInferBody(body, headerLength);
         const inputs = parsed.tensors(signature, batching);
         for (const name of inputs.keys()) findInput(signature, name);
@@ -376,11 +385,12 @@ export const v2Protocol: Protocol = {
         return { inputs, outputs, inferences, ...(parsed.header.timeoutMs !== undefined ? { timeoutMs: parsed.header.timeoutMs } : {}), ...(parsed.header.id !== undefined ? { id: parsed.header.id } : {}) };
       });
       const header = (parsed as ParsedBody).header;
-      const requested = header.outputs ?? answer.signature.outputs.map((o): OutputRequest => ({ name: o.name }));
+      // An empty "outputs" asks for every output, as an absent one does (checkOutputs computed them all).
+      const requested = header.outputs !== undefined && header.outputs.length > 0 ? header.outputs : answer.signature.outputs.map((o): OutputRequest => ({ name: o.name }));
       const classNames = ctx.models.describe(answer.model).find((v) => v.version === answer.version)?.classNames;
       const encoded = requested.map((o) => {
         const tensor = answer.outputs.get(o.name) as Tensor;
-        const shown = o.classification !== undefined ? classify(tensor, o.classification, classNames, o.name) : tensor;
+        const shown = o.classification !== undefined ? classify(tensor, o.classification, classNames, o.name, batched) : tensor;
         return encodeOutput(o.name, shown, o.binary ?? header.binaryOutput ?? false);
       });
       const json = stringifyWireJson({
@@ -433,6 +443,10 @@ export const v2Protocol: Protocol = {
 
     app.post('/v2/repository/models/:model/unload', async (request, reply) => {
       const { model } = request.params as { model: string };
+      const body = bodyJson(request);
+      if (body !== undefined && (!isObject(body) || (body.parameters !== undefined && !isObject(body.parameters)))) {
+        throw invalid('the unload request body must be a JSON object such as {"parameters": {"unload_dependents": false}}', { model });
+      }
       await ctx.models.unloadModel(model);
       return reply.code(200).send();
     });
