@@ -98,7 +98,7 @@ interface Server {
 async function startServer(runtime: string, batching: 'on' | 'off'): Promise<Server> {
   const child = spawn(
     process.execPath,
-    [join(root, 'bin/ecoml.js'), 'serve', '--model-repository', join(here, `repo-${runtime}`), '--port', '0', '--batching', batching, '--store', join(here, 'store'), '--poll', '0', '--idle-unload', '0'],
+    [join(root, 'bin/ecoml.js'), 'serve', '--model-repository', join(here, `repo-${runtime}`), '--port', '0', '--batching', batching, '--store', join(here, 'store'), '--idle-unload', '0'],
     { cwd: root, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ECOML_COUNTRY: '' } },
   );
   const url = await new Promise<string>((resolve, reject) => {

@@ -18,6 +18,10 @@ export type { LoadedModel, Prediction, PredictReport } from './workflows/saved.j
 export { FULL_SIZES, QUICK_SIZES, quickstart } from './workflows/quickstart.js';
 export type { QuickstartReport, QuickstartRequest, QuickstartSizes } from './workflows/quickstart.js';
 export { emissionsJson, energyJson, stepJson } from './workflows/report.js';
+export { startServing } from './workflows/serve.js';
+export type { ServeSettings, ServingSession } from './workflows/serve.js';
+export { predictRemote } from './workflows/predict-remote.js';
+export type { RemotePredictOptions, RemotePredictReport } from './workflows/predict-remote.js';
 export * as meter from './meter/index.js';
 export * as data from './data/index.js';
 export * as models from './models/index.js';
@@ -25,3 +29,4 @@ export * as engine from './engine/index.js';
 export * as train from './train/index.js';
 export * as tune from './tune/index.js';
 export * as store from './store/index.js';
+export * as serve from './serve/index.js';

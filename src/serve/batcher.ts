@@ -57,7 +57,9 @@ interface Entry {
   readonly arrivedMs: number;
   readonly resolve: (answer: BatchAnswer) => void;
   readonly reject: (error: EcomlError) => void;
-  timer?: NodeJS.Timeout;
+  /** When it times out (performance.now() milliseconds), and after how long. */
+  readonly deadlineMs: number;
+  readonly timeoutMs: number;
   settled: boolean;
 }
 
@@ -108,7 +110,12 @@ export function split(tensor: Tensor, rows: readonly number[]): Tensor[] {
 export class Batcher {
   private readonly queue: Entry[] = [];
   private running = 0;
+  /** Requests in a batch that is running, watched for their deadlines like the queued ones. */
+  private readonly inFlight = new Set<Entry>();
   private timer: NodeJS.Timeout | undefined;
+  /** One timer for the earliest deadline, not one per request: requests arrive by the thousand per second. */
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private deadlineAt = Infinity;
   private draining = false;
   /** Send what waits without waiting for more (shutting down), still taking new requests. */
   private flushing = false;
@@ -143,10 +150,11 @@ export class Batcher {
       );
     }
     return new Promise((resolve, reject) => {
-      const entry: Entry = { request, key: compatibilityKey(request.inputs, batched), samples, arrivedMs: this.now(), resolve, reject, settled: false };
+      const arrivedMs = this.now();
       const timeoutMs = Math.min(request.timeoutMs ?? Infinity, this.settings.timeoutMs);
-      if (Number.isFinite(timeoutMs)) entry.timer = setTimeout(() => this.expire(entry, timeoutMs), timeoutMs);
+      const entry: Entry = { request, key: compatibilityKey(request.inputs, batched), samples, arrivedMs, resolve, reject, deadlineMs: arrivedMs + timeoutMs, timeoutMs, settled: false };
       this.queue.push(entry);
+      if (entry.deadlineMs < this.deadlineAt) this.armDeadline(entry.deadlineMs);
       this.pump();
     });
   }
@@ -165,17 +173,34 @@ export class Batcher {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  private expire(entry: Entry, timeoutMs: number): void {
-    const at = this.queue.indexOf(entry);
-    if (at >= 0) this.queue.splice(at, 1);
-    this.settle(entry, new EcomlError('E_TIMEOUT', `the request was not answered within ${timeoutMs} ms${at >= 0 ? ' (it was still queued)' : ''}`, { details: { timeoutMs } }));
+  private armDeadline(at: number): void {
+    clearTimeout(this.deadlineTimer);
+    this.deadlineAt = at;
+    this.deadlineTimer = Number.isFinite(at) ? setTimeout(() => this.expireDue(), Math.max(0, at - this.now())) : undefined;
+  }
+
+  /** Answers E_TIMEOUT to every request past its deadline, queued or running, and watches for the next. */
+  private expireDue(): void {
+    const now = this.now();
+    let next = Infinity;
+    for (const entry of [...this.queue, ...this.inFlight]) {
+      if (entry.settled) continue;
+      if (entry.deadlineMs > now) {
+        next = Math.min(next, entry.deadlineMs);
+        continue;
+      }
+      const at = this.queue.indexOf(entry);
+      if (at >= 0) this.queue.splice(at, 1);
+      this.settle(entry, new EcomlError('E_TIMEOUT', `the request was not answered within ${entry.timeoutMs} ms${at >= 0 ? ' (it was still queued)' : ''}`, { details: { timeoutMs: entry.timeoutMs } }));
+    }
+    this.armDeadline(next);
     this.checkIdle();
   }
 
   private settle(entry: Entry, outcome: BatchAnswer | EcomlError): void {
     if (entry.settled) return;
     entry.settled = true;
-    clearTimeout(entry.timer);
+    this.inFlight.delete(entry);
     if (outcome instanceof EcomlError) entry.reject(outcome);
     else entry.resolve(outcome);
   }
@@ -227,6 +252,7 @@ export class Batcher {
 
   private async execute(entries: Entry[]): Promise<void> {
     this.running++;
+    for (const entry of entries) this.inFlight.add(entry);
     const startedMs = this.now();
     const rows = entries.map((e) => e.samples);
     const size = rows.reduce((a, b) => a + b, 0);
@@ -255,6 +281,7 @@ export class Batcher {
   }
 
   private checkIdle(): void {
+    if (this.pending === 0 && this.deadlineTimer !== undefined) this.armDeadline(Infinity);
     if (this.pending > 0 || this.idleWaiters.length === 0) return;
     for (const resolve of this.idleWaiters.splice(0)) resolve();
   }

@@ -50,7 +50,8 @@ export interface RequestRecord {
   readonly protocol: string;
   readonly id?: string;
   readonly status: number;
-  readonly receivedAt: string;
+  /** Milliseconds since the epoch. */
+  readonly receivedAt: number;
   /** Samples it carried. */
   readonly inferences: number;
   readonly queueMs: number;

@@ -15,6 +15,7 @@ export { DATATYPES, type Datatype, type Tensor, type TensorData } from './tensor
 export type { Signature, TensorSignature, Runtime, LoadedModel } from './runtimes/runtime.js';
 export { createOnnxRuntime } from './runtimes/onnx.js';
 export { createTfjsRuntime } from './runtimes/tfjs.js';
+export { CLIENT_PROTOCOLS, createClient, type ClientOptions, type ClientProtocol, type InferenceClient, type InferOptions, type InferResult, type ModelMetadata, type RequestEnergy } from './client.js';
 
 /**
  * Server-wide defaults. Dynamic batching is on, with no added delay: requests merge only when they

@@ -17,8 +17,8 @@ const JOULE_BUCKETS = [1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1, 10, 100];
 
 export interface ServeMetrics {
   readonly registry: Registry;
-  /** One answered request (any status). */
-  request(labels: { model: string; version: string; protocol: string; code: number }, seconds: number, energy?: LabelledEnergy): void;
+  /** One answered inference request (any status); the version is unknown when it failed before one was chosen. */
+  request(model: string, version: number | undefined, protocol: string, code: number, seconds: number, energy?: LabelledEnergy): void;
   batch(model: string, version: number, record: BatchRecord): void;
   load(model: string, version: number, seconds: number, coldStart: boolean): void;
   window(attribution: WindowAttribution): void;
@@ -50,6 +50,8 @@ export function registerServeMetrics(registry: Registry, models: () => readonly 
   });
   const requestEnergy = new Histogram({ name: 'ecoml_serve_request_energy_joules', help: 'Energy of each answered request as sent in its ecoml-energy-joules header.', labelNames: mv, buckets: JOULE_BUCKETS, registers });
   const meter = registerMeterMetrics(registry);
+  // Each request's series, looked up once: hashing label values on every request is a hot-path cost.
+  const children = new Map<string, { requests: Counter.Internal; failures?: Counter.Internal; latency: Histogram.Internal<string>; energy: Histogram.Internal<string> }>();
 
   new Gauge({
     name: 'ecoml_serve_loaded_models',
@@ -82,12 +84,23 @@ export function registerServeMetrics(registry: Registry, models: () => readonly 
 
   return {
     registry,
-    request({ model, version, protocol, code }, seconds, e) {
-      const labels = { model, version, protocol, code: String(code) };
-      requests.inc(labels);
-      if (code >= 400) failures.inc(labels);
-      latency.observe({ model, version, protocol }, seconds);
-      if (e !== undefined && code < 400) requestEnergy.observe({ model, version }, e.joules);
+    request(model, version, protocol, code, seconds, e) {
+      const key = `${model}\u0000${version ?? ''}\u0000${protocol}\u0000${code}`;
+      let child = children.get(key);
+      if (child === undefined) {
+        const v = version === undefined ? '' : String(version);
+        child = {
+          requests: requests.labels(model, v, protocol, String(code)),
+          ...(code >= 400 ? { failures: failures.labels(model, v, protocol, String(code)) } : {}),
+          latency: latency.labels(model, v, protocol),
+          energy: requestEnergy.labels(model, v),
+        };
+        children.set(key, child);
+      }
+      child.requests.inc();
+      child.failures?.inc();
+      child.latency.observe(seconds);
+      if (e !== undefined && code < 400) child.energy.observe(e.joules);
     },
     batch(model, version, record) {
       const labels = { model, version: String(version) };

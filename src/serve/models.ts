@@ -475,14 +475,18 @@ export class ModelManager {
   private pick(state: ModelState, selector: { readonly version?: number; readonly label?: string }): VersionState {
     const name = state.name;
     const wanted = selector.label !== undefined ? this.versionForLabel(name, selector.label) : selector.version;
-    const live = [...state.versions.values()].filter((v) => !v.retiring);
     if (wanted !== undefined) {
-      const v = live.find((o) => o.version === wanted);
-      if (v === undefined) throw new EcomlError('E_MODEL_NOT_FOUND', `model "${name}" has no version ${wanted} being served`, { details: { model: name, version: wanted } });
+      const v = state.versions.get(wanted);
+      if (v === undefined || v.retiring) throw new EcomlError('E_MODEL_NOT_FOUND', `model "${name}" has no version ${wanted} being served`, { details: { model: name, version: wanted } });
       return v;
     }
+    // The common case, one version answering, without building lists on every request.
+    if (state.versions.size === 1) {
+      const only = state.versions.values().next().value as VersionState;
+      if (!only.retiring && (only.status === 'ready' || only.status === 'idle')) return only;
+    }
     // The newest that can answer now; else the newest still loading; else say why none can.
-    const byNewest = live.sort((a, b) => b.version - a.version);
+    const byNewest = [...state.versions.values()].filter((v) => !v.retiring).sort((a, b) => b.version - a.version);
     const serving =
       byNewest.find((v) => v.status === 'ready' || v.status === 'idle') ??
       byNewest.find((v) => v.status === 'loading') ??

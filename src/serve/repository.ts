@@ -249,17 +249,34 @@ async function isDirectory(path: string): Promise<boolean> {
 }
 
 /** One model's directory: its config and numeric version directories. */
-export async function scanModel(name: string, dir: string, problems: string[] = []): Promise<ModelEntry> {
+/**
+ * Parsed config files by path, kept while their size and modification time stay the same: a
+ * repository polled every few seconds need not re-read and re-validate unchanged files.
+ */
+export type ConfigCache = Map<string, { readonly stamp: string; readonly config: ModelConfig | EcomlError }>;
+
+async function readConfig(path: string, name: string, cache: ConfigCache | undefined): Promise<ModelConfig | EcomlError> {
+  const stamp = await stat(path).then(
+    (s) => `${s.size}:${s.mtimeMs}`,
+    () => 'unreadable',
+  );
+  const cached = cache?.get(path);
+  if (cached !== undefined && cached.stamp === stamp) return cached.config;
+  let config: ModelConfig | EcomlError;
+  try {
+    config = parseModelConfig(await readFile(path, 'utf8'), path, name);
+  } catch (error) {
+    config = error instanceof EcomlError ? error : invalidConfig(path, String(error));
+  }
+  cache?.set(path, { stamp, config });
+  return config;
+}
+
+export async function scanModel(name: string, dir: string, problems: string[] = [], cache?: ConfigCache): Promise<ModelEntry> {
   let config: ModelConfig | EcomlError = { versionPolicy: DEFAULT_VERSION_POLICY, versionLabels: {}, warmup: true, ignored: [] };
   const entries = await readdir(dir, { withFileTypes: true });
   const configFile = CONFIG_FILES.find((f) => entries.some((e) => e.name === f && !e.isDirectory()));
-  if (configFile !== undefined) {
-    try {
-      config = parseModelConfig(await readFile(join(dir, configFile), 'utf8'), join(dir, configFile), name);
-    } catch (error) {
-      config = error instanceof EcomlError ? error : invalidConfig(join(dir, configFile), String(error));
-    }
-  }
+  if (configFile !== undefined) config = await readConfig(join(dir, configFile), name, cache);
   const versions: VersionDir[] = [];
   for (const entry of entries) {
     const path = join(dir, entry.name);
@@ -273,7 +290,7 @@ export async function scanModel(name: string, dir: string, problems: string[] = 
 }
 
 /** Every model directory of a repository; names that could not be URL segments are skipped with a note. */
-export async function scanRepository(root: string): Promise<RepositoryScan> {
+export async function scanRepository(root: string, cache?: ConfigCache): Promise<RepositoryScan> {
   let entries;
   try {
     entries = await readdir(root, { withFileTypes: true });
@@ -294,7 +311,7 @@ export async function scanRepository(root: string): Promise<RepositoryScan> {
       continue;
     }
     try {
-      models.push(await scanModel(entry.name, dir, problems));
+      models.push(await scanModel(entry.name, dir, problems, cache));
     } catch (error) {
       problems.push(`${dir}: skipped; ${(error as Error).message}`);
     }
@@ -306,11 +323,11 @@ export async function scanRepository(root: string): Promise<RepositoryScan> {
  * One model served from its own directory (`ecoml serve MODEL_DIR`): its numeric subdirectories are
  * its versions, or, when it has none, the directory itself is version 1.
  */
-export async function scanSingleModel(dir: string, name: string): Promise<ModelEntry> {
+export async function scanSingleModel(dir: string, name: string, cache?: ConfigCache): Promise<ModelEntry> {
   if (!MODEL_NAME.test(name)) throw new EcomlError('E_CONFIG_INVALID', `"${name}" cannot be a model name: use letters, digits, ".", "_" and "-"`, { details: { name } });
   if (!(await isDirectory(dir))) throw new EcomlError('E_FILE_NOT_FOUND', `${dir} is not a directory`, { details: { path: dir } });
   const problems: string[] = [];
-  const entry = await scanModel(name, dir, problems);
+  const entry = await scanModel(name, dir, problems, cache);
   if (entry.versions.length > 0) return entry;
   return { ...entry, versions: [{ version: 1, path: dir, fingerprint: await fingerprint(dir) }] };
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import { timingSafeEqual } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import { promisify } from 'node:util';
 import { deflate, gunzip, gzip, inflate } from 'node:zlib';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -20,7 +21,7 @@ import { ModelManager, type ResolvedFiles, type ServeDefaults } from './models.j
 import type { InferenceAnswer, Protocol, ServeContext } from './protocols/protocol.js';
 import { tfservingProtocol } from './protocols/tfserving.js';
 import { v2Protocol } from './protocols/v2.js';
-import { type ModelConfig, type ModelEntry, type Platform, type RepositoryScan, scanModel, scanRepository, scanSingleModel } from './repository.js';
+import { type ConfigCache, type ModelConfig, type ModelEntry, type Platform, type RepositoryScan, scanModel, scanRepository, scanSingleModel } from './repository.js';
 import { createOnnxRuntime } from './runtimes/onnx.js';
 import type { Runtime } from './runtimes/runtime.js';
 import { createTfjsRuntime } from './runtimes/tfjs.js';
@@ -68,7 +69,8 @@ export interface ModelServer {
 interface Account {
   readonly model: string;
   readonly protocol: string;
-  readonly receivedAt: string;
+  /** Milliseconds since the epoch. */
+  readonly receivedAt: number;
   readonly startMs: number;
   version?: number;
   id?: string;
@@ -86,6 +88,8 @@ declare module 'fastify' {
 
 /** Health probes stay open without the token (Kubernetes' probes carry none). */
 const OPEN_PATHS = new Set(['/v2/health/live', '/v2/health/ready']);
+/** The meter's window length while no model is used. */
+export const IDLE_WINDOW_MS = 10_000;
 /** Responses smaller than this go uncompressed: compressing them costs more than it saves. */
 const COMPRESS_MIN_BYTES = 1024;
 
@@ -107,9 +111,9 @@ function fromFastify(error: FastifyError): EcomlError {
   return toEcomlError(error);
 }
 
-async function scan(source: ModelSource): Promise<RepositoryScan> {
-  if ('repository' in source) return scanRepository(source.repository);
-  return { models: [await scanSingleModel(source.modelDir, source.name)], problems: [] };
+async function scan(source: ModelSource, cache: ConfigCache): Promise<RepositoryScan> {
+  if ('repository' in source) return scanRepository(source.repository, cache);
+  return { models: [await scanSingleModel(source.modelDir, source.name, cache)], problems: [] };
 }
 
 export async function startServer(options: ServeOptions): Promise<ModelServer> {
@@ -139,12 +143,19 @@ export async function startServer(options: ServeOptions): Promise<ModelServer> {
     },
   });
 
+  // While nothing is asked the meter's windows grow to IDLE_WINDOW_MS, so an idle server wakes less;
+  // the first request after that cuts the idle window short, so its energy stays the server's own.
+  let idleWindow = false;
+  let activity = false;
   const windows = startWindowLoop({
     meter,
     interval: options.meterIntervalMs,
+    nextInterval: () => (idleWindow ? Math.max(IDLE_WINDOW_MS, options.meterIntervalMs) : options.meterIntervalMs),
     label: 'serve',
     onWindow(measurement) {
       const attribution = ledger.close(measurement);
+      idleWindow = !activity && attribution.models.length === 0;
+      activity = false;
       metrics.window(attribution);
       stats.window(attribution);
       options.onWindow?.(attribution);
@@ -154,7 +165,8 @@ export async function startServer(options: ServeOptions): Promise<ModelServer> {
 
   let started = false;
   let draining = false;
-  const initial = await scan(options.source).catch(async (error: unknown) => {
+  const configs: ConfigCache = new Map();
+  const initial = await scan(options.source, configs).catch(async (error: unknown) => {
     await windows.stop();
     throw error;
   });
@@ -173,6 +185,13 @@ export async function startServer(options: ServeOptions): Promise<ModelServer> {
     return503OnClosing: true,
     // The router's own refusals (bad percent-encoding, a parameter over maxParamLength) skip the error handler.
     frameworkErrors: sendError,
+    // Bytes that are not HTTP never reach fastify's handlers: answer them in the same {"error"} shape.
+    clientErrorHandler(error: NodeJS.ErrnoException, socket) {
+      if (!socket.writable) return;
+      const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      const body = JSON.stringify({ error: `malformed HTTP request (${error.code ?? error.message})` });
+      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    },
   });
   app.decorateRequest('inference', null);
   app.removeAllContentTypeParsers();
@@ -207,25 +226,31 @@ export async function startServer(options: ServeOptions): Promise<ModelServer> {
     void reply.code(404).type('application/json').send(JSON.stringify({ error: `no such endpoint: ${request.method} ${request.url.split('?', 1)[0]}` }));
   });
 
-  app.addHook('onSend', async (request, reply, payload) => {
-    const accept = String(request.headers['accept-encoding'] ?? '');
+  app.addHook('onSend', (request, reply, payload, done) => {
+    const accept = request.headers['accept-encoding'];
     const size = typeof payload === 'string' ? Buffer.byteLength(payload) : Buffer.isBuffer(payload) ? payload.byteLength : 0;
-    if (size < COMPRESS_MIN_BYTES || reply.hasHeader('content-encoding')) return payload;
-    const encoding = /\bgzip\b/.test(accept) ? 'gzip' : /\bdeflate\b/.test(accept) ? 'deflate' : undefined;
-    if (encoding === undefined) return payload;
+    const encoding = accept === undefined || size < COMPRESS_MIN_BYTES || reply.hasHeader('content-encoding') ? undefined : /\bgzip\b/.test(accept) ? 'gzip' : /\bdeflate\b/.test(accept) ? 'deflate' : undefined;
+    if (encoding === undefined) return done(null, payload);
     reply.header('content-encoding', encoding);
     reply.header('vary', 'accept-encoding');
-    return codecs[encoding].compress(typeof payload === 'string' ? Buffer.from(payload) : (payload as Buffer));
+    codecs[encoding].compress(typeof payload === 'string' ? Buffer.from(payload) : (payload as Buffer)).then(
+      (compressed) => done(null, compressed),
+      (error: Error) => done(error),
+    );
   });
 
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const a = request.inference;
-    if (a === null) return;
-    const status = reply.statusCode;
+    if (a !== null) account(a, reply.statusCode);
+    done();
+  });
+
+  /** Books an answered inference request: metrics, statistics and its place in the energy ledger. */
+  const account = (a: Account, status: number): void => {
     const ms = performance.now() - a.startMs;
-    metrics.request({ model: a.model, version: a.version === undefined ? '' : String(a.version), protocol: a.protocol, code: status }, ms / 1000, a.energy);
+    metrics.request(a.model, a.version, a.protocol, status, ms / 1000, a.energy);
     if (a.version === undefined) return;
-    stats.request(a.model, a.version, status < 400, ms, Date.now());
+    stats.request(a.model, a.version, status < 400, ms, a.receivedAt + ms);
     ledger.addRequest({
       model: a.model,
       version: a.version,
@@ -237,7 +262,7 @@ export async function startServer(options: ServeOptions): Promise<ModelServer> {
       queueMs: a.queueMs,
       computeMs: a.computeMs,
     });
-  });
+  };
 
   const ctx: ServeContext = {
     serverName: 'ecoml',
@@ -246,13 +271,17 @@ export async function startServer(options: ServeOptions): Promise<ModelServer> {
     stats,
     ready: () => started && !draining,
     async rescan(name) {
-      if ('modelDir' in options.source) return name === options.source.name ? scanSingleModel(options.source.modelDir, name) : undefined;
-      const found = (await scanRepository(options.source.repository)).models.find((m) => m.name === name);
-      return found === undefined ? undefined : scanModel(found.name, found.dir);
+      if ('modelDir' in options.source) return name === options.source.name ? scanSingleModel(options.source.modelDir, name, configs) : undefined;
+      return (await scanRepository(options.source.repository, configs)).models.find((m) => m.name === name);
     },
-    index: async (): Promise<readonly ModelEntry[]> => (await scan(options.source)).models,
+    index: async (): Promise<readonly ModelEntry[]> => (await scan(options.source, configs)).models,
     async infer(request, target, decode): Promise<InferenceAnswer> {
-      const account: Account = { model: target.model, protocol: target.protocol, receivedAt: new Date().toISOString(), startMs: performance.now(), inferences: 0, queueMs: 0, computeMs: 0 };
+      activity = true;
+      if (idleWindow) {
+        idleWindow = false;
+        windows.cut();
+      }
+      const account: Account = { model: target.model, protocol: target.protocol, receivedAt: Date.now(), startMs: performance.now(), inferences: 0, queueMs: 0, computeMs: 0 };
       request.inference = account;
       const lease = await models.acquire(target.model, target);
       account.version = lease.version;
@@ -289,7 +318,7 @@ export async function startServer(options: ServeOptions): Promise<ModelServer> {
     () => {
       models.sweepIdle();
       if (options.pollIntervalS <= 0) return;
-      void scan(options.source).then(
+      void scan(options.source, configs).then(
         (next) => {
           for (const problem of next.problems) if (!lastScan.problems.includes(problem)) log.warn(problem);
           lastScan = next;

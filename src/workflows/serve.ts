@@ -88,7 +88,7 @@ export function windowRecord(attribution: WindowAttribution, total: Measurement)
       method,
     })),
     requests: attribution.requests.map((r) => ({
-      at: r.receivedAt,
+      at: new Date(r.receivedAt).toISOString(),
       model: r.model,
       version: r.version,
       protocol: r.protocol,
@@ -123,6 +123,7 @@ export async function startServing(ws: Workspace, settings: ServeSettings): Prom
   const name = 'repository' in source ? basename(source.repository) || 'repository' : source.name;
   const run = ws.store.createRun({ kind: 'serve', name, params: { source, defaults: settings.defaults ?? {} } });
   let total: Measurement | undefined;
+  let recordedAt = 0;
   let server: ModelServer;
   try {
     server = await startServer({
@@ -131,13 +132,17 @@ export async function startServing(ws: Workspace, settings: ServeSettings): Prom
       meter: ws.meter,
       resolveFiles: createFileResolver({ toOnnx: onnxConverter(ws, settings.log) }),
       log: settings.log,
-      pollIntervalS: settings.pollIntervalS ?? 1,
+      pollIntervalS: settings.pollIntervalS ?? DEFAULT_POLL_S,
       meterIntervalMs: settings.meterIntervalMs ?? 1000,
       ...(settings.authToken !== undefined ? { authToken: settings.authToken } : {}),
       maxBodyBytes: settings.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
       serverVersion: settings.serverVersion,
       onWindow(attribution) {
         total = total === undefined ? attribution.measurement : sumMeasurements('serve', [total, attribution.measurement]);
+        // An idle window changes only the running total: it is written now and then, not at every wake-up.
+        const idle = attribution.models.length === 0 && attribution.requests.length === 0;
+        if (idle && Date.now() - recordedAt < IDLE_RECORD_MS) return;
+        recordedAt = Date.now();
         try {
           recordServeWindow(ws.store, run.id, windowRecord(attribution, total));
         } catch (error) {
@@ -160,6 +165,12 @@ export async function startServing(ws: Workspace, settings: ServeSettings): Prom
     },
   };
 }
+
+/** Seconds between repository scans: new versions appear within two scans (a version's files must look the same twice). */
+export const DEFAULT_POLL_S = 2;
+
+/** How often an idle session's running total is written to the run store. */
+const IDLE_RECORD_MS = 60_000;
 
 /** Triton's default limit on an HTTP request body. */
 export const DEFAULT_MAX_BODY_BYTES = 64 * 2 ** 20;

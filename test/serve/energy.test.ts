@@ -60,9 +60,9 @@ describe('EnergyLedger', () => {
     const ledger = new EnergyLedger({ prior });
     ledger.addCompute('a', 1, 300);
     ledger.addCompute('b', 2, 100);
-    ledger.addRequest({ model: 'a', version: 1, protocol: 'v2', status: 200, receivedAt: 't', inferences: 3, queueMs: 0, computeMs: 300 });
-    ledger.addRequest({ model: 'b', version: 2, protocol: 'v2', status: 200, receivedAt: 't', inferences: 1, queueMs: 0, computeMs: 100 });
-    ledger.addRequest({ model: 'b', version: 2, protocol: 'v2', status: 400, receivedAt: 't', inferences: 0, queueMs: 0, computeMs: 0 });
+    ledger.addRequest({ model: 'a', version: 1, protocol: 'v2', status: 200, receivedAt: 0, inferences: 3, queueMs: 0, computeMs: 300 });
+    ledger.addRequest({ model: 'b', version: 2, protocol: 'v2', status: 200, receivedAt: 0, inferences: 1, queueMs: 0, computeMs: 100 });
+    ledger.addRequest({ model: 'b', version: 2, protocol: 'v2', status: 400, receivedAt: 0, inferences: 0, queueMs: 0, computeMs: 0 });
     const window = hourMeasurement();
     const attribution = ledger.close(window);
     const total = window.energy.joules;
@@ -83,7 +83,7 @@ describe('EnergyLedger', () => {
     const ledger = new EnergyLedger({ prior });
     ledger.addCompute('a', 1, 900);
     ledger.addCompute('a', 1, 100);
-    ledger.addRequest({ model: 'a', version: 1, protocol: 'v2', status: 200, receivedAt: 't', inferences: 1, queueMs: 0, computeMs: 100 });
+    ledger.addRequest({ model: 'a', version: 1, protocol: 'v2', status: 200, receivedAt: 0, inferences: 1, queueMs: 0, computeMs: 100 });
     const attribution = ledger.close(hourMeasurement());
     expect(attribution.models[0]?.energy.joules).toBe(3.6e6);
     expect(attribution.requests[0]?.energy.joules).toBeCloseTo(3.6e5, 6);

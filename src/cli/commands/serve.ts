@@ -8,7 +8,7 @@ import pino, { type Logger } from 'pino';
 import { EcomlError } from '../../errors.js';
 import type { Measurement } from '../../meter/index.js';
 import { DEFAULT_SERVE } from '../../serve/index.js';
-import { DEFAULT_MAX_BODY_BYTES, startServing } from '../../workflows/serve.js';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_POLL_S, startServing } from '../../workflows/serve.js';
 import { numberOption, stringOption } from '../args.js';
 import type { OptionValues } from '../command.js';
 import { defineCommand } from '../command.js';
@@ -92,7 +92,7 @@ export default defineCommand<ServeResult>({
     'request-timeout': { type: 'string', valueName: 'MS', description: `time to answer a request before a 504 (default ${DEFAULT_SERVE.timeoutMs})` },
     'idle-unload': { type: 'string', valueName: 'S', description: `unload a model after S seconds without requests; it reloads on the next (default ${DEFAULT_SERVE.idleTimeoutS}; 0: never)` },
     'max-memory': { type: 'string', valueName: 'SIZE', description: 'memory budget for loaded models (e.g. 2G): least recently used models are unloaded to make room' },
-    poll: { type: 'string', valueName: 'S', description: 'seconds between repository scans (default 1; 0: only at start and on the load API)' },
+    poll: { type: 'string', valueName: 'S', description: `seconds between repository scans (default ${DEFAULT_POLL_S}; 0: only at start and on the load API)` },
     'auth-token': { type: 'string', valueName: 'TOKEN', description: 'require "Authorization: Bearer TOKEN" (default $ECOML_SERVE_TOKEN; health checks stay open)' },
     'max-body-size': { type: 'string', valueName: 'SIZE', description: `largest request body, before 413 (default ${DEFAULT_MAX_BODY_BYTES / 2 ** 20}M)` },
     'drain-timeout': { type: 'string', valueName: 'S', description: 'on SIGTERM, seconds to answer requests in flight before closing their connections (default 30)' },

@@ -13,6 +13,11 @@ export interface WindowLoopOptions {
   readonly meter: Pick<Meter, 'begin'>;
   /** Window length in milliseconds. */
   readonly interval: number;
+  /**
+   * The length of the next window, asked as each one begins (default: `interval`): a server that
+   * had nothing to do can meter in longer windows and wake less often.
+   */
+  readonly nextInterval?: () => number;
   /** The total's label. */
   readonly label: string;
   /** Called with every window in turn; a rejection counts as a failed window. */
@@ -33,6 +38,8 @@ export interface WindowLoop extends WindowLoopSummary {
   readonly lastWindowAt?: string;
   /** The last failure, cleared by the next window that succeeds. */
   readonly lastError?: EcomlError;
+  /** Ends the open window now and begins the next (e.g. when work starts after an idle spell). */
+  cut(): void;
   /** Ends the loop after observing the last, partial window; idempotent. */
   stop(): Promise<WindowLoopSummary>;
 }
@@ -86,13 +93,15 @@ export function startWindowLoop(options: WindowLoopOptions): WindowLoop {
   };
 
   const stopLoop = new AbortController();
+  let wake: AbortController | undefined;
   const loop = (async (): Promise<void> => {
     await roll(false);
     while (!stopLoop.signal.aborted) {
+      wake = new AbortController();
       try {
-        await sleep(interval, undefined, { signal: stopLoop.signal });
+        await sleep(options.nextInterval?.() ?? interval, undefined, { signal: AbortSignal.any([stopLoop.signal, wake.signal]) });
       } catch {
-        break;
+        if (stopLoop.signal.aborted) break;
       }
       await roll(false);
     }
@@ -115,6 +124,9 @@ export function startWindowLoop(options: WindowLoopOptions): WindowLoop {
     },
     get lastError() {
       return lastError;
+    },
+    cut() {
+      wake?.abort();
     },
     stop() {
       stopping ??= (async () => {

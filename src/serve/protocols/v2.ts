@@ -387,9 +387,9 @@ export const v2Protocol: Protocol = {
       const header = (parsed as ParsedBody).header;
       // An empty "outputs" asks for every output, as an absent one does (checkOutputs computed them all).
       const requested = header.outputs !== undefined && header.outputs.length > 0 ? header.outputs : answer.signature.outputs.map((o): OutputRequest => ({ name: o.name }));
-      const classNames = ctx.models.describe(answer.model).find((v) => v.version === answer.version)?.classNames;
       const encoded = requested.map((o) => {
         const tensor = answer.outputs.get(o.name) as Tensor;
+        const classNames = o.classification === undefined ? undefined : ctx.models.describe(answer.model).find((v) => v.version === answer.version)?.classNames;
         const shown = o.classification !== undefined ? classify(tensor, o.classification, classNames, o.name, batched) : tensor;
         return encodeOutput(o.name, shown, o.binary ?? header.binaryOutput ?? false);
       });

@@ -15,7 +15,7 @@ export type Backend = 'onnx' | 'tfjs';
  * Buffers smaller than this are copied into a message rather than transferred: in a busy server a
  * transfer (detaching the buffer) measured several times slower than copying a few kilobytes.
  */
-export const TRANSFER_MIN_BYTES = 1 << 20;
+export const TRANSFER_MIN_BYTES = 64 * 1024;
 
 export interface WorkerSetup {
   readonly backend: Backend;
