@@ -21,7 +21,7 @@ import { ModelManager, type ResolvedFiles, type ServeDefaults } from './models.j
 import type { InferenceAnswer, Protocol, ServeContext } from './protocols/protocol.js';
 import { tfservingProtocol } from './protocols/tfserving.js';
 import { v2Protocol } from './protocols/v2.js';
-import { type ConfigCache, type ModelConfig, type ModelEntry, type Platform, type RepositoryScan, scanModel, scanRepository, scanSingleModel } from './repository.js';
+import { type ConfigCache, type ModelConfig, type ModelEntry, type Platform, type RepositoryScan, scanRepository, scanSingleModel } from './repository.js';
 import { createOnnxRuntime } from './runtimes/onnx.js';
 import type { Runtime } from './runtimes/runtime.js';
 import { createTfjsRuntime } from './runtimes/tfjs.js';
