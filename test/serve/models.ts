@@ -51,20 +51,21 @@ export function affineOnnx(width: number, slope: number, intercept: number): Uin
 }
 
 /**
- * y FP32 [batch, 1] = x · w for x FP32 [batch, n], with w (all ones × `value`) in the external-data
- * file `weights.bin` beside model.onnx: a model of `n × 4` bytes whose graph file stays tiny.
+ * y FP32 [batch, m] = x · W for x FP32 [batch, n], with W (n × m, every entry `value`) in the
+ * external-data file `weights.bin` beside model.onnx: a model of n × m × 4 bytes whose graph file
+ * stays tiny.
  */
-export async function externalDataOnnx(dir: string, n: number, value: number): Promise<string> {
+export async function externalDataOnnx(dir: string, n: number, value: number, m = 1): Promise<string> {
   await mkdir(dir, { recursive: true });
-  const weights = new Float32Array(n).fill(value);
+  const weights = new Float32Array(n * m).fill(value);
   await writeFile(join(dir, 'weights.bin'), new Uint8Array(weights.buffer));
   await writeFile(
     join(dir, 'model.onnx'),
     encodeModel({
       nodes: [{ op: 'MatMul', inputs: ['x', 'w'], outputs: ['y'] }],
       inputs: [{ name: 'x', type: 'float', shape: ['batch', n] }],
-      outputs: [{ name: 'y', type: 'float', shape: ['batch', 1] }],
-      initializers: [{ name: 'w', type: 'float', dims: [n, 1], raw: new Uint8Array(0), external: { location: 'weights.bin', offset: 0, length: n * 4 } }],
+      outputs: [{ name: 'y', type: 'float', shape: ['batch', m] }],
+      initializers: [{ name: 'w', type: 'float', dims: [n, m], raw: new Uint8Array(0), external: { location: 'weights.bin', offset: 0, length: n * m * 4 } }],
     }),
   );
   return join(dir, 'model.onnx');

@@ -1,4 +1,7 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { encodeModel } from '../../src/engine/onnx/protobuf.js';
 import { createOnnxRuntime } from '../../src/serve/runtimes/onnx.js';
 import { createTfjsRuntime } from '../../src/serve/runtimes/tfjs.js';
 import type { Tensor } from '../../src/serve/tensors.js';
@@ -66,6 +69,40 @@ describe('onnx runtime with third-party models', () => {
       expect(Array.from(outputs.get('y')?.data as Float32Array)).toEqual([1000]);
     } finally {
       await model.unload();
+    }
+  });
+
+  it('serves a model of hundreds of MB, its weights in an external-data file', { timeout: 120_000 }, async () => {
+    // 1,000 × 65,536 float weights: 262 MB, beside a model.onnx of a few hundred bytes.
+    const source = await externalDataOnnx(await tempDir('ecoml-runtime-'), 1000, 0.5, 65_536);
+    const model = await createOnnxRuntime().load({ source, threads: 1, instances: 1 });
+    try {
+      expect(model.memoryBytes).toBeGreaterThan(262_000_000);
+      const x = Float32Array.from({ length: 2000 }, (_, i) => (i < 1000 ? 1 : 2));
+      const { outputs } = await model.infer(new Map([['x', { datatype: 'FP32', shape: [2, 1000], data: x } as Tensor]]), ['y']);
+      const y = outputs.get('y');
+      expect(y?.shape).toEqual([2, 65_536]);
+      const data = y?.data as Float32Array;
+      expect([data[0], data[65_535], data[65_536], data[131_071]]).toEqual([500, 500, 1000, 1000]);
+    } finally {
+      await model.unload();
+    }
+  });
+
+  it('refuses a model whose external data lies outside its folder (E_MODEL_CORRUPT)', async () => {
+    const root = await tempDir('ecoml-runtime-');
+    await writeFile(join(root, 'secret.bin'), new Uint8Array(Float32Array.of(7).buffer));
+    for (const location of ['../secret.bin', join(root, 'secret.bin')]) {
+      const source = await writeOnnx(
+        join(root, 'model'),
+        encodeModel({
+          nodes: [{ op: 'Identity', inputs: ['w'], outputs: ['y'] }],
+          inputs: [],
+          outputs: [{ name: 'y', type: 'float', shape: [1] }],
+          initializers: [{ name: 'w', type: 'float', dims: [1], raw: new Uint8Array(0), external: { location, offset: 0, length: 4 } }],
+        }),
+      );
+      await expect(createOnnxRuntime().load({ source, threads: 1, instances: 1 })).rejects.toMatchObject({ code: 'E_MODEL_CORRUPT', message: expect.stringMatching(/escapes model directory|Absolute path not allowed/) });
     }
   });
 });

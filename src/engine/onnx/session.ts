@@ -5,7 +5,7 @@
  * @module
  */
 import { readFile, stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { EcomlError } from '../../errors.js';
 import type { ElementType, HostTensor, InferenceModel, TensorSpec } from '../types.js';
@@ -111,6 +111,9 @@ export async function onnxModelBytes(file: string): Promise<number> {
     // ONNX Runtime judges the file when it loads it; an unreadable proto has no external data to count.
     return size;
   }
-  const sizes = await Promise.all(locations.map((l) => stat(resolve(dirname(file), l)).then((s) => s.size, () => 0)));
+  // Only files inside the model's folder count: ONNX Runtime refuses a location that leaves it.
+  const dir = dirname(file);
+  const inside = locations.map((l) => resolve(dir, l)).filter((path) => !isAbsolute(relative(dir, path)) && !relative(dir, path).startsWith('..'));
+  const sizes = await Promise.all(inside.map((path) => stat(path).then((s) => s.size, () => 0)));
   return sizes.reduce((a, b) => a + b, size);
 }
