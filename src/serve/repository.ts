@@ -11,6 +11,8 @@ import { basename, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { EcomlError } from '../errors.js';
+import { SIDECAR_FILE } from '../models/index.js';
+import { ONNX_FILE, TFJS_FILE } from './files.js';
 import { parseTextProto, type TextProtoMessage, type TextProtoValue } from './pbtxt.js';
 
 /** Model names as directory names and URL segments: nothing that could climb out of the repository. */
@@ -284,7 +286,10 @@ export async function scanModel(name: string, dir: string, problems: string[] = 
     if (!(await isDirectory(path))) continue;
     versions.push({ version: Number(entry.name), path, fingerprint: await fingerprint(path).catch(() => 'unreadable') });
   }
-  if (versions.length === 0) problems.push(`${dir}: no version directories (numeric names such as 1/)`);
+  // A model saved straight into its folder (`ecoml train` writes models/<name>/) is its version 1.
+  const modelFiles = [config instanceof EcomlError ? undefined : config.defaultModelFilename, ONNX_FILE, TFJS_FILE, SIDECAR_FILE];
+  if (versions.length === 0 && entries.some((e) => !e.isDirectory() && modelFiles.includes(e.name))) versions.push({ version: 1, path: dir, fingerprint: await fingerprint(dir) });
+  if (versions.length === 0) problems.push(`${dir}: no version directories (numeric names such as 1/) and no model files`);
   versions.sort((a, b) => a.version - b.version);
   return { name, dir, config, versions };
 }

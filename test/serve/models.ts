@@ -11,6 +11,19 @@ import { createTfjsEngine } from '../../src/engine/index.js';
 import { encodeModel, floatTensor, int64Tensor } from '../../src/engine/onnx/protobuf.js';
 import { defineSpec, resolveModelSpec } from '../../src/models/index.js';
 
+/** What the server says thirdPartyOnnx takes and gives. */
+export const THIRD_PARTY_SIGNATURE = {
+  inputs: [
+    { name: 'tokens', datatype: 'INT64', shape: [-1, -1] },
+    { name: 'scale', datatype: 'FP32', shape: [-1, 1] },
+  ],
+  outputs: [
+    { name: 'score', datatype: 'FP32', shape: [-1, 1] },
+    { name: 'total', datatype: 'INT64', shape: [-1, 1] },
+    { name: 'positive', datatype: 'BOOL', shape: [-1, 1] },
+  ],
+} as const;
+
 /**
  * tokens INT64 [batch, seq] and scale FP32 [batch, 1] →
  *   score FP32 [batch, 1] = sum(tokens) × scale, total INT64 [batch, 1] = sum(tokens), positive BOOL [batch, 1] = score > 0.

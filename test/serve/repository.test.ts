@@ -122,6 +122,19 @@ describe('scanning a repository', () => {
     expect((await scanRepository(repo)).models.map((m) => m.name)).toEqual(['linked']);
   });
 
+  it("takes a model saved straight into its folder (as ecoml train saves models/<name>/) as its version 1", async () => {
+    const repo = await tempDir('ecoml-repo-');
+    await mkdir(join(repo, 'mnist-cnn'));
+    await writeFile(join(repo, 'mnist-cnn', 'ecoml.json'), '{}');
+    await mkdir(join(repo, 'empty'));
+    const scan = await scanRepository(repo);
+    expect(scan.models.map((m) => [m.name, m.versions.map((v) => [v.version, v.path])])).toEqual([
+      ['empty', []],
+      ['mnist-cnn', [[1, join(repo, 'mnist-cnn')]]],
+    ]);
+    expect(scan.problems.join('\n')).toMatch(/empty: no version directories \(numeric names such as 1\/\) and no model files/);
+  });
+
   it('a missing repository is E_FILE_NOT_FOUND', async () => {
     await expect(scanRepository('/nonexistent/repo')).rejects.toMatchObject({ code: 'E_FILE_NOT_FOUND' });
   });

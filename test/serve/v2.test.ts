@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { standardRepo, startTestServer, writeConfig, type TestServer } from './harness.js';
-import { affineOnnx, thirdPartyOnnx, writeOnnx } from './models.js';
+import { affineOnnx, THIRD_PARTY_SIGNATURE, thirdPartyOnnx, writeOnnx } from './models.js';
 import { expectEnergyHeaders, expectJsonError, runProtocolSuite } from './protocol.suite.js';
 import { asBigInt64, asFloat32, binaryBody, bytesOf, halfPlusOnnx, int64EchoOnnx, notOnnx, rawRequest, readBinaryResponse, type BinaryOutput } from './wire.js';
 
@@ -156,15 +156,7 @@ describe('OIP v2', () => {
         name: 'third',
         versions: ['1'],
         platform: 'onnxruntime_onnx',
-        inputs: [
-          { name: 'tokens', datatype: 'INT64', shape: [-1, -1] },
-          { name: 'scale', datatype: 'FP32', shape: [-1, 1] },
-        ],
-        outputs: [
-          { name: 'score', datatype: 'FP32', shape: [-1, 1] },
-          { name: 'total', datatype: 'INT64', shape: [-1, 1] },
-          { name: 'positive', datatype: 'BOOL', shape: [-1, 1] },
-        ],
+        ...THIRD_PARTY_SIGNATURE,
       });
     });
 

@@ -9,7 +9,7 @@ import type { ModelSpec, SpecFile } from '../../models/spec.js';
 import type { CompileOptions, CompiledModel, Engine } from '../types.js';
 import { buildLayersModel, checkTrainable, compileLayersModel } from './build.js';
 import { describeLayers } from './describe.js';
-import { dirLoadHandler } from './io.js';
+import { loadLayers } from './io.js';
 import { TfjsModel } from './model.js';
 import { initTfjs, tf } from './runtime.js';
 
@@ -42,16 +42,7 @@ export class TfjsEngine implements Engine {
 
   async load(dir: string, spec: ModelSpec): Promise<CompiledModel> {
     await initTfjs();
-    let model: tf.LayersModel;
-    try {
-      model = await tf.loadLayersModel(dirLoadHandler(dir));
-    } catch (error) {
-      if (error instanceof EcomlError) throw error;
-      throw new EcomlError('E_MODEL_CORRUPT', `${dir}: cannot rebuild the TF.js model: ${error instanceof Error ? error.message : String(error)}`, {
-        details: { dir },
-        cause: error,
-      });
-    }
+    const model = await loadLayers(dir);
     const input = model.inputs[0]?.shape.slice(1) ?? [];
     const output = model.outputs[0]?.shape.at(-1);
     const expectedOutput = spec.compile.loss === 'binary_crossentropy' ? 1 : spec.numClasses;

@@ -5,7 +5,7 @@
  */
 import { EcomlError } from '../../errors.js';
 import type { ElementType, HostTensor, InferenceModel, TensorSpec } from '../types.js';
-import { dirLoadHandler } from './io.js';
+import { loadLayers } from './io.js';
 import { initTfjs, tf } from './runtime.js';
 // Registers ecoml's custom layers (transformer blocks) so their models deserialize.
 import './transformer.js';
@@ -21,13 +21,7 @@ function describe(name: string, tensor: tf.SymbolicTensor, dir: string): TensorS
 
 export async function openTfjsInference(dir: string): Promise<InferenceModel> {
   await initTfjs();
-  let model: tf.LayersModel;
-  try {
-    model = await tf.loadLayersModel(dirLoadHandler(dir));
-  } catch (error) {
-    if (error instanceof EcomlError) throw error;
-    throw new EcomlError('E_MODEL_CORRUPT', `${dir}: cannot rebuild the TF.js model: ${error instanceof Error ? error.message : String(error)}`, { details: { dir }, cause: error });
-  }
+  const model = await loadLayers(dir);
   const inputs = model.inputs.map((t, i) => describe(model.inputNames[i] ?? t.name, t, dir));
   const outputs = model.outputs.map((t, i) => describe(model.outputNames[i] ?? t.name, t, dir));
   return {

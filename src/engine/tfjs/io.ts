@@ -109,3 +109,13 @@ export async function layersModelBytes(dir: string): Promise<number> {
   const sizes = await Promise.all(paths.map((p) => stat(join(dir, p)).then((s) => s.size, () => 0)));
   return sizes.reduce((a, b) => a + b, json.byteLength);
 }
+
+/** A TF.js layers model from `dir`; a model tfjs cannot rebuild is E_MODEL_CORRUPT naming the folder. */
+export async function loadLayers(dir: string): Promise<tf.LayersModel> {
+  try {
+    return await tf.loadLayersModel(dirLoadHandler(dir));
+  } catch (error) {
+    if (error instanceof EcomlError) throw error;
+    throw new EcomlError('E_MODEL_CORRUPT', `${dir}: cannot rebuild the TF.js model: ${error instanceof Error ? error.message : String(error)}`, { details: { dir }, cause: error });
+  }
+}
