@@ -9,7 +9,7 @@
  * @module
  */
 import { EcomlError } from '../errors.js';
-import type { InferOutcome, LoadedModel } from './runtimes/runtime.js';
+import { PIPELINE_DEPTH, type InferOutcome, type LoadedModel } from './runtimes/runtime.js';
 import { DATATYPE_INFO, elementCount, type NumericArray, type Tensor } from './tensors.js';
 
 export interface BatchingSettings {
@@ -208,15 +208,19 @@ export class Batcher {
   private pump(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    while (this.running < this.model.instances && this.queue.length > 0) {
-      const batch = this.next();
+    while (this.queue.length > 0 && this.running < this.model.instances * PIPELINE_DEPTH) {
+      const batch = this.next(this.running < this.model.instances);
       if (batch === undefined) break;
       void this.execute(batch);
     }
   }
 
-  /** The next batch to send now, or undefined (with the timer armed) when it should wait. */
-  private next(): Entry[] | undefined {
+  /**
+   * The next batch to send now, or undefined when it should wait (with the timer armed when an
+   * instance is free). With every instance busy only what cannot grow goes on: a full batch, or a
+   * request that runs as sent; it queues in an instance's thread and starts as the current run ends.
+   */
+  private next(free: boolean): Entry[] | undefined {
     const { dynamic, maxBatchSize, maxQueueDelayMs, preferredBatchSizes } = this.settings;
     const head = this.queue[0] as Entry;
     if (!dynamic || maxBatchSize === 0) return this.take([head]);
@@ -228,8 +232,10 @@ export class Batcher {
       total += entry.samples;
       if (total === maxBatchSize) break;
     }
+    if (total >= maxBatchSize || this.draining || this.flushing) return this.take(candidates);
+    if (!free) return undefined;
     const waited = this.now() - head.arrivedMs;
-    if (total >= maxBatchSize || this.draining || this.flushing || waited >= maxQueueDelayMs) return this.take(candidates);
+    if (waited >= maxQueueDelayMs) return this.take(candidates);
     // The largest preferred size the queue fills now leaves at once.
     let reached = 0;
     let prefix = 0;

@@ -105,17 +105,39 @@ describe('Batcher', () => {
     await Promise.all([a, b, c]);
   });
 
-  it('without dynamic batching runs each request as sent', async () => {
+  it('without dynamic batching runs each request as sent, the next one queued in the busy instance', async () => {
     const { model, runs } = gatedModel();
     const batcher = new Batcher(model, settings({ dynamic: false }));
     const all = [batcher.submit(request([1])), batcher.submit(request([2])), batcher.submit(request([3]))];
-    for (let i = 0; i < 3; i++) {
-      await tick();
-      expect(runs).toHaveLength(i + 1);
-      runs[i]?.finish();
-    }
+    await tick();
+    // One running and one queued behind it (PIPELINE_DEPTH 2); the third waits in the batcher.
+    expect(runs).toHaveLength(2);
+    runs[0]?.finish();
+    await tick();
+    await tick();
+    expect(runs).toHaveLength(3);
+    runs[1]?.finish();
+    runs[2]?.finish();
     await Promise.all(all);
     expect(runs.map((r) => (r.inputs.get('x') as Tensor).shape[0])).toEqual([1, 1, 1]);
+  });
+
+  it('sends a second batch to a busy instance only when it is full', async () => {
+    const { model, runs } = gatedModel();
+    const batcher = new Batcher(model, settings({ maxBatchSize: 2 }));
+    const first = batcher.submit(request([0]));
+    await tick();
+    const partial = batcher.submit(request([1]));
+    await tick();
+    // A partial batch waits for the instance: more requests may join it.
+    expect(runs).toHaveLength(1);
+    const joining = batcher.submit(request([2]));
+    await tick();
+    // Now it is full and cannot grow: it goes on, queued in the busy instance.
+    expect(runs).toHaveLength(2);
+    expect((runs[1]?.inputs.get('x') as Tensor).shape[0]).toBe(2);
+    runs.forEach((r) => r.finish());
+    await Promise.all([first, partial, joining]);
   });
 
   it('waits up to max_queue_delay for more requests while an instance is free, and sends a preferred size at once', async () => {
@@ -195,17 +217,17 @@ describe('Batcher', () => {
     expect(drained).toBe(true);
   });
 
-  it('uses every instance', async () => {
+  it('uses every instance, two runs deep', async () => {
     const { model, runs } = gatedModel(3);
     const batcher = new Batcher(model, settings({ dynamic: false }));
-    const all = [1, 2, 3, 4].map((v) => batcher.submit(request([v])));
+    const all = [1, 2, 3, 4, 5, 6, 7].map((v) => batcher.submit(request([v])));
     await tick();
-    expect(runs).toHaveLength(3);
+    expect(runs).toHaveLength(6);
     runs.forEach((r) => r.finish());
     await tick();
     await tick();
-    expect(runs).toHaveLength(4);
-    runs[3]?.finish();
+    expect(runs).toHaveLength(7);
+    runs[6]?.finish();
     await Promise.all(all);
   });
 });

@@ -37,7 +37,7 @@ describe('shareOut', () => {
         w.forEach((x, i) => {
           if (x === 0 || total === 0) expect((parts[i] as EnergyAmount).joules).toBe(0);
           else {
-            const expected = (whole.joules * x) / total;
+            const expected = whole.joules * (x / total);
             expect(Math.abs((parts[i] as EnergyAmount).joules - expected)).toBeLessThanOrEqual(1e-9 * Math.max(1, expected));
           }
         });

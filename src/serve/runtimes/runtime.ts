@@ -37,12 +37,19 @@ export interface InferOutcome {
   readonly computeMs: number;
 }
 
+/**
+ * Runs an instance may hold at once: the one it computes and the next, queued in its own thread so
+ * it starts without a round trip through the main thread. The batcher sends a second run to a busy
+ * instance only when it is a full batch (waiting could not have made it larger).
+ */
+export const PIPELINE_DEPTH = 2;
+
 export interface LoadedModel {
   readonly signature: Signature;
   readonly instances: number;
   /** Host memory the model's instances hold, estimated from the weights' bytes. */
   readonly memoryBytes: number;
-  /** Runs on a free instance, or waits for one. Inputs are taken over (their buffers may move to another thread). */
+  /** Runs on the least busy instance (up to PIPELINE_DEPTH each), or waits. Inputs are taken over (their buffers may move to another thread). */
   infer(inputs: ReadonlyMap<string, Tensor>, outputs: readonly string[]): Promise<InferOutcome>;
   /** Waits for runs in progress, then frees every instance; later infer calls fail with E_MODEL_UNAVAILABLE. Idempotent. */
   unload(): Promise<void>;

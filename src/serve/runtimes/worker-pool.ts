@@ -1,7 +1,9 @@
 /**
  * The main thread's side of a model's inference workers: one worker thread per instance, each
- * running runtimes/worker.ts. A run goes to a free instance or waits for one; an instance whose
- * thread dies fails its run and is replaced.
+ * running runtimes/worker.ts. A run goes to the least busy instance; an instance may hold
+ * PIPELINE_DEPTH runs (the next waits in its thread's queue and starts the moment the current ends,
+ * with no round trip through the main thread between them), and beyond that runs wait here. An
+ * instance whose thread dies fails its runs and is replaced.
  * @module
  */
 import { createRequire } from 'node:module';
@@ -10,7 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { EcomlError } from '../../errors.js';
 import type { Tensor } from '../tensors.js';
 import { TRANSFER_MIN_BYTES, type Backend, type FromWorker, type NamedTensor, type ToWorker, type WorkerSetup } from './messages.js';
-import type { InferOutcome, LoadedModel, Runtime, Signature } from './runtime.js';
+import { PIPELINE_DEPTH, type InferOutcome, type LoadedModel, type Runtime, type Signature } from './runtime.js';
 
 const WORKER_URL = new URL(`./worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 
@@ -32,8 +34,8 @@ interface Pending {
 
 interface Instance {
   readonly worker: Worker;
-  /** The run it is doing now. */
-  current?: { readonly id: number; readonly pending: Pending };
+  /** The runs sent to it and not yet answered, in the order sent. */
+  readonly runs: Map<number, Pending>;
 }
 
 interface Waiting {
@@ -84,7 +86,6 @@ function startInstance(setup: WorkerSetup): Promise<{ worker: Worker; signature:
 }
 
 export class WorkerPool implements Pick<LoadedModel, 'signature' | 'instances' | 'infer' | 'unload'> {
-  private readonly free: Instance[] = [];
   private readonly all = new Set<Instance>();
   private readonly waiting: Waiting[] = [];
   private nextId = 1;
@@ -116,30 +117,29 @@ export class WorkerPool implements Pick<LoadedModel, 'signature' | 'instances' |
   }
 
   private adopt(worker: Worker): void {
-    const instance: Instance = { worker };
+    const instance: Instance = { worker, runs: new Map() };
     this.all.add(instance);
     worker.on('message', (message: FromWorker) => this.settle(instance, message));
     worker.on('error', (error) => this.lose(instance, new EcomlError('E_ENGINE_FAILED', `inference worker crashed: ${error.message}`, { cause: error })));
     worker.on('exit', (code) => this.lose(instance, new EcomlError('E_ENGINE_FAILED', `inference worker exited with code ${code}`)));
-    this.release(instance);
+    this.drain();
   }
 
   private settle(instance: Instance, message: FromWorker): void {
-    const current = instance.current;
-    if (current === undefined || (message.type !== 'done' && message.type !== 'error') || message.id !== current.id) return;
-    instance.current = undefined;
-    if (message.type === 'done') current.pending.resolve({ outputs: new Map(message.outputs.map((o) => [o.name, o.tensor])), computeMs: message.computeMs });
-    else current.pending.reject(new EcomlError(message.error.code, message.error.message));
-    this.release(instance);
+    if (message.type !== 'done' && message.type !== 'error') return;
+    const pending = instance.runs.get(message.id);
+    if (pending === undefined) return;
+    instance.runs.delete(message.id);
+    if (message.type === 'done') pending.resolve({ outputs: new Map(message.outputs.map((o) => [o.name, o.tensor])), computeMs: message.computeMs });
+    else pending.reject(new EcomlError(message.error.code, message.error.message));
+    this.drain();
   }
 
-  /** A dead instance fails its run and, unless the pool is closing, is replaced by a new worker. */
+  /** A dead instance fails its runs and, unless the pool is closing, is replaced by a new worker. */
   private lose(instance: Instance, error: EcomlError): void {
     if (!this.all.delete(instance)) return;
-    const at = this.free.indexOf(instance);
-    if (at >= 0) this.free.splice(at, 1);
-    instance.current?.pending.reject(error);
-    instance.current = undefined;
+    for (const pending of instance.runs.values()) pending.reject(error);
+    instance.runs.clear();
     if (this.closing) {
       this.checkIdle();
       return;
@@ -154,18 +154,22 @@ export class WorkerPool implements Pick<LoadedModel, 'signature' | 'instances' |
     );
   }
 
-  private release(instance: Instance): void {
-    const next = this.waiting.shift();
-    if (next !== undefined) this.dispatch(instance, next);
-    else {
-      this.free.push(instance);
-      this.checkIdle();
-    }
+  /** The instance with the fewest runs, if it can take one more. */
+  private leastBusy(): Instance | undefined {
+    let best: Instance | undefined;
+    for (const instance of this.all) if (best === undefined || instance.runs.size < best.runs.size) best = instance;
+    return best !== undefined && best.runs.size < PIPELINE_DEPTH ? best : undefined;
+  }
+
+  /** Sends waiting runs to instances with room, then checks whether the pool has gone idle. */
+  private drain(): void {
+    for (let instance = this.leastBusy(); instance !== undefined && this.waiting.length > 0; instance = this.leastBusy()) this.dispatch(instance, this.waiting.shift() as Waiting);
+    this.checkIdle();
   }
 
   private dispatch(instance: Instance, run: Waiting): void {
     const id = this.nextId++;
-    instance.current = { id, pending: run.pending };
+    instance.runs.set(id, run.pending);
     const message: ToWorker = { type: 'run', id, inputs: run.inputs, outputs: run.outputs };
     instance.worker.postMessage(message, transferables(run.inputs));
   }
@@ -173,15 +177,13 @@ export class WorkerPool implements Pick<LoadedModel, 'signature' | 'instances' |
   infer(inputs: ReadonlyMap<string, Tensor>, outputs: readonly string[]): Promise<InferOutcome> {
     if (this.closing) return Promise.reject(new EcomlError('E_MODEL_UNAVAILABLE', 'the model is unloaded'));
     return new Promise((resolve, reject) => {
-      const run: Waiting = { inputs: [...inputs].map(([name, tensor]) => ({ name, tensor })), outputs, pending: { resolve, reject } };
-      const instance = this.free.pop();
-      if (instance !== undefined) this.dispatch(instance, run);
-      else this.waiting.push(run);
+      this.waiting.push({ inputs: [...inputs].map(([name, tensor]) => ({ name, tensor })), outputs, pending: { resolve, reject } });
+      this.drain();
     });
   }
 
   private checkIdle(): void {
-    if (this.idle !== undefined && this.waiting.length === 0 && [...this.all].every((i) => i.current === undefined)) this.idle();
+    if (this.idle !== undefined && this.waiting.length === 0 && [...this.all].every((i) => i.runs.size === 0)) this.idle();
   }
 
   unload(): Promise<void> {
@@ -200,7 +202,6 @@ export class WorkerPool implements Pick<LoadedModel, 'signature' | 'instances' |
         ),
       );
       this.all.clear();
-      this.free.length = 0;
     })();
     return this.closing;
   }

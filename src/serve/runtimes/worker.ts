@@ -81,13 +81,15 @@ async function main(): Promise<void> {
   const preprocessing = setup.preprocessing;
   // An ecoml model has one input; its preprocessing names it or takes the first.
   const preprocessed = preprocessing?.input ?? model.inputs[0]?.name;
+  let queue: Promise<void> = Promise.resolve();
   port?.on('message', (message: ToWorker) => {
     if (message.type === 'close') {
-      void model.release().finally(() => port.close());
+      void queue.then(() => model.release()).finally(() => port.close());
       return;
     }
     const { id, inputs, outputs } = message;
-    void (async () => {
+    // One run at a time, in order: a run queued behind another must not count its wait as compute.
+    queue = queue.then(async () => {
       try {
         const feeds: Record<string, HostTensor> = {};
         for (const { name, tensor } of inputs) {
@@ -102,7 +104,7 @@ async function main(): Promise<void> {
       } catch (error) {
         post({ type: 'error', id, error: wire(error) });
       }
-    })();
+    });
   });
 }
 
