@@ -114,6 +114,39 @@ async function startServer(runtime: string, batching: 'on' | 'off'): Promise<Ser
   return { url, process: child, input: meta.inputs[0]?.name ?? 'x' };
 }
 
+/**
+ * The floor under any Node server of this stack: a fastify app that reads the same body as a buffer
+ * and answers a fixed JSON, no model, no tensors. Its CPU per request is what batching cannot share.
+ */
+async function startFloor(): Promise<Server> {
+  const fastify = new URL('../node_modules/fastify/fastify.js', import.meta.url).href;
+  const code = `
+    const { default: Fastify } = await import(${JSON.stringify(fastify)});
+    const app = Fastify();
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+    app.post('/v2/models/mnist/infer', async (_request, reply) => reply.type('application/json').send('{"model_name":"mnist","model_version":"1","outputs":[]}'));
+    process.stderr.write(JSON.stringify({ address: await app.listen({ host: '127.0.0.1', port: 0 }) }));
+    process.on('SIGTERM', () => app.close().then(() => process.exit(0)));`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let text = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      const match = /"address":"(http:\/\/[^"]+)"/.exec(text);
+      if (match) resolve(match[1] as string);
+    });
+    child.once('exit', (code) => reject(new Error(`floor server exited with ${code}:\n${text}`)));
+  });
+  return { url, process: child, input: 'x' };
+}
+
+/** A process's CPU time so far, seconds (Linux reports clock ticks of 1/100 s, USER_HZ). */
+async function cpuSeconds(pid: number | undefined): Promise<number> {
+  const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
+  return (Number(stat[11]) + Number(stat[12])) / 100;
+}
+
 async function stopServer(server: Server): Promise<void> {
   const exited = new Promise((resolve) => server.process.once('exit', resolve));
   server.process.kill('SIGTERM');
@@ -170,21 +203,30 @@ async function load(server: Server, runtime: string, batching: string, concurren
 
 /** The server process's CPU time over `seconds` with nothing to do, as a share of one core. */
 async function idleCpu(server: Server, seconds: number): Promise<number> {
-  const ticks = async (): Promise<number> => {
-    const stat = (await readFile(`/proc/${server.process.pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
-    return Number(stat[11]) + Number(stat[12]);
-  };
   await new Promise((r) => setTimeout(r, 3000));
-  const t0 = await ticks();
+  const t0 = await cpuSeconds(server.process.pid);
   await new Promise((r) => setTimeout(r, seconds * 1000));
-  const t1 = await ticks();
-  // Linux reports CPU time in clock ticks of 1/100 s (USER_HZ).
-  return (t1 - t0) / 100 / seconds;
+  return ((await cpuSeconds(server.process.pid)) - t0) / seconds;
 }
 
 /** The point with the most inferences per second (for throughput) or the fewest joules each (for energy) over rounds. */
 function bestOf(runs: readonly Point[], by: 'throughput' | 'energy'): Point {
   return runs.reduce((a, b) => (by === 'throughput' ? (b.inferencesPerSecond > a.inferencesPerSecond ? b : a) : b.joulesPerInference < a.joulesPerInference ? b : a));
+}
+
+// The HTTP floor: CPU per request of the bare fastify app under the concurrency-32 load of the goal.
+const floorServer = await startFloor();
+let floor: { concurrency: number; requestsPerSecond: number; cpuMicrosecondsPerRequest: number };
+try {
+  const { body, headers } = binaryRequest('x', 1);
+  await autocannon({ url: `${floorServer.url}/v2/models/mnist/infer`, method: 'POST', headers, body, connections: 32, duration: 2 });
+  const c0 = await cpuSeconds(floorServer.process.pid);
+  const result = await autocannon({ url: `${floorServer.url}/v2/models/mnist/infer`, method: 'POST', headers, body, connections: 32, duration: DURATION });
+  const cpu = (await cpuSeconds(floorServer.process.pid)) - c0;
+  floor = { concurrency: 32, requestsPerSecond: result.requests.total / DURATION, cpuMicrosecondsPerRequest: (cpu / result.requests.total) * 1e6 };
+  console.error(`HTTP floor (bare fastify, same requests, concurrency 32): ${floor.requestsPerSecond.toFixed(0)}/s, ${floor.cpuMicrosecondsPerRequest.toFixed(0)} µs of CPU per request`);
+} finally {
+  await stopServer(floorServer);
 }
 
 const points: Point[] = [];
@@ -255,5 +297,6 @@ for (const p of points) {
 }
 for (const s of saturation) console.log(`goal ≥ 90%: ${s.runtime} saturated ${s.serverBest.toFixed(0)} inferences/s vs in-process ${s.inProcess.toFixed(0)} (batch ${SATURATION_BATCH}, 1 thread): ${(s.ratio * 100).toFixed(1)}%`);
 for (const g of batchingGain) console.log(`goal ≥ 3×: ${g.runtime} at concurrency 32, ${(g.joulesOff * 1e3).toFixed(4)} mJ/inference at batch size 1 vs ${(g.joulesOn * 1e3).toFixed(4)} batched: ${g.ratio.toFixed(2)}×`);
+console.log(`HTTP floor: a bare fastify app answering the same 1-sample requests at concurrency 32 used ${floor.cpuMicrosecondsPerRequest.toFixed(0)} µs of CPU per request (${floor.requestsPerSecond.toFixed(0)}/s)`);
 for (const i of idle) console.log(`goal < 0.5%: ${i.runtime} idle server with the model loaded: ${(i.cpuShare * 100).toFixed(3)}% of a core over ${i.seconds} s`);
-console.log(`wrote ${await writeResult('serve', { cpu: cpus()[0]?.model, cpus: cpus().length, durationS: DURATION, rounds: ROUNDS, points, saturation, batchingGain, idle })}`);
+console.log(`wrote ${await writeResult('serve', { cpu: cpus()[0]?.model, cpus: cpus().length, durationS: DURATION, rounds: ROUNDS, floor, points, saturation, batchingGain, idle })}`);
