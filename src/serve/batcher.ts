@@ -3,9 +3,10 @@
  * FIFO queue; whenever an instance is free, the oldest request and the compatible ones behind it
  * (same inputs, same shapes but for the batch dimension) are merged into one batch of at most
  * `maxBatchSize` samples. A batch leaves at once when it is full or reaches a preferred size, or when
- * its oldest request has waited `maxQueueDelayMs`; otherwise it waits, under one timer. Without
- * dynamic batching each request runs as sent. A full queue refuses (E_OVERLOADED, 503); a request
- * not answered within its timeout gets E_TIMEOUT (504).
+ * its oldest request has waited `maxQueueDelayMs`; otherwise it waits, under one timer. A full batch
+ * may also go to a busy instance, to start as its current run ends (PIPELINE_DEPTH). Without dynamic
+ * batching each request runs as sent. A full queue refuses (E_OVERLOADED, 503); a request not
+ * answered within its timeout gets E_TIMEOUT (504).
  * @module
  */
 import { EcomlError } from '../errors.js';
