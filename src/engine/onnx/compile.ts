@@ -136,9 +136,9 @@ function maskName(layer: string, branch?: string): string {
   return branch === undefined ? `mask/${layer}` : `mask/${layer}/${branch}`;
 }
 
-function dropoutsOf(spec: ModelSpec, sites: readonly Site[]): DropoutInfo[] {
+function dropoutsOf(sites: readonly Site[]): DropoutInfo[] {
   return sites.flatMap((s, i) => {
-    const shape = i === 0 ? [...spec.input] : graphShape(s.input);
+    const shape = graphShape(s.input);
     return (onnxLayer(s.layer).dropouts?.(s.layer) ?? []).map((m) => ({ name: maskName(s.name, m.branch), rate: m.rate, shape, layer: i, ...(m.site !== undefined ? { site: m.site } : {}) }));
   });
 }
@@ -213,7 +213,7 @@ export function compileGraphs(spec: ModelSpec, options: GraphOptions = {}): Comp
   const x = g.input('x', 'float', inputShape);
   const labels = g.input('labels', 'int64', [-1]);
   const weights = new Map(params.map((p) => [p.name, g.input(p.name, 'float', onnxShape(p))]));
-  const dropouts = dropoutsOf(spec, sites);
+  const dropouts = dropoutsOf(sites);
   const masks = new Map(dropouts.map((d) => [d.name, g.input(d.name, 'float', [-1, ...d.shape])]));
   const moving = new Map<string, Value>();
   let batchValue: Value | undefined;
