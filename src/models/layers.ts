@@ -166,7 +166,7 @@ const innerRnnSchema = z.discriminatedUnion(
 export type RecurrentLayerConfig = z.output<typeof innerRnnSchema>;
 
 /** Gate count per recurrent cell type: simple 1, GRU 3 (reset, update, candidate), LSTM 4. */
-const GATES = { simpleRnn: 1, gru: 3, lstm: 4 } as const satisfies Record<RecurrentLayerConfig['type'], number>;
+export const GATES = { simpleRnn: 1, gru: 3, lstm: 4 } as const satisfies Record<RecurrentLayerConfig['type'], number>;
 
 function analyzeRecurrent(input: Shape, c: RecurrentLayerConfig, at: string): LayerAnalysis {
   requireRank(at, input, 2, '[timesteps, features]');

@@ -471,6 +471,15 @@ describe('onnx engine', () => {
     plain.dispose();
   });
 
+  it('masks a dropout before any other layer in the graph layout of its image input', async () => {
+    const first = specOf([6, 5, 2], [{ type: 'dropout', rate: 0.5 }, { type: 'conv2d', filters: 2, kernelSize: 2, activation: 'relu' }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }]);
+    expect(compileGraphs(first).dropouts.map((d) => d.shape)).toEqual([[2, 6, 5]]);
+    const model = await onnx.compile(first, { seed: 1 });
+    const { x, y } = batch(first, 4, 1);
+    expect(Number.isFinite((await model.trainBatch(x, y, 4)).loss)).toBe(true);
+    model.dispose();
+  });
+
   // Adam's resume is in the engine contract (engine.suite.ts); AdamW keeps the same state.
   it('resumes exactly from its AdamW state', async () => {
     const resumed = specOf([10, 10, 1], cnn(0.5), { optimizer: { type: 'adamw', weightDecay: 0.1 } });

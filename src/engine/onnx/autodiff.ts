@@ -1,12 +1,14 @@
 /**
- * Reverse-mode differentiation over the graph IR: one gradient rule per op, each written with
- * ordinary ONNX ops (so ONNX Runtime runs forward and backward in one session). Only values that
- * depend on the `wrt` values get gradients, so e.g. the first Conv computes no input gradient.
+ * Reverse-mode differentiation over the graph IR: a table of gradient rules, one per op, each
+ * written with ordinary ONNX ops (so ONNX Runtime runs forward and backward in one session); the
+ * window ops' tuned rules are in window-gradients.ts. Only values that depend on the `wrt` values
+ * get gradients, so e.g. the first Conv computes no input gradient.
  * @module
  */
 import { EcomlError } from '../../errors.js';
-import { type Graph, type Node, type Value, type WindowAttrs, windowAttrs } from './graph.js';
-import { floatTensor, int64Tensor, type TensorData } from './protobuf.js';
+import type { Graph, Node, Value } from './graph.js';
+import { floatTensor, type TensorData } from './protobuf.js';
+import { averagePoolGradient, convGradient, maxPoolGradient } from './window-gradients.js';
 
 /** How gradients are built where a choice depends on the execution provider. */
 export interface GradientOptions {
@@ -18,7 +20,8 @@ export interface GradientOptions {
   readonly col2Im?: boolean;
 }
 
-type Rule = (g: Graph, node: Node, dy: readonly (Value | undefined)[], wants: (i: number) => boolean, options: GradientOptions) => (Value | undefined)[];
+/** One op's gradient rule: its inputs' gradients from its outputs' (`dy`), for the inputs that `wants` says need one. */
+export type Rule = (g: Graph, node: Node, dy: readonly (Value | undefined)[], wants: (i: number) => boolean, options: GradientOptions) => (Value | undefined)[];
 
 /** Sums `dy` down to `shape` (undoing NumPy broadcasting). */
 function unbroadcast(g: Graph, dy: Value, shape: readonly number[]): Value {
@@ -29,20 +32,8 @@ function unbroadcast(g: Graph, dy: Value, shape: readonly number[]): Value {
   return g.reshape(summed, shape);
 }
 
-/** Zeros shaped like `v` (whose batch axis is only known at run time). */
-function zerosLike(g: Graph, v: Value): Value {
-  const shape = g.node('Shape', [v], [{ type: 'int64', shape: [v.shape.length] }])[0] as Value;
-  return g.node('ConstantOfShape', [shape], [{ type: 'float', shape: v.shape }])[0] as Value;
-}
-
 function floatAttr(node: Node, name: string): number {
   return (node.attrs[name] as { f: number }).f;
-}
-
-/** A Conv's or pool's window attributes (pools have no dilations: 1). */
-function windowOfNode(node: Node): WindowAttrs {
-  const ints = (name: string): readonly number[] | undefined => (node.attrs[name] as { ints: readonly number[] } | undefined)?.ints;
-  return { kernel: ints('kernel_shape'), strides: ints('strides'), dilations: ints('dilations') ?? [1, 1], pads: ints('pads') } as WindowAttrs;
 }
 
 /** The values of an int64 Constant (e.g. ReduceSum's axes), read at build time. */
@@ -52,125 +43,31 @@ function constantInts(g: Graph, v: Value): number[] {
   return Array.from(new BigInt64Array(t.t.raw.slice().buffer), Number);
 }
 
-/**
- * dW (and db where `bias`) for an NCHW Conv: dW[o, c, i, j] = Σ_(n, y, x) dy[n, o, y, x] ·
- * x[n, c, y·s + i·d, x·s + j·d], GEMMs of dy with the kh·kw shifted views ("patches") of the
- * padded input. A Conv over the batch axis computes the same sums, but as a GEMM only kh·kw
- * wide: 3× slower.
- */
-function filterGradient(g: Graph, x: Value, dy: Value, wShape: readonly number[], a: WindowAttrs, bias: boolean): [Value, Value | undefined] {
-  const c = wShape[1] as number;
-  const [pt, pl, pb, pr] = a.pads as [number, number, number, number];
-  const padded = a.pads.some((p) => p > 0) ? g.node('Pad', [x, g.ints([0, 0, pt, pl, 0, 0, pb, pr])], [{ type: 'float', shape: [x.shape[0] as number, c, (x.shape[2] as number) + pt + pb, (x.shape[3] as number) + pl + pr] }])[0] as Value : x;
-  return c === 1 ? slicedPatchesGradient(g, padded, dy, wShape, a, bias) : gatheredPatchesGradient(g, padded, dy, wShape, a, bias);
-}
-
-/**
- * One input channel: the kh·kw strided Slices of each image stacked as its [kh·kw, y·x] patches,
- * one batched MatMul with that image's dy as [o, y·x], summed over the batch. Gathering single
- * floats, as gatheredPatchesGradient would, ran 15% slower; one GEMM over the whole batch needed dy
- * transposed to [o, (n, y, x)] and took twice as long.
- */
-function slicedPatchesGradient(g: Graph, padded: Value, dy: Value, wShape: readonly number[], a: WindowAttrs, bias: boolean): [Value, Value | undefined] {
-  const [o, c, kh, kw] = wShape as [number, number, number, number];
-  const [, , oh, ow] = dy.shape as [number, number, number, number];
-  const patches: Value[] = [];
-  for (let i = 0; i < kh; i++) {
-    for (let j = 0; j < kw; j++) {
-      const top = i * a.dilations[0];
-      const left = j * a.dilations[1];
-      patches.push(
-        g.node(
-          'Slice',
-          [padded, g.ints([top, left]), g.ints([top + (oh - 1) * a.strides[0] + 1, left + (ow - 1) * a.strides[1] + 1]), g.ints([2, 3]), g.ints([a.strides[0], a.strides[1]])],
-          [{ type: 'float', shape: [padded.shape[0] as number, c, oh, ow] }],
-        )[0] as Value,
-      );
-    }
-  }
-  const perImage = g.reshape(dy, [-1, o, oh * ow]);
-  const stacked = g.reshape(g.concat(patches, 1), [-1, kh * kw, oh * ow]);
-  const filter = g.reshape(g.reduceSum(g.matmul(perImage, g.transpose(stacked, [0, 2, 1])), [0], false), [o, c, kh, kw]);
-  return [filter, bias ? g.reduceSum(perImage, [0, 2], false) : undefined];
-}
-
-/**
- * Several input channels: one Gather of the input's pixel rows (NHWC, c floats each) builds all
- * patches as [kh·kw, (n, y, x), c], and one batched MatMul gives dW per kernel offset. The
- * Slices and Concat of slicedPatchesGradient copied the patches twice: this ran 9–14% faster on
- * the 2-conv CNN's step.
- */
-function gatheredPatchesGradient(g: Graph, padded: Value, dy: Value, wShape: readonly number[], a: WindowAttrs, bias: boolean): [Value, Value | undefined] {
-  const [o, c, kh, kw] = wShape as [number, number, number, number];
-  // dy as one row per output channel: the GEMM's operand, and the bias gradient as contiguous
-  // row sums (a third of the time of summing NCHW over three axes).
-  const dyRows = g.reshape(g.transpose(dy, [1, 0, 2, 3]), [o, -1]);
-  const [, , oh, ow] = dy.shape as [number, number, number, number];
-  const [hp, wp] = [padded.shape[2] as number, padded.shape[3] as number];
-  const pixels = g.reshape(g.transpose(padded, [0, 2, 3, 1]), [-1, c]);
-  // Each patch element's pixel within its image, by kernel offset then output position.
-  const within = Array.from({ length: kh * kw * oh * ow }, (_, k) => {
-    const [offset, y, xx] = [Math.floor(k / (oh * ow)), Math.floor(k / ow) % oh, k % ow];
-    return (Math.floor(offset / kw) * a.dilations[0] + y * a.strides[0]) * wp + (offset % kw) * a.dilations[1] + xx * a.strides[1];
-  });
-  const int64 = (op: string, inputs: Value[], shape: number[]): Value => g.node(op, inputs, [{ type: 'int64', shape }])[0] as Value;
-  const imageStarts = int64('Mul', [int64('Range', [g.constant(int64Tensor([0], [])), g.batchCount(padded), g.constant(int64Tensor([1], []))], [-1]), g.constant(int64Tensor([hp * wp], []))], [-1]);
-  const rows = int64('Add', [g.constant(int64Tensor(within, [kh * kw, 1, oh * ow])), int64('Reshape', [imageStarts, g.ints([1, -1, 1])], [1, -1, 1])], [kh * kw, -1, oh * ow]);
-  const patches = g.node('Gather', [pixels, int64('Reshape', [rows, g.ints([kh * kw, -1])], [kh * kw, -1])], [{ type: 'float', shape: [kh * kw, -1, c] }], { axis: { i: 0 } })[0] as Value;
-  return [g.reshape(g.transpose(g.matmul(dyRows, patches), [1, 2, 0]), [o, c, kh, kw]), bias ? g.reduceSum(dyRows, [1], false) : undefined];
-}
-
 function inputs2(node: Node): [Value, Value] {
   return [node.inputs[0] as Value, node.inputs[1] as Value];
 }
 
-/**
- * A window op's plane-by-plane form: each of the batch·channel planes of an NCHW tensor as an
- * image of its own (ONNX Runtime's WebGPU ConvTranspose mishandles groups, so no depthwise op is used).
- */
-function planes(g: Graph, v: Value): Value {
-  const [, , h, w] = v.shape as [number, number, number, number];
-  return g.reshape(v, [-1, 1, h, w]);
-}
-
-/**
- * MaxPool's gradient without its indices output (ONNX Runtime's WebGPU MaxPool has none): a Conv
- * with one-hot kernels stacks each window's kh·kw elements, ArgMax picks each window's first
- * maximum (row-major, as the indexed MaxPool and tfjs pick; padding never wins), and the
- * transposed Conv with the same kernels adds dy back at those elements, overlapping windows summing.
- */
-function windowMaxGradient(g: Graph, n: Node, dy: Value): Value {
-  const x = n.inputs[0] as Value;
-  const window = windowOfNode(n);
-  const { kernel: [kh, kw], strides: [sh, sw], pads } = window;
-  const [batch, c, h, w] = x.shape as [number, number, number, number];
-  const [, , oh, ow] = dy.shape as [number, number, number, number];
-  const k = kh * kw;
-  const oneHot = g.constant(floatTensor(Array.from({ length: k * k }, (_, i) => (i % k === Math.floor(i / k) ? 1 : 0)), [k, 1, kh, kw]));
-  const windows = g.node('Conv', [planes(g, x), oneHot], [{ type: 'float', shape: [-1, k, oh, ow] }], windowAttrs(window))[0] as Value;
-  let stacked = g.reshape(windows, [-1, c, k, oh, ow]);
-  // Where a window reaches into the padding, the Conv read a 0 there; MaxPool never picks padding.
-  const inside = Array.from({ length: k * oh * ow }, (_, i) => {
-    const [offset, row, col] = [Math.floor(i / (oh * ow)), Math.floor(i / ow) % oh, i % ow];
-    const [top, left] = [row * sh - pads[0] + Math.floor(offset / kw), col * sw - pads[1] + (offset % kw)];
-    return top >= 0 && top < h && left >= 0 && left < w;
-  });
-  if (inside.some((v) => !v)) stacked = g.add(stacked, g.constant(floatTensor(inside.map((v) => (v ? 0 : Number.NEGATIVE_INFINITY)), [1, 1, k, oh, ow])));
-  const first = g.node('ArgMax', [stacked], [{ type: 'int64', shape: [batch, c, 1, oh, ow] }], { axis: { i: 2 }, keepdims: { i: 1 }, select_last_index: { i: 0 } })[0] as Value;
-  const isFirst = g.compare('Equal', first, g.constant(int64Tensor(Array.from({ length: k }, (_, i) => i), [1, 1, k, 1, 1])));
-  const spread = g.where(isFirst, g.node('Unsqueeze', [dy, g.ints([2])], [{ type: 'float', shape: [batch, c, 1, oh, ow] }])[0] as Value, g.scalar(0));
-  return g.reshape(transposedConv(g, g.reshape(spread, [-1, k, oh, ow]), oneHot, window, [-1, 1, h, w]), x.shape);
-}
-
-/** The transposed Conv of `d` to `shape` (NCHW); output_padding restores rows the forward stride skipped. */
-function transposedConv(g: Graph, d: Value, kernels: Value, a: WindowAttrs, shape: readonly number[]): Value {
-  const [, , oh, ow] = d.shape as [number, number, number, number];
-  const span = (o: number, i: 0 | 1): number => a.strides[i] * (o - 1) + (a.kernel[i] - 1) * a.dilations[i] + 1 - (a.pads[i] as number) - (a.pads[i + 2] as number);
-  const outputPadding = [(shape[2] as number) - span(oh, 0), (shape[3] as number) - span(ow, 1)];
-  return g.node('ConvTranspose', [d, kernels], [{ type: 'float', shape }], { ...windowAttrs(a), output_padding: { ints: outputPadding } })[0] as Value;
-}
+/** 2-D products as Gemms with a transposed operand; batched products as MatMuls. */
+const matmulGradient: Rule = (g, n, [dy], wants) => {
+  const [a, b] = inputs2(n);
+  const d = dy as Value;
+  if (a.shape.length === 2 && b.shape.length === 2) return [wants(0) ? g.gemm(d, b, false, true) : undefined, wants(1) ? g.gemm(a, d, true, false) : undefined];
+  if (b.shape.length === 2) {
+    // A sequence times a kernel: every position is one more row of a 2-D product.
+    const [k, units] = b.shape as [number, number];
+    const rows = g.reshape(d, [-1, units]);
+    return [wants(0) ? g.reshape(g.gemm(rows, b, false, true), a.shape) : undefined, wants(1) ? g.gemm(g.reshape(a, [-1, k]), rows, true, false) : undefined];
+  }
+  // Batched products over equal leading axes: each operand's gradient pairs dy with the other, its last two axes swapped.
+  const swap = (v: Value): Value => {
+    const r = v.shape.length;
+    return g.transpose(v, [...Array.from({ length: r - 2 }, (_, i) => i), r - 1, r - 2]);
+  };
+  return [wants(0) ? g.matmul(d, swap(b)) : undefined, wants(1) ? g.matmul(swap(a), d) : undefined];
+};
 
 const RULES: Readonly<Record<string, Rule>> = {
+  // Arithmetic, dy summed back over broadcast axes.
   Identity: (_g, _n, [dy]) => [dy],
   Add: (g, n, [dy], wants) => {
     const [a, b] = inputs2(n);
@@ -194,6 +91,7 @@ const RULES: Readonly<Record<string, Rule>> = {
     ];
   },
   Neg: (g, _n, [dy]) => [g.unary('Neg', dy as Value)],
+  // Elementwise functions.
   Sqrt: (g, n, [dy]) => [g.div(g.mul(dy as Value, g.scalar(0.5)), n.outputs[0] as Value)],
   Relu: (g, n, [dy]) => [g.where(g.positive(n.inputs[0] as Value), dy as Value, g.scalar(0))],
   LeakyRelu: (g, n, [dy]) => [g.where(g.positive(n.inputs[0] as Value), dy as Value, g.mul(dy as Value, g.scalar(floatAttr(n, 'alpha'))))],
@@ -226,6 +124,12 @@ const RULES: Readonly<Record<string, Rule>> = {
     const [x, lo, hi] = n.inputs as [Value, Value, Value];
     return [g.where(g.and(g.compare('GreaterOrEqual', x, lo), g.compare('LessOrEqual', x, hi)), dy as Value, g.scalar(0)), undefined, undefined];
   },
+  Softplus: (g, n, [dy]) => [g.mul(dy as Value, g.unary('Sigmoid', n.inputs[0] as Value))],
+  // d erf(x)/dx = 2/√π · exp(−x²)
+  Erf: (g, n, [dy]) => {
+    const x = n.inputs[0] as Value;
+    return [g.mul(dy as Value, g.mul(g.scalar(2 / Math.sqrt(Math.PI)), g.unary('Exp', g.unary('Neg', g.mul(x, x)))))];
+  },
   // Along its axis: y · (dy − Σ dy·y).
   Softmax: (g, n, [dy]) => {
     const y = n.outputs[0] as Value;
@@ -233,12 +137,7 @@ const RULES: Readonly<Record<string, Rule>> = {
     const axis = (n.attrs.axis as { i: number }).i;
     return [g.mul(y, g.sub(d, g.reduceSum(g.mul(d, y), [axis < 0 ? y.shape.length + axis : axis], true)))];
   },
-  Softplus: (g, n, [dy]) => [g.mul(dy as Value, g.unary('Sigmoid', n.inputs[0] as Value))],
-  // d erf(x)/dx = 2/√π · exp(−x²)
-  Erf: (g, n, [dy]) => {
-    const x = n.inputs[0] as Value;
-    return [g.mul(dy as Value, g.mul(g.scalar(2 / Math.sqrt(Math.PI)), g.unary('Exp', g.unary('Neg', g.mul(x, x)))))];
-  },
+  // Reductions.
   // Every summed element gets dy: restore the reduced axes as 1s, then broadcast back.
   ReduceSum: (g, n, [dy]) => {
     const x = n.inputs[0] as Value;
@@ -247,118 +146,6 @@ const RULES: Readonly<Record<string, Rule>> = {
     const shape = g.node('Shape', [x], [{ type: 'int64', shape: [x.shape.length] }])[0] as Value;
     return [g.node('Expand', [kept, shape], [{ type: 'float', shape: x.shape }])[0], undefined];
   },
-  // Rows along axis 0 (as Graph.gather builds it): scatter-add dy into zero rows, repeated indices summing.
-  Gather: (g, n, [dy]) => {
-    const [data, indices] = inputs2(n);
-    const zeros = g.node('ConstantOfShape', [g.ints(data.shape)], [{ type: 'float', shape: data.shape }])[0] as Value;
-    const at = g.reshape(indices, [...indices.shape, 1]);
-    return [g.node('ScatterND', [zeros, at, dy as Value], [{ type: 'float', shape: data.shape }], { reduction: { s: 'add' } })[0], undefined];
-  },
-  // The pieces' gradients side by side; a piece nothing used (e.g. the forget gate at the first
-  // step, where the carry is 0) contributes zeros.
-  Split: (g, n, dys) => {
-    const axis = (n.attrs.axis as { i: number }).i;
-    const parts = n.outputs.map((o, k) => dys[k] ?? zerosLike(g, o));
-    return [g.concat(parts, axis), undefined];
-  },
-  Concat: (g, n, [dy], wants) => {
-    const axis = (n.attrs.axis as { i: number }).i;
-    const parts = g.split(dy as Value, axis, n.inputs.map((x) => x.shape[axis] as number));
-    return parts.map((p, k) => (wants(k) ? p : undefined));
-  },
-  Reshape: (g, n, [dy]) => [g.reshape(dy as Value, (n.inputs[0] as Value).shape)],
-  Transpose: (g, n, [dy]) => {
-    const perm = (n.attrs.perm as { ints: readonly number[] }).ints;
-    const inverse = perm.map((_, i) => perm.indexOf(i));
-    return [g.transpose(dy as Value, inverse)];
-  },
-  MatMul: (g, n, [dy], wants) => {
-    const [a, b] = inputs2(n);
-    const d = dy as Value;
-    if (a.shape.length === 2 && b.shape.length === 2) return [wants(0) ? g.gemm(d, b, false, true) : undefined, wants(1) ? g.gemm(a, d, true, false) : undefined];
-    if (b.shape.length === 2) {
-      // A sequence times a kernel: every position is one more row of a 2-D product.
-      const [k, units] = b.shape as [number, number];
-      const rows = g.reshape(d, [-1, units]);
-      return [wants(0) ? g.reshape(g.gemm(rows, b, false, true), a.shape) : undefined, wants(1) ? g.gemm(g.reshape(a, [-1, k]), rows, true, false) : undefined];
-    }
-    // Batched products over equal leading axes: each operand's gradient pairs dy with the other, its last two axes swapped.
-    const swap = (v: Value): Value => {
-      const r = v.shape.length;
-      return g.transpose(v, [...Array.from({ length: r - 2 }, (_, i) => i), r - 1, r - 2]);
-    };
-    return [wants(0) ? g.matmul(d, swap(b)) : undefined, wants(1) ? g.matmul(swap(a), d) : undefined];
-  },
-  Conv: (g, n, [dy], wants, options) => {
-    const [x, w] = inputs2(n);
-    const d = dy as Value;
-    const window = windowOfNode(n);
-    const [kh, kw] = window.kernel;
-    const [, , h, wd] = x.shape as [number, number, number, number];
-    const [, , oh, ow] = d.shape as [number, number, number, number];
-    const grads: (Value | undefined)[] = [undefined, undefined, undefined];
-    if (wants(0) && (options.col2Im ?? true)) {
-      // dX = col2im(Wᵀ · dy): each column of Wᵀ · dy is one output position's contribution to its window.
-      const [o, c] = w.shape as [number, number];
-      const cols = g.matmul(g.transpose(g.reshape(w, [o, c * kh * kw]), [1, 0]), g.reshape(d, [-1, o, oh * ow]));
-      grads[0] = g.node('Col2Im', [cols, g.ints([h, wd]), g.ints([kh, kw])], [{ type: 'float', shape: x.shape }], {
-        dilations: { ints: window.dilations },
-        pads: { ints: window.pads },
-        strides: { ints: window.strides },
-      })[0];
-    } else if (wants(0)) {
-      grads[0] = transposedConv(g, d, w, window, x.shape);
-    }
-    const bias = n.inputs.length > 2 && wants(2);
-    if (wants(1)) {
-      [grads[1], grads[2]] = filterGradient(g, x, d, w.shape, window, bias);
-    } else if (bias) {
-      grads[2] = g.reduceSum(d, [0, 2, 3], false);
-    }
-    return grads;
-  },
-  MaxPool: (g, n, [dy]) => {
-    const x = n.inputs[0] as Value;
-    const idx = n.outputs[1];
-    if (idx === undefined) return [windowMaxGradient(g, n, dy as Value)];
-    const { kernel, strides, pads } = windowOfNode(n);
-    if (strides.every((s, i) => s >= (kernel[i] as number))) {
-      // Windows that never overlap send each input at most one dy: MaxUnpool places them directly.
-      const shape = g.node('Shape', [x], [{ type: 'int64', shape: [x.shape.length] }])[0] as Value;
-      return [g.node('MaxUnpool', [dy as Value, idx, shape], [{ type: 'float', shape: x.shape }], { kernel_shape: { ints: kernel }, strides: { ints: strides }, pads: { ints: pads } })[0]];
-    }
-    const size = x.shape.reduce((a, b) => a * b, 1);
-    // Indices are flat NCHW positions in the whole input: scatter-add dy into a flat zero tensor.
-    const flatX = g.reshape(x, [size < 0 ? -1 : size]);
-    const scattered = g.node('ScatterElements', [zerosLike(g, flatX), g.reshape(idx, [-1]), g.reshape(dy as Value, [-1])], [{ type: 'float', shape: flatX.shape }], {
-      axis: { i: 0 },
-      reduction: { s: 'add' },
-    })[0] as Value;
-    return [g.reshape(scattered, x.shape)];
-  },
-  AveragePool: (g, n, [dy]) => {
-    const x = n.inputs[0] as Value;
-    const d = dy as Value;
-    const window = windowOfNode(n);
-    const { kernel: [kh, kw], strides: [sh, sw], pads } = window;
-    const [, , h, w] = x.shape as [number, number, number, number];
-    const [, , oh, ow] = d.shape as [number, number, number, number];
-    // Each window spreads dy / (its unpadded element count) over its elements: a transposed
-    // convolution of each plane with a ones kernel. The counts are static, so they are a constant.
-    const counts = Array.from({ length: oh * ow }, (_, k) => {
-      const covered = (o: number, s: number, kk: number, p: number, len: number): number => Math.min(o * s - p + kk, len) - Math.max(o * s - p, 0);
-      return 1 / (covered(Math.floor(k / ow), sh, kh, pads[0], h) * covered(k % ow, sw, kw, pads[1], w));
-    });
-    const scaled = g.mul(d, g.constant(floatTensor(counts, [oh, ow])));
-    const ones = g.constant(floatTensor(new Array<number>(kh * kw).fill(1), [1, 1, kh, kw]));
-    return [g.reshape(transposedConv(g, planes(g, scaled), ones, window, [-1, 1, h, w]), x.shape)];
-  },
-  // dy goes to every element equal to its plane's maximum (ties share it, as in tfjs).
-  GlobalMaxPool: (g, n, [dy]) => {
-    const [x, y] = [n.inputs[0] as Value, n.outputs[0] as Value];
-    const isMax = g.node('Equal', [x, y], [{ type: 'bool', shape: x.shape }])[0] as Value;
-    return [g.where(isMax, dy as Value, g.scalar(0))];
-  },
   // As GlobalMaxPool: dy goes to every element equal to the maximum it was reduced to.
   ReduceMax: (g, n, [dy]) => {
     const [x, y] = [n.inputs[0] as Value, n.outputs[0] as Value];
@@ -366,10 +153,47 @@ const RULES: Readonly<Record<string, Rule>> = {
     const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
     return [g.where(g.compare('Equal', x, g.reshape(y, kept)), g.reshape(dy as Value, kept), g.scalar(0))];
   },
+  // dy goes to every element equal to its plane's maximum (ties share it, as in tfjs).
+  GlobalMaxPool: (g, n, [dy]) => {
+    const [x, y] = [n.inputs[0] as Value, n.outputs[0] as Value];
+    const isMax = g.node('Equal', [x, y], [{ type: 'bool', shape: x.shape }])[0] as Value;
+    return [g.where(isMax, dy as Value, g.scalar(0))];
+  },
   GlobalAveragePool: (g, n, [dy]) => {
     const [, , h, w] = (n.inputs[0] as Value).shape as [number, number, number, number];
     return [g.mul(dy as Value, g.constant(floatTensor(new Array<number>(h * w).fill(1 / (h * w)), [h, w])))];
   },
+  // Shapes and lookups.
+  Reshape: (g, n, [dy]) => [g.reshape(dy as Value, (n.inputs[0] as Value).shape)],
+  Transpose: (g, n, [dy]) => {
+    const perm = (n.attrs.perm as { ints: readonly number[] }).ints;
+    const inverse = perm.map((_, i) => perm.indexOf(i));
+    return [g.transpose(dy as Value, inverse)];
+  },
+  // The pieces' gradients side by side; a piece nothing used (e.g. the forget gate at the first
+  // step, where the carry is 0) contributes zeros.
+  Split: (g, n, dys) => {
+    const axis = (n.attrs.axis as { i: number }).i;
+    const parts = n.outputs.map((o, k) => dys[k] ?? g.zerosLike(o));
+    return [g.concat(parts, axis), undefined];
+  },
+  Concat: (g, n, [dy], wants) => {
+    const axis = (n.attrs.axis as { i: number }).i;
+    const parts = g.split(dy as Value, axis, n.inputs.map((x) => x.shape[axis] as number));
+    return parts.map((p, k) => (wants(k) ? p : undefined));
+  },
+  // Rows along axis 0 (as Graph.gather builds it): scatter-add dy into zero rows, repeated indices summing.
+  Gather: (g, n, [dy]) => {
+    const [data, indices] = inputs2(n);
+    const zeros = g.node('ConstantOfShape', [g.ints(data.shape)], [{ type: 'float', shape: data.shape }])[0] as Value;
+    const at = g.reshape(indices, [...indices.shape, 1]);
+    return [g.node('ScatterND', [zeros, at, dy as Value], [{ type: 'float', shape: data.shape }], { reduction: { s: 'add' } })[0], undefined];
+  },
+  // Products, and the window ops (their rules in window-gradients.ts).
+  MatMul: matmulGradient,
+  Conv: convGradient,
+  MaxPool: maxPoolGradient,
+  AveragePool: averagePoolGradient,
 };
 
 /** Ops with a gradient rule. */

@@ -11,18 +11,20 @@ import { EcomlError } from '../../errors.js';
 import { ensureDirectory } from '../../util/fs.js';
 import { checkBatchSize, guarded, inBatches } from '../guard.js';
 import { modelProfile } from '../../models/load.js';
-import { isAdam, type ModelSpec, optimizerSettings } from '../../models/spec.js';
+import type { ModelSpec } from '../../models/spec.js';
 import { mixSeed, PyRandom } from '../../util/random.js';
 import type { BatchMetrics, CompileOptions, CompiledModel, Engine, NamedWeight } from '../types.js';
-import { compileGraphs, type CompiledGraphs, onnxShape, type ParamInfo, unsupportedReason } from './compile.js';
+import { compileGraphs, type CompiledGraphs, unsupportedReason } from './compile.js';
 import { Graph } from './graph.js';
-import { toOnnxLayout, toTfjsLayout } from './layout.js';
+import type { ParamInfo } from './layers/layer.js';
+import { onnxShape, toOnnxLayout, toTfjsLayout } from './layout.js';
+import { LOSSES } from './losses.js';
+import type { HostState } from './optimizers/index.js';
 import { decodeInitializers, floatTensor } from './protobuf.js';
 import { type Device, deviceFailure, executionProviders, graphOptionsFor } from './device.js';
 import { sessionOptions } from './session.js';
 
 export const MODEL_FILE = 'model.onnx';
-const ADAM_ACC_BETA = ['adam/accBeta1', 'adam/accBeta2'] as const;
 
 export interface OnnxEngineOptions {
   /** ORT intra-op threads per session (default 1: the most samples per CPU-second, which the energy estimate counts, in bench/engine.ts; more finish sooner). */
@@ -85,34 +87,6 @@ function initialWeights(params: readonly ParamInfo[], seed: number): NamedWeight
   });
 }
 
-/** Keras clips probabilities to [ε, 1 − ε] before a log. */
-function clip(p: number): number {
-  return Math.min(Math.max(p, 1e-7), 1 - 1e-7);
-}
-
-/** One sample's loss from its class probabilities, against the targets the tfjs engine feeds. */
-function sampleLoss(loss: ModelSpec['compile']['loss'], row: Float32Array, label: number): number {
-  switch (loss) {
-    case 'sparse_categorical_crossentropy':
-    case 'categorical_crossentropy':
-      return -Math.log(clip(row[label] as number));
-    case 'mean_squared_error':
-    case 'mean_absolute_error': {
-      let sum = 0;
-      row.forEach((p, c) => {
-        const d = p - (c === label ? 1 : 0);
-        sum += loss === 'mean_squared_error' ? d * d : Math.abs(d);
-      });
-      return sum / row.length;
-    }
-    case 'binary_crossentropy': {
-      // The row is [1 − p, p] for one sigmoid unit; the target is the label as 0 or 1.
-      const p = clip(row[1] as number);
-      return -(label * Math.log(p) + (1 - label) * Math.log(1 - p));
-    }
-  }
-}
-
 export class OnnxModel implements CompiledModel {
   readonly engine = 'onnx';
   readonly parameterCount: number;
@@ -121,8 +95,8 @@ export class OnnxModel implements CompiledModel {
   private weights = new Map<string, ort.Tensor>();
   private state = new Map<string, ort.Tensor>();
   private step = 0;
-  /** Adam's running β powers, accumulated in float32 as tfjs does. */
-  private accBeta: [number, number] = [0, 0];
+  /** The optimizer's scalars between steps (Adam's β powers; see OnnxOptimizer). */
+  private hostState: HostState = {};
   /** Bumped whenever the weights change, so the inference session knows when it is stale. */
   private weightsVersion = 0;
   private inference: { readonly version: number; readonly session: Promise<ort.InferenceSession> } | undefined;
@@ -153,19 +127,12 @@ export class OnnxModel implements CompiledModel {
     return this.graphs.params.filter((p) => p.moving !== true);
   }
 
-  /** Adam's β1 and β2, Keras' defaults where the spec leaves them out. */
-  private betas(): [number, number] {
-    const { beta1, beta2 } = optimizerSettings(this.spec.compile.optimizer);
-    return [beta1, beta2];
-  }
-
   private resetOptimizer(): void {
     this.retire(this.state.values());
     this.step = 0;
-    const [b1, b2] = this.betas();
-    this.accBeta = [Math.fround(b1), Math.fround(b2)];
+    this.hostState = this.graphs.optimizer.hostState(0);
     this.state = new Map(
-      this.graphs.slots.flatMap((slot) => this.trained().map((p) => [`${p.name}/${slot}`, new ort.Tensor('float32', new Float32Array(size(p.shape)), onnxShape(p))] as const)),
+      this.graphs.optimizer.slots.flatMap((slot) => this.trained().map((p) => [`${p.name}/${slot}`, new ort.Tensor('float32', new Float32Array(size(p.shape)), onnxShape(p))] as const)),
     );
   }
 
@@ -219,11 +186,7 @@ export class OnnxModel implements CompiledModel {
     const feeds: Record<string, ort.Tensor> = { x: this.inputs(x, 0, n), labels: this.labels(y, 0, n), ...this.masks(n) };
     for (const [name, t] of this.weights) feeds[name] = t;
     for (const [name, t] of this.state) feeds[name] = t;
-    const adam = isAdam(this.spec.compile.optimizer);
-    if (adam) {
-      feeds['adam/oneMinusAccBeta1'] = new ort.Tensor('float32', Float32Array.of(1 - this.accBeta[0]), []);
-      feeds['adam/oneMinusAccBeta2'] = new ort.Tensor('float32', Float32Array.of(1 - this.accBeta[1]), []);
-    }
+    for (const [name, v] of Object.entries(this.graphs.optimizer.stepInputs(this.hostState))) feeds[name] = new ort.Tensor('float32', Float32Array.of(v), []);
     const out = await guarded('onnx', 'training', () => this.training.run(feeds));
     // The step's outputs become the next step's inputs as they are, on the GPU where it ran: no copies.
     this.retire([...this.weights.values(), ...this.state.values()]);
@@ -231,10 +194,7 @@ export class OnnxModel implements CompiledModel {
     this.weightsVersion++;
     for (const name of this.state.keys()) this.state.set(name, out[`new:${name}`] as ort.Tensor);
     this.step++;
-    if (adam) {
-      const [b1, b2] = this.betas();
-      this.accBeta = [Math.fround(this.accBeta[0] * Math.fround(b1)), Math.fround(this.accBeta[1] * Math.fround(b2))];
-    }
+    this.hostState = this.graphs.optimizer.advance(this.hostState);
     return this.metrics((out.loss?.data as Float32Array)[0] as number, (out.correct?.data as Float32Array)[0] as number, n);
   }
 
@@ -249,7 +209,7 @@ export class OnnxModel implements CompiledModel {
     for (let i = 0; i < n; i++) {
       const row = probs.subarray(i * classes, (i + 1) * classes);
       const label = y[i] as number;
-      loss += sampleLoss(this.spec.compile.loss, row, label);
+      loss += LOSSES[this.spec.compile.loss].sample(row, label);
       let best = 0;
       for (let c = 1; c < classes; c++) if ((row[c] as number) > (row[best] as number)) best = c;
       if (best === label) correct++;
@@ -368,15 +328,13 @@ export class OnnxModel implements CompiledModel {
   async getOptimizerState(): Promise<NamedWeight[]> {
     const host = await this.hostTensors();
     const state: NamedWeight[] = [{ name: 'iter', shape: [], values: Float32Array.of(this.step) }];
-    for (const slot of this.graphs.slots) {
+    for (const slot of this.graphs.optimizer.slots) {
       for (const p of this.trained()) {
         const name = `${p.name}/${slot}`;
         state.push({ ...this.toSeam(p, host.get(name) as ort.Tensor), name });
       }
     }
-    if (isAdam(this.spec.compile.optimizer)) {
-      state.push({ name: ADAM_ACC_BETA[0], shape: [], values: Float32Array.of(this.accBeta[0]) }, { name: ADAM_ACC_BETA[1], shape: [], values: Float32Array.of(this.accBeta[1]) });
-    }
+    for (const [name, v] of Object.entries(this.hostState)) state.push({ name, shape: [], values: Float32Array.of(v) });
     return state;
   }
 
@@ -384,26 +342,22 @@ export class OnnxModel implements CompiledModel {
     const params = new Map(this.trained().map((p) => [p.name, p]));
     const next = new Map(this.state);
     let step = this.step;
-    const accBeta: [number, number] = [...this.accBeta];
+    const saved: Record<string, number> = {};
     for (const s of state) {
       const value = s.values[0] ?? 0;
       if (s.name === 'iter') step = value;
-      else if (s.name === ADAM_ACC_BETA[0]) accBeta[0] = value;
-      else if (s.name === ADAM_ACC_BETA[1]) accBeta[1] = value;
+      else if (Object.hasOwn(this.hostState, s.name)) saved[s.name] = value;
       else {
         const p = params.get(s.name.slice(0, s.name.lastIndexOf('/')));
         if (p === undefined || !next.has(s.name)) throw new EcomlError('E_SHAPE_MISMATCH', `optimizer state ${s.name} [${s.shape.join(', ')}] fits no weight of this model`, { details: { name: s.name } });
         next.set(s.name, this.fromSeam(p, s));
       }
     }
-    // Without saved β powers (a state from elsewhere), recompute them from the step count.
-    const [b1, b2] = this.betas();
-    if (!state.some((s) => s.name === ADAM_ACC_BETA[0])) accBeta[0] = Math.fround(b1 ** (step + 1));
-    if (!state.some((s) => s.name === ADAM_ACC_BETA[1])) accBeta[1] = Math.fround(b2 ** (step + 1));
     this.retire([...this.state].filter(([name, t]) => next.get(name) !== t).map(([, t]) => t));
     this.state = next;
     this.step = step;
-    this.accBeta = accBeta;
+    // Host state a saved state lacks (one from elsewhere) follows from the step count, as Adam's β powers do.
+    this.hostState = { ...this.graphs.optimizer.hostState(step), ...saved };
     return Promise.resolve();
   }
 

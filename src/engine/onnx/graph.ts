@@ -286,6 +286,12 @@ export class Graph {
     return this.one('ReduceSum', [f], 'float', [], { keepdims: { i: 0 } });
   }
 
+  /** Zeros shaped like `v` (whose batch axis is only known at run time). */
+  zerosLike(v: Value): Value {
+    const shape = this.one('Shape', [v], 'int64', [v.shape.length]);
+    return this.one('ConstantOfShape', [shape], 'float', v.shape);
+  }
+
   /** The batch size (x's first axis) as an int64 scalar. */
   batchCount(x: Value): Value {
     const shape = this.one('Shape', [x], 'int64', [x.shape.length]);

@@ -2,7 +2,8 @@
  * The ONNX Runtime engine's public surface. This folder is the only importer of onnxruntime-node.
  * @module
  */
-export { checkSupported, ONNX_LAYERS, supports, unsupportedReason } from './compile.js';
+export { checkSupported, supports, unsupportedReason } from './compile.js';
+export { ONNX_LAYERS } from './layers/index.js';
 export { createOnnxEngine, OnnxEngine, OnnxModel } from './engine.js';
 export type { OnnxEngineOptions } from './engine.js';
 export { DEVICES } from './device.js';

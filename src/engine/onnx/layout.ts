@@ -12,6 +12,12 @@ export function hwioShape(shape: readonly number[]): [number, number, number, nu
   return (shape.length === 3 ? [1, ...shape] : [...shape]) as [number, number, number, number];
 }
 
+/** A weight's (or optimizer slot's) ONNX shape: conv kernels OIHW (conv1d's [k, in, out] as [out, in, 1, k]), the rest as tfjs's. */
+export function onnxShape(p: { readonly shape: readonly number[]; readonly hwio: boolean }): number[] {
+  const [kh, kw, cin, cout] = hwioShape(p.shape);
+  return p.hwio ? [cout, cin, kh, kw] : [...p.shape];
+}
+
 /** HWIO → OIHW; `shape` is the HWIO shape. */
 export function hwioToOihw(src: Float32Array, shape: readonly number[]): Float32Array {
   const [kh, kw, ci, co] = shape as [number, number, number, number];
