@@ -31,11 +31,11 @@ describe('onnx engine devices', () => {
     expect(executionProviders('cpu', empty)).toEqual(['cpu']);
   });
 
-  it('webgpu uses the bundled WebGPU provider, the CPU one taking the ops it lacks, max pools without indices, no Col2Im and Split/Concat of at most 7 parts', () => {
+  it('webgpu uses the bundled WebGPU provider, the CPU one taking the ops it lacks, max pools without indices, no Col2Im and Split/Concat of at most 7 parts; only the CPU updates on the host', () => {
     expect(executionProviders('webgpu', empty)).toEqual([{ name: 'webgpu' }, 'cpu']);
     expect(Object.fromEntries(DEVICES.map((d) => [d, graphOptionsFor(d)]))).toEqual({
-      cpu: { poolIndices: true, col2Im: true },
-      cuda: { poolIndices: true, col2Im: false },
+      cpu: { poolIndices: true, col2Im: true, hostUpdate: true },
+      cuda: { poolIndices: true, col2Im: false, hostUpdate: false },
       webgpu: { poolIndices: false, col2Im: false, maxParts: 7 },
     });
   });

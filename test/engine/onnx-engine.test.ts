@@ -496,6 +496,32 @@ describe('onnx engine', () => {
     expectWeightsClose(await a.getWeights(), await b.getWeights(), 0);
   });
 
+  it('updates Adam and AdamW on the host, fused, exactly as the graph does, across a resume', async () => {
+    const inGraph = createOnnxEngine({ hostUpdate: false });
+    const layers: SpecInput['model']['layers'] = [...cnn(0.25).slice(0, 5), { type: 'batchNormalization' }, ...cnn(0.25).slice(5)];
+    for (const optimizer of [{ type: 'adam' }, { type: 'adamw', weightDecay: 0.1 }] as const) {
+      const spec = specOf([10, 10, 1], layers, { optimizer });
+      expect([compileGraphs(spec, { hostUpdate: true }).hostUpdate, compileGraphs(spec).hostUpdate]).toEqual([true, false]);
+      const [fused, graph] = [await onnx.compile(spec, { seed: 3 }), await inGraph.compile(spec, { seed: 3 })];
+      for (let step = 0; step < 4; step++) {
+        const { x, y } = batch(spec, 8, step);
+        expect((await fused.trainBatch(x, y, 8)).loss).toBe((await graph.trainBatch(x, y, 8)).loss);
+      }
+      // A resume into a fresh fused model goes on as the graph model does.
+      const resumed = await onnx.compile(spec, { seed: 3 });
+      resumed.setWeights(await fused.getWeights());
+      await resumed.setOptimizerState(await graph.getOptimizerState());
+      for (let step = 4; step < 7; step++) {
+        const { x, y } = batch(spec, 8, step);
+        await resumed.trainBatch(x, y, 8);
+        await graph.trainBatch(x, y, 8);
+      }
+      expectWeightsClose(await resumed.getWeights(), await graph.getWeights(), 0);
+      expectWeightsClose(await resumed.getOptimizerState(), await graph.getOptimizerState(), 0);
+      for (const m of [fused, graph, resumed]) m.dispose();
+    }
+  });
+
   it('computes only the rows and columns of valid convs and pools that a later window reads, cutting at the model input', () => {
     const cnn2 = specOf([28, 28, 1], [
       { type: 'conv2d', filters: 4, kernelSize: 3, activation: 'relu' },

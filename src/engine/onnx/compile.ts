@@ -12,11 +12,12 @@ import { EcomlError } from '../../errors.js';
 import { analyzeLayer, layerNames, parseLayerConfig, type Shape, type TypedLayerConfig } from '../../models/layers.js';
 import type { ModelSpec } from '../../models/spec.js';
 import { gradients } from './autodiff.js';
+import { FusedAdam } from './fused.js';
 import { Graph, type Value } from './graph.js';
 import { ONNX_LAYERS, onnxLayer } from './layers/index.js';
 import type { ParamInfo, TrainingPass } from './layers/layer.js';
 import { toNchw, type WindowSpan } from './layers/shapes.js';
-import { onnxShape } from './layout.js';
+import { onnxShape, size } from './layout.js';
 import { LOSSES } from './losses.js';
 import { ONNX_OPTIMIZERS, type OnnxOptimizer, onnxOptimizer } from './optimizers/index.js';
 
@@ -49,6 +50,11 @@ export interface CompiledGraphs {
    * flatten are tfjs's.
    */
   readonly blockedLayout: boolean;
+  /**
+   * Whether the optimizer's update runs on the host (GraphOptions.hostUpdate): the training graph
+   * then outputs each trained weight's gradient, `grad:${param}`, and takes no slots.
+   */
+  readonly hostUpdate: boolean;
 }
 
 function unsupported(message: string, details: Record<string, unknown>): EcomlError {
@@ -192,6 +198,12 @@ export interface GraphOptions {
   readonly col2Im?: boolean;
   /** The most tensors one Split or Concat node may give or take (default unlimited; see Graph). */
   readonly maxParts?: number;
+  /**
+   * Leave the update to the host's fused kernel where the optimizer has one and the weights fit
+   * its memory (default false; fused.ts): on the CPU it replaces a dozen passes over each weight,
+   * and the copies of the new weights and slots out of the graph, with one pass.
+   */
+  readonly hostUpdate?: boolean;
 }
 
 export function compileGraphs(spec: ModelSpec, options: GraphOptions = {}): CompiledGraphs {
@@ -228,14 +240,19 @@ export function compileGraphs(spec: ModelSpec, options: GraphOptions = {}): Comp
   const grads = gradients(g, objective.loss, wrt, undefined, { col2Im: options.col2Im ?? true });
 
   const optimizer = onnxOptimizer(spec.compile.optimizer);
-  const update = optimizer.graphUpdate(g);
+  const hostUpdate = options.hostUpdate === true && optimizer.fused !== undefined && FusedAdam.fits(trained.map((p) => size(onnxShape(p))));
+  const update = hostUpdate ? undefined : optimizer.graphUpdate(g);
   trained.forEach((p, i) => {
     const grad = grads[i];
     if (grad === undefined) throw new EcomlError('E_INTERNAL', `weight ${p.name} does not affect the loss`);
+    if (update === undefined) {
+      g.output(grad, `grad:${p.name}`);
+      return;
+    }
     const slots = optimizer.slots.map((slot) => g.input(`${p.name}/${slot}`, 'float', onnxShape(p)));
     const next = update(wrt[i] as Value, grad, slots);
     next.slots.forEach((v, k) => g.output(v, `new:${p.name}/${optimizer.slots[k] as string}`));
     g.output(next.weight, `new:${p.name}`);
   });
-  return { params, optimizer, dropouts, inference, training: g, blockedLayout };
+  return { params, optimizer, dropouts, inference, training: g, blockedLayout, hostUpdate };
 }

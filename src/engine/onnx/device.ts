@@ -57,7 +57,7 @@ export function executionProviders(device: Device, bindingDir: string = ortBindi
  */
 export function graphOptionsFor(device: Device): GraphOptions {
   if (device === 'webgpu') return { poolIndices: false, col2Im: false, maxParts: 7 };
-  return { poolIndices: true, col2Im: device === 'cpu' };
+  return { poolIndices: true, col2Im: device === 'cpu', hostUpdate: device === 'cpu' };
 }
 
 const NEEDS: Readonly<Record<Exclude<Device, 'cpu'>, string>> = {

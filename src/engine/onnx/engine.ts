@@ -17,7 +17,8 @@ import type { BatchMetrics, CompileOptions, CompiledModel, Engine, NamedWeight }
 import { compileGraphs, type CompiledGraphs, unsupportedReason } from './compile.js';
 import { Graph } from './graph.js';
 import type { ParamInfo } from './layers/layer.js';
-import { onnxShape, toOnnxLayout, toTfjsLayout } from './layout.js';
+import { FusedAdam } from './fused.js';
+import { onnxShape, size, toOnnxLayout, toTfjsLayout } from './layout.js';
 import { LOSSES } from './losses.js';
 import type { HostState } from './optimizers/index.js';
 import { decodeInitializers, floatTensor } from './protobuf.js';
@@ -33,10 +34,8 @@ export interface OnnxEngineOptions {
   readonly device?: Device;
   /** Where onnxruntime-node's native libraries are (a seam for tests of the device check). */
   readonly bindingDir?: string;
-}
-
-function size(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
+  /** Run Adam's update on the host, fused (default true on the CPU; GraphOptions.hostUpdate); false keeps it in the graph. */
+  readonly hostUpdate?: boolean;
 }
 
 /** Keras' initial value for batch-norm vectors: gamma and the moving variance 1, the rest 0. */
@@ -105,6 +104,11 @@ export class OnnxModel implements CompiledModel {
   private readback: Promise<ort.InferenceSession> | undefined;
   /** Settles once every read-back begun so far has ended: the tensors it reads live until then. */
   private reads: Promise<unknown> = Promise.resolve();
+  /**
+   * Where the update runs on the host (CompiledGraphs.hostUpdate): the trained weights and their
+   * slots live in its memory, and `weights` and `state` hold tensors over it.
+   */
+  private readonly fused: FusedAdam | undefined;
 
   constructor(
     readonly spec: ModelSpec,
@@ -118,6 +122,7 @@ export class OnnxModel implements CompiledModel {
     this.parameterCount = profile.parameterCount;
     this.flopsPerSample = profile.flopsPerSample;
     this.inputSize = size(spec.input);
+    this.fused = graphs.hostUpdate ? FusedAdam.create(this.trained().map((p) => size(p.shape))) : undefined;
     this.setWeights(weights);
     this.resetOptimizer();
   }
@@ -134,6 +139,37 @@ export class OnnxModel implements CompiledModel {
     this.state = new Map(
       this.graphs.optimizer.slots.flatMap((slot) => this.trained().map((p) => [`${p.name}/${slot}`, new ort.Tensor('float32', new Float32Array(size(p.shape)), onnxShape(p))] as const)),
     );
+    this.adopt();
+  }
+
+  /**
+   * With the update on the host: copies the weights and slots the maps hold into its memory, where
+   * they are not there already, and points the maps at it.
+   */
+  private adopt(): void {
+    const fused = this.fused;
+    if (fused === undefined) return;
+    this.trained().forEach((p, i) => {
+      const here = fused.weight(i);
+      const held = this.weights.get(p.name)?.data as Float32Array | undefined;
+      if (held !== undefined && held.buffer !== here.buffer) here.set(held);
+      for (const slot of this.graphs.optimizer.slots as readonly ('m' | 'v')[]) {
+        const moment = fused.moment(i, slot);
+        const state = this.state.get(`${p.name}/${slot}`)?.data as Float32Array | undefined;
+        if (state !== undefined && state.buffer !== moment.buffer) moment.set(state);
+      }
+    });
+    this.bind(fused);
+  }
+
+  /** Points the maps at the host update's memory. */
+  private bind(fused: FusedAdam): void {
+    this.trained().forEach((p, i) => {
+      this.weights.set(p.name, new ort.Tensor('float32', fused.weight(i), onnxShape(p)));
+      for (const slot of this.graphs.optimizer.slots as readonly ('m' | 'v')[]) {
+        if (this.state.has(`${p.name}/${slot}`)) this.state.set(`${p.name}/${slot}`, new ort.Tensor('float32', fused.moment(i, slot), onnxShape(p)));
+      }
+    });
   }
 
   private checkBatch(x: Float32Array, n: number, y?: Int32Array): void {
@@ -185,14 +221,24 @@ export class OnnxModel implements CompiledModel {
     if (n === 0) throw new EcomlError('E_SHAPE_MISMATCH', 'cannot train on 0 samples');
     const feeds: Record<string, ort.Tensor> = { x: this.inputs(x, 0, n), labels: this.labels(y, 0, n), ...this.masks(n) };
     for (const [name, t] of this.weights) feeds[name] = t;
-    for (const [name, t] of this.state) feeds[name] = t;
-    for (const [name, v] of Object.entries(this.graphs.optimizer.stepInputs(this.hostState))) feeds[name] = new ort.Tensor('float32', Float32Array.of(v), []);
+    const fused = this.fused;
+    // With the update on the host the graph takes neither slots nor the step's scalars.
+    if (fused === undefined) {
+      for (const [name, t] of this.state) feeds[name] = t;
+      for (const [name, v] of Object.entries(this.graphs.optimizer.stepInputs(this.hostState))) feeds[name] = new ort.Tensor('float32', Float32Array.of(v), []);
+    }
     const out = await guarded('onnx', 'training', () => this.training.run(feeds));
-    // The step's outputs become the next step's inputs as they are, on the GPU where it ran: no copies.
-    this.retire([...this.weights.values(), ...this.state.values()]);
-    for (const name of this.weights.keys()) this.weights.set(name, out[`new:${name}`] as ort.Tensor);
+    if (fused === undefined) {
+      // The step's outputs become the next step's inputs as they are, on the GPU where it ran: no copies.
+      this.retire([...this.weights.values(), ...this.state.values()]);
+      for (const name of this.weights.keys()) this.weights.set(name, out[`new:${name}`] as ort.Tensor);
+      for (const name of this.state.keys()) this.state.set(name, out[`new:${name}`] as ort.Tensor);
+    } else {
+      const scalars = (this.graphs.optimizer.fused as NonNullable<typeof this.graphs.optimizer.fused>)(this.hostState);
+      this.trained().forEach((p, i) => fused.update(i, (out[`grad:${p.name}`] as ort.Tensor).data as Float32Array, scalars));
+      for (const p of this.graphs.params) if (p.moving === true) this.weights.set(p.name, out[`new:${p.name}`] as ort.Tensor);
+    }
     this.weightsVersion++;
-    for (const name of this.state.keys()) this.state.set(name, out[`new:${name}`] as ort.Tensor);
     this.step++;
     this.hostState = this.graphs.optimizer.advance(this.hostState);
     return this.metrics((out.loss?.data as Float32Array)[0] as number, (out.correct?.data as Float32Array)[0] as number, n);
@@ -240,14 +286,15 @@ export class OnnxModel implements CompiledModel {
     return this.inference.session;
   }
 
-  private async bakedInferenceGraph(): Promise<Uint8Array> {
-    const host = await this.hostTensors();
-    const initializers = this.graphs.params.map((p) => {
-      const values = (host.get(p.name) as ort.Tensor).data as Float32Array;
-      // A blocked-layout inference graph flattens images in tfjs's HWC order (see ParamInfo.chwRows).
-      return floatTensor(this.graphs.blockedLayout && p.chwRows !== undefined ? toTfjsLayout(values, p.shape, false, p.chwRows) : values, onnxShape(p), p.name);
+  private bakedInferenceGraph(): Promise<Uint8Array> {
+    return this.withHost((host) => {
+      const initializers = this.graphs.params.map((p) => {
+        const values = (host.get(p.name) as ort.Tensor).data as Float32Array;
+        // A blocked-layout inference graph flattens images in tfjs's HWC order (see ParamInfo.chwRows).
+        return floatTensor(this.graphs.blockedLayout && p.chwRows !== undefined ? toTfjsLayout(values, p.shape, false, p.chwRows) : values, onnxShape(p), p.name);
+      });
+      return this.graphs.inference.toModel(initializers);
     });
-    return this.graphs.inference.toModel(initializers);
   }
 
   private toSeam(p: ParamInfo, t: ort.Tensor): NamedWeight {
@@ -265,13 +312,27 @@ export class OnnxModel implements CompiledModel {
   }
 
   /**
-   * The weights and optimizer state as host tensors. A training session on a GPU leaves its outputs
-   * there (see OnnxEngine.build), so they are copied back by a session of Identity nodes, once per
-   * change: a GPU tensor's own getData() aborts the process in onnxruntime-node 1.30.
+   * `read` of the weights and optimizer state as host tensors: at once where they are on the host
+   * (the fused update changes its memory in place, so a read must not wait for a later step), and
+   * once read back where they are on the GPU.
    */
-  private hostTensors(): Promise<ReadonlyMap<string, ort.Tensor>> {
+  private withHost<T>(read: (host: ReadonlyMap<string, ort.Tensor>) => T): Promise<T> {
     const all = new Map([...this.weights, ...this.state]);
-    if (![...all.values()].some((t) => t.location === 'gpu-buffer')) return Promise.resolve(all);
+    if ([...all.values()].some((t) => t.location === 'gpu-buffer')) return this.hostTensors(all).then(read);
+    try {
+      return Promise.resolve(read(all));
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  /**
+   * The weights and optimizer state `all`, some on the GPU, as host tensors. A training session on
+   * a GPU leaves its outputs there (see OnnxEngine.build), so they are copied back by a session of
+   * Identity nodes, once per change: a GPU tensor's own getData() aborts the process in
+   * onnxruntime-node 1.30.
+   */
+  private hostTensors(all: ReadonlyMap<string, ort.Tensor>): Promise<ReadonlyMap<string, ort.Tensor>> {
     if (this.host === undefined) {
       const reading = this.readBack(all);
       this.host = reading;
@@ -305,9 +366,8 @@ export class OnnxModel implements CompiledModel {
     if (onDevice.length > 0) void this.reads.then(() => onDevice.forEach((t) => t.dispose()));
   }
 
-  async getWeights(): Promise<NamedWeight[]> {
-    const host = await this.hostTensors();
-    return this.graphs.params.map((p) => this.toSeam(p, host.get(p.name) as ort.Tensor));
+  getWeights(): Promise<NamedWeight[]> {
+    return this.withHost((host) => this.graphs.params.map((p) => this.toSeam(p, host.get(p.name) as ort.Tensor)));
   }
 
   setWeights(weights: readonly NamedWeight[]): void {
@@ -322,20 +382,22 @@ export class OnnxModel implements CompiledModel {
     });
     this.retire(this.weights.values());
     this.weights = new Map(next);
+    this.adopt();
     this.weightsVersion++;
   }
 
-  async getOptimizerState(): Promise<NamedWeight[]> {
-    const host = await this.hostTensors();
-    const state: NamedWeight[] = [{ name: 'iter', shape: [], values: Float32Array.of(this.step) }];
-    for (const slot of this.graphs.optimizer.slots) {
-      for (const p of this.trained()) {
-        const name = `${p.name}/${slot}`;
-        state.push({ ...this.toSeam(p, host.get(name) as ort.Tensor), name });
+  getOptimizerState(): Promise<NamedWeight[]> {
+    return this.withHost((host) => {
+      const state: NamedWeight[] = [{ name: 'iter', shape: [], values: Float32Array.of(this.step) }];
+      for (const slot of this.graphs.optimizer.slots) {
+        for (const p of this.trained()) {
+          const name = `${p.name}/${slot}`;
+          state.push({ ...this.toSeam(p, host.get(name) as ort.Tensor), name });
+        }
       }
-    }
-    for (const [name, v] of Object.entries(this.hostState)) state.push({ name, shape: [], values: Float32Array.of(v) });
-    return state;
+      for (const [name, v] of Object.entries(this.hostState)) state.push({ name, shape: [], values: Float32Array.of(v) });
+      return state;
+    });
   }
 
   setOptimizerState(state: readonly NamedWeight[]): Promise<void> {
@@ -355,6 +417,7 @@ export class OnnxModel implements CompiledModel {
     }
     this.retire([...this.state].filter(([name, t]) => next.get(name) !== t).map(([, t]) => t));
     this.state = next;
+    this.adopt();
     this.step = step;
     // Host state a saved state lacks (one from elsewhere) follows from the step count, as Adam's β powers do.
     this.hostState = { ...this.graphs.optimizer.hostState(step), ...saved };
@@ -383,6 +446,7 @@ export class OnnxEngine implements Engine {
   private readonly threads: number;
   private readonly device: Device;
   private readonly bindingDir: string | undefined;
+  private readonly hostUpdate: boolean;
   private checkedProviders: ort.InferenceSession.ExecutionProviderConfig[] | undefined;
   private started: Promise<void> | undefined;
 
@@ -390,6 +454,7 @@ export class OnnxEngine implements Engine {
     this.threads = options.threads ?? 1;
     this.device = options.device ?? 'cpu';
     this.bindingDir = options.bindingDir;
+    this.hostUpdate = options.hostUpdate ?? true;
   }
 
   unsupportedReason(spec: ModelSpec): string | undefined {
@@ -428,7 +493,7 @@ export class OnnxEngine implements Engine {
   }
 
   private async build(spec: ModelSpec, seed: number, weights: (graphs: CompiledGraphs) => readonly NamedWeight[]): Promise<OnnxModel> {
-    const graphs = compileGraphs(spec, graphOptionsFor(this.device));
+    const graphs = compileGraphs(spec, { ...graphOptionsFor(this.device), ...(this.hostUpdate ? {} : { hostUpdate: false }) });
     const options = sessionOptions(this.threads, this.providers(), graphs.blockedLayout);
     // On webgpu the step's new weights and optimizer state stay on the device as the next step's
     // inputs, instead of crossing to the host and back every step; the host reads them back only

@@ -63,5 +63,21 @@ export function adam(spec: OptimizerSpec, decoupled: boolean): OnnxOptimizer {
       const [p1, p2] = powers(state);
       return { [CORRECTION1]: 1 - p1, [CORRECTION2]: 1 - p2 };
     },
+    // stepScalars' arithmetic in float32, as the graph does it on the float32 inputs stepInputs gives.
+    fused: (state) => {
+      const f = Math.fround;
+      const [p1, p2] = powers(state);
+      const corr1 = f(1 - p1);
+      const rootCorr2 = f(Math.sqrt(f(1 - p2)));
+      return {
+        beta1: o.beta1,
+        oneMinusBeta1: 1 - o.beta1,
+        beta2: o.beta2,
+        oneMinusBeta2: 1 - o.beta2,
+        negAlpha: f(f(rootCorr2 * f(-o.learningRate)) / corr1),
+        epsilonHat: f(rootCorr2 * f(o.epsilon)),
+        ...(decoupled ? { decay: o.learningRate * o.weightDecay } : {}),
+      };
+    },
   };
 }

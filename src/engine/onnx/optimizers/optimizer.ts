@@ -6,6 +6,7 @@
  * @module
  */
 import type { ModelSpec } from '../../../models/spec.js';
+import type { AdamScalars } from '../fused.js';
 import type { Graph, Value } from '../graph.js';
 
 export type OptimizerSpec = ModelSpec['compile']['optimizer'];
@@ -34,6 +35,11 @@ export interface OnnxOptimizer {
   advance(state: HostState): HostState;
   /** The step's scalar graph inputs by name, from the host state: the one place they are computed. */
   stepInputs(state: HostState): Readonly<Record<string, number>>;
+  /**
+   * Where the update also runs on the host, fused (fused.ts: Adam's, bit-identical to graphUpdate's
+   * from the same gradient): the step's scalars for it, from the host state.
+   */
+  readonly fused?: (state: HostState) => AdamScalars;
 }
 
 /** The host side of an optimizer that keeps no state there. */
