@@ -27,14 +27,14 @@ export function methodOf(m: Measurement): string {
 }
 
 /**
- * Training throughput after a few warm-up steps (kernel compilation, allocation): the best of
- * `epochs` epochs, since an epoch is short and a shared machine's noise is not.
+ * Training throughput after `warmup` steps (kernel compilation, allocation): the best of `epochs`
+ * epochs, since an epoch is short and a shared machine's noise is not.
  */
-export async function timeTraining(meter: Meter, label: string, model: CompiledModel, data: Dataset, batchSize: number, epochs = 3): Promise<Timed> {
+export async function timeTraining(meter: Meter, label: string, model: CompiledModel, data: Dataset, batchSize: number, epochs = 3, warmup = 5): Promise<Timed> {
   let warm = 0;
   for (const b of batches(data, batchSize, { shuffle: true, seed: 1, epoch: 0 })) {
     await model.trainBatch(b.x, b.y, b.n);
-    if (++warm >= 5) break;
+    if (++warm >= warmup) break;
   }
   return best(epochs, (epoch) =>
     timed(meter, label, data.n, async () => {
