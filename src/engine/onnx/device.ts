@@ -21,7 +21,7 @@ export type Device = (typeof DEVICES)[number];
 export const CUDA_PROVIDER_FILES = ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'] as const;
 
 const INSTALL_HINT =
-  'install it with `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node` (downloads Microsoft.ML.OnnxRuntime.Gpu.Linux from NuGet; this project sets onnxruntime-node-install=skip in .npmrc); it needs CUDA 12 and cuDNN 9 on the library path';
+  'install it with `ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js` (downloads Microsoft.ML.OnnxRuntime.Gpu.Linux from NuGet; this project\'s package.json denies that install script in allowScripts, so npm ci skips it); it needs CUDA 12 and cuDNN 9 on the library path';
 
 /** The folder holding onnxruntime-node's native binding for this platform. */
 export function ortBindingDir(): string {
