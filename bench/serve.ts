@@ -97,21 +97,26 @@ interface Server {
   readonly input: string;
 }
 
-async function startServer(runtime: string, batching: 'on' | 'off'): Promise<Server> {
-  const child = spawn(
-    process.execPath,
-    [join(root, 'bin/ecoml.js'), 'serve', '--model-repository', join(here, `repo-${runtime}`), '--port', '0', '--batching', batching, '--store', join(here, 'store'), '--idle-unload', '0'],
-    { cwd: root, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ECOML_COUNTRY: '' } },
-  );
-  const url = await new Promise<string>((resolve, reject) => {
+/** The address a server child process logs once it listens (its first `"address"` on stderr). */
+function listeningAt(child: ChildProcess, what: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
     let text = '';
     child.stderr?.on('data', (chunk: Buffer) => {
       text += chunk.toString();
       const match = /"address":"(http:\/\/[^"]+)"/.exec(text);
       if (match) resolve(match[1] as string);
     });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}:\n${text}`)));
+    child.once('exit', (code) => reject(new Error(`${what} exited with ${code}:\n${text}`)));
   });
+}
+
+async function startServer(runtime: string, batching: 'on' | 'off'): Promise<Server> {
+  const child = spawn(
+    process.execPath,
+    [join(root, 'bin/ecoml.js'), 'serve', '--model-repository', join(here, `repo-${runtime}`), '--port', '0', '--batching', batching, '--store', join(here, 'store'), '--idle-unload', '0'],
+    { cwd: root, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ECOML_COUNTRY: '' } },
+  );
+  const url = await listeningAt(child, 'server');
   const meta = (await (await fetch(`${url}/v2/models/mnist`)).json()) as { inputs: { name: string }[] };
   return { url, process: child, input: meta.inputs[0]?.name ?? 'x' };
 }
@@ -131,15 +136,7 @@ async function startFloor(): Promise<Server> {
     process.stderr.write(JSON.stringify({ address: await app.listen({ host: '127.0.0.1', port: 0 }) }));
     process.on('SIGTERM', () => app.close().then(() => process.exit(0)));`;
   const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    let text = '';
-    child.stderr?.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      const match = /"address":"(http:\/\/[^"]+)"/.exec(text);
-      if (match) resolve(match[1] as string);
-    });
-    child.once('exit', (code) => reject(new Error(`floor server exited with ${code}:\n${text}`)));
-  });
+  const url = await listeningAt(child, 'floor server');
   return { url, process: child, input: 'x' };
 }
 
@@ -286,11 +283,12 @@ for (const runtime of RUNTIMES) {
   }
 }
 
-const batchingGain = RUNTIMES.map((runtime) => {
+// Judged only where the run measured concurrency 32 both ways (--concurrency may leave it out).
+const batchingGain = RUNTIMES.flatMap((runtime) => {
   const at = (batching: string) => points.find((p) => p.runtime === runtime && p.batching === batching && p.concurrency === 32 && p.samplesPerRequest === 1);
   const on = at('on');
   const off = at('off');
-  return { runtime, joulesOff: off?.joulesPerInference ?? NaN, joulesOn: on?.joulesPerInference ?? NaN, ratio: (off?.joulesPerInference ?? NaN) / (on?.joulesPerInference ?? NaN) };
+  return on === undefined || off === undefined ? [] : [{ runtime, joulesOff: off.joulesPerInference, joulesOn: on.joulesPerInference, ratio: off.joulesPerInference / on.joulesPerInference }];
 });
 
 console.log(`ecoml serve, recipe model, binary v2 requests, ${cpus()[0]?.model ?? 'unknown CPU'} × ${cpus().length}, ${DURATION} s per point, best of ${ROUNDS} alternating rounds (64-sample: ${ROUNDS + 1})`);
