@@ -149,25 +149,16 @@ export class OnnxModel implements CompiledModel {
   private adopt(): void {
     const fused = this.fused;
     if (fused === undefined) return;
+    const adopted = (held: ort.Tensor | undefined, here: Float32Array<ArrayBuffer>, shape: number[]): ort.Tensor => {
+      const data = held?.data as Float32Array | undefined;
+      if (data !== undefined && data.buffer !== here.buffer) here.set(data);
+      return new ort.Tensor('float32', here, shape);
+    };
     this.trained().forEach((p, i) => {
-      const here = fused.weight(i);
-      const held = this.weights.get(p.name)?.data as Float32Array | undefined;
-      if (held !== undefined && held.buffer !== here.buffer) here.set(held);
+      this.weights.set(p.name, adopted(this.weights.get(p.name), fused.weight(i), onnxShape(p)));
       for (const slot of this.graphs.optimizer.slots as readonly ('m' | 'v')[]) {
-        const moment = fused.moment(i, slot);
-        const state = this.state.get(`${p.name}/${slot}`)?.data as Float32Array | undefined;
-        if (state !== undefined && state.buffer !== moment.buffer) moment.set(state);
-      }
-    });
-    this.bind(fused);
-  }
-
-  /** Points the maps at the host update's memory. */
-  private bind(fused: FusedAdam): void {
-    this.trained().forEach((p, i) => {
-      this.weights.set(p.name, new ort.Tensor('float32', fused.weight(i), onnxShape(p)));
-      for (const slot of this.graphs.optimizer.slots as readonly ('m' | 'v')[]) {
-        if (this.state.has(`${p.name}/${slot}`)) this.state.set(`${p.name}/${slot}`, new ort.Tensor('float32', fused.moment(i, slot), onnxShape(p)));
+        const name = `${p.name}/${slot}`;
+        if (this.state.has(name)) this.state.set(name, adopted(this.state.get(name), fused.moment(i, slot), onnxShape(p)));
       }
     });
   }
