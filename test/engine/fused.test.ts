@@ -48,7 +48,7 @@ describe('FusedAdam', () => {
   it('updates each parameter bit for bit as float32 Adam and AdamW do, whatever the sizes', () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 1, max: 70 }), { minLength: 1, maxLength: 4 }), fc.integer(), fc.boolean(), (sizes, seed, decoupled) => {
-        const fused = FusedAdam.create(sizes) as FusedAdam;
+        const fused = new FusedAdam(sizes);
         const ref = sizes.map((n, i) => ({ w: floats(n, 1, seed + i), m: new Float32Array(n), v: new Float32Array(n) }));
         ref.forEach((r, i) => fused.weight(i).set(r.w));
         for (let t = 1; t <= 4; t++) {
@@ -70,10 +70,13 @@ describe('FusedAdam', () => {
     );
   });
 
-  it('refuses a gradient of the wrong size, or for no parameter', () => {
-    const fused = FusedAdam.create([48]) as FusedAdam;
+  it('refuses a gradient of the wrong size, for no parameter, or parameters beyond its 4 GiB', () => {
+    const fused = new FusedAdam([48]);
     const s = scalarsAt(1, undefined);
     expect(() => fused.update(0, new Float32Array(47), s)).toThrow(RangeError);
     expect(() => fused.update(1, new Float32Array(48), s)).toThrow(RangeError);
+    // 2³⁰ weights, their moments and a gradient are 16 GiB: more than WebAssembly's 4 GiB.
+    expect(FusedAdam.fits([2 ** 30])).toBe(false);
+    expect(() => new FusedAdam([2 ** 30])).toThrow(RangeError);
   });
 });

@@ -122,7 +122,7 @@ export class OnnxModel implements CompiledModel {
     this.parameterCount = profile.parameterCount;
     this.flopsPerSample = profile.flopsPerSample;
     this.inputSize = size(spec.input);
-    this.fused = graphs.hostUpdate ? FusedAdam.create(this.trained().map((p) => size(p.shape))) : undefined;
+    this.fused = graphs.hostUpdate ? new FusedAdam(this.trained().map((p) => size(p.shape))) : undefined;
     this.setWeights(weights);
     this.resetOptimizer();
   }

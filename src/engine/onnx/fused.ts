@@ -226,7 +226,9 @@ export class FusedAdam {
   private readonly memory: WasmMemory;
   private readonly kernels: Record<KernelName, Kernel>;
 
-  private constructor(sizes: readonly number[]) {
+  /** For parameters of these element counts; they must fit (see fits). */
+  constructor(sizes: readonly number[]) {
+    if (!FusedAdam.fits(sizes)) throw new RangeError(`${sizes.length} parameters of ${sizes.reduce((a, b) => a + b, 0)} elements, their moments and a gradient do not fit in 4 GiB`);
     let at = 0;
     for (const n of sizes) {
       this.slots.push({ w: at, m: at + padded(n), v: at + 2 * padded(n), n });
@@ -241,11 +243,6 @@ export class FusedAdam {
   /** Whether parameters of these element counts, their moments and a gradient fit in WebAssembly's 4 GiB. */
   static fits(sizes: readonly number[]): boolean {
     return bytesFor(sizes) <= MAX_PAGES * PAGE;
-  }
-
-  /** The fused update for parameters of these element counts, or undefined where they do not fit. */
-  static create(sizes: readonly number[]): FusedAdam | undefined {
-    return FusedAdam.fits(sizes) ? new FusedAdam(sizes) : undefined;
   }
 
   private view(offset: number, n: number): Float32Array<ArrayBuffer> {

@@ -7,12 +7,12 @@
  * @module
  */
 
-/** A conv kernel's HWIO shape: conv1d's [k, in, out] as [1, k, in, out]. */
 /** The number of elements in a tensor of this shape. */
 export function size(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
+/** A conv kernel's HWIO shape: conv1d's [k, in, out] as [1, k, in, out]. */
 export function hwioShape(shape: readonly number[]): [number, number, number, number] {
   return (shape.length === 3 ? [1, ...shape] : [...shape]) as [number, number, number, number];
 }
