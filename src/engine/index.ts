@@ -6,13 +6,13 @@ import { createOnnxEngine } from './onnx/index.js';
 import { createTfjsEngine } from './tfjs/index.js';
 import type { Engine } from './types.js';
 
-export type { BatchMetrics, CompiledModel, CompileOptions, ElementType, Engine, HostData, HostTensor, InferenceModel, NamedWeight, TensorSpec } from './types.js';
+export type { BatchMetrics, CompiledModel, CompileOptions, ElementType, Engine, HostData, HostTensor, InferenceModel, NamedWeight, Predictor, TensorSpec } from './types.js';
 export { createTfjsEngine, fromLayersModel, layersModelBytes, openTfjsInference, TfjsEngine } from './tfjs/index.js';
 export type { LayersModel, LayersModelOptions, Tfjs, TfjsModel } from './tfjs/index.js';
 
 import type { OnnxEngineOptions } from './onnx/index.js';
-export { createOnnxEngine, DEVICES, ONNX_LAYERS, onnxModelBytes, openOnnxInference, supports as onnxSupports } from './onnx/index.js';
-export type { Device, OnnxEngineOptions, OnnxInferenceOptions } from './onnx/index.js';
+export { createOnnxEngine, DEVICES, GRAPH_FILE, ONNX_GRAPH_ENGINE, ONNX_LAYERS, onnxModelBytes, OnnxGraphModel, openOnnxInference, supports as onnxSupports } from './onnx/index.js';
+export type { Device, OnnxEngineOptions, OnnxGraphModelOptions, OnnxInferenceOptions } from './onnx/index.js';
 
 /** Every engine by name, as plain data; each call makes fresh instances. */
 export function createEngines(options: OnnxEngineOptions = {}): { readonly tfjs: Engine; readonly onnx: Engine } {

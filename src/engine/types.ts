@@ -18,16 +18,26 @@ export interface NamedWeight {
   readonly values: Float32Array;
 }
 
-/** A model compiled for one engine: weights, optimizer state and the compiled graphs. */
-export interface CompiledModel {
+/**
+ * What evaluation and prediction need: a model of `spec` that predicts, whether it can also train
+ * (a CompiledModel) or is an inference graph only (a compressed model's ONNX file).
+ */
+export interface Predictor {
   readonly engine: string;
   readonly spec: ModelSpec;
-  /** One optimizer step on a batch of `n` samples. */
-  trainBatch(x: Float32Array, y: Int32Array, n: number): Promise<BatchMetrics>;
   /** Loss and metrics over `n` samples (no weight update), computed in batches of `batchSize`. */
   evaluate(x: Float32Array, y: Int32Array, n: number, batchSize: number): Promise<BatchMetrics>;
   /** Class probabilities, row-major n × numClasses. */
   predict(x: Float32Array, n: number, batchSize?: number): Promise<Float32Array>;
+  readonly parameterCount: number;
+  readonly flopsPerSample: number;
+  dispose(): void;
+}
+
+/** A model compiled for one engine: weights, optimizer state and the compiled graphs. */
+export interface CompiledModel extends Predictor {
+  /** One optimizer step on a batch of `n` samples. */
+  trainBatch(x: Float32Array, y: Int32Array, n: number): Promise<BatchMetrics>;
   /** The weights in the tfjs engine's names and layouts (asynchronous: a GPU engine reads them back from the device). */
   getWeights(): Promise<NamedWeight[]>;
   setWeights(weights: readonly NamedWeight[]): void;
@@ -36,9 +46,6 @@ export interface CompiledModel {
   setOptimizerState(state: readonly NamedWeight[]): Promise<void>;
   /** Writes the engine's native model files (for tfjs: model.json + weight shards) into `dir`, creating it. */
   saveTo(dir: string): Promise<{ files: string[] }>;
-  readonly parameterCount: number;
-  readonly flopsPerSample: number;
-  dispose(): void;
 }
 
 export interface CompileOptions {

@@ -137,12 +137,15 @@ export function checkModelDirTarget(dir: string, what: string): void {
   refuseForeignDirectory(dir, what);
 }
 
+/** What a model directory is written from: a trained model, or an inference graph (a compressed model). */
+export type SavableModel = Pick<CompiledModel, 'engine' | 'spec' | 'parameterCount' | 'flopsPerSample' | 'saveTo'>;
+
 /**
  * Writes `compiled` with its sidecar to `dir`, atomically: everything goes into a temporary
  * sibling directory, is fsynced, and is renamed over `dir`. An existing `dir` is replaced only if
  * it is empty or holds an ecoml model. Returns the sidecar written.
  */
-export async function saveModelDir(dir: string, compiled: CompiledModel, input: SidecarInput): Promise<ModelSidecar> {
+export async function saveModelDir(dir: string, compiled: SavableModel, input: SidecarInput): Promise<ModelSidecar> {
   const what = `model directory ${dir}`;
   const parent = dirname(dir);
   ensureDirectory(parent, what);

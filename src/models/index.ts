@@ -8,4 +8,4 @@ export type { Activation, LayerAnalysis, LayerConfigOf, LayerType, RecurrentLaye
 export { defaultHpValues, defineSpec, loadSpecFile, modelProfile, parseSpecText, resolveModelSpec } from './load.js';
 export type { LayerProfile, ModelProfile, ResolveOptions, SpecInput } from './load.js';
 export { checkModelDirTarget, loadModelDir, readModelDir, saveModelDir, SIDECAR_FILE, SIDECAR_FORMAT } from './artifact.js';
-export type { ModelDirProfile, ModelSidecar, SidecarInput } from './artifact.js';
+export type { ModelDirProfile, ModelSidecar, SavableModel, SidecarInput } from './artifact.js';

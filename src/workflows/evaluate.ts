@@ -4,7 +4,7 @@
  * @module
  */
 import type { Dataset } from '../data/index.js';
-import type { CompiledModel } from '../engine/types.js';
+import type { Predictor } from '../engine/types.js';
 import type { Measurement } from '../meter/index.js';
 import type { Workspace } from './workspace.js';
 
@@ -88,7 +88,7 @@ function median(values: number[]): number {
 
 export async function evaluateModel(
   ws: Workspace,
-  model: CompiledModel,
+  model: Predictor,
   data: Dataset,
   options: { readonly batchSize: number; readonly classNames?: readonly string[] },
 ): Promise<EvaluationReport> {

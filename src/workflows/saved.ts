@@ -2,19 +2,21 @@
  * Working with saved model directories: predict on files and evaluate on labelled data.
  * @module
  */
-import { resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { applyPreprocessing, loadCsvDataset, loadIdxPair, loadMnist, loadPredictInput, type Dataset } from '../data/index.js';
 import { EcomlError } from '../errors.js';
 import type { Measurement } from '../meter/index.js';
-import { loadModelDir, type ModelSidecar } from '../models/index.js';
-import type { CompiledModel } from '../engine/types.js';
+import { loadModelDir, readModelDir, type ModelSidecar } from '../models/index.js';
+import { GRAPH_FILE, ONNX_GRAPH_ENGINE, OnnxGraphModel, type Predictor } from '../engine/index.js';
 import { argmaxRows, evaluateModel, type EvaluationReport } from './evaluate.js';
 import { moveToEngine } from './engines.js';
 import type { Workspace } from './workspace.js';
 
 export interface LoadedModel {
   readonly dir: string;
-  readonly compiled: CompiledModel;
+  /** A trained model on the workspace's engine, or, for a compressed model, its ONNX graph. */
+  readonly compiled: Predictor;
   readonly sidecar: ModelSidecar;
   readonly measurement: Measurement;
 }
@@ -22,7 +24,12 @@ export interface LoadedModel {
 export async function openModel(ws: Workspace, dir: string): Promise<LoadedModel> {
   const full = resolve(ws.cwd, dir);
   const window = await ws.meter.begin('load');
-  const { compiled: stored, sidecar } = await loadModelDir(full, ws.reference);
+  const sidecar = await readModelDir(full);
+  if (sidecar.engine === ONNX_GRAPH_ENGINE) {
+    const graph = await OnnxGraphModel.open(sidecar.resolvedSpec, await readFile(join(full, GRAPH_FILE)));
+    return { dir: full, compiled: graph, sidecar, measurement: await window.end() };
+  }
+  const { compiled: stored } = await loadModelDir(full, ws.reference);
   const engine = ws.engineFor(stored.spec);
   const compiled = await moveToEngine(stored, engine, 0);
   if (compiled !== stored) stored.dispose();

@@ -19,7 +19,7 @@ import { Graph } from './graph.js';
 import type { ParamInfo } from './layers/layer.js';
 import { FusedAdam } from './fused.js';
 import { onnxShape, size, toOnnxLayout, toTfjsLayout } from './layout.js';
-import { LOSSES } from './losses.js';
+import { batchMetrics, checkBatch, scoreProbabilities } from './batch.js';
 import type { HostState } from './optimizers/index.js';
 import { decodeInitializers, floatTensor } from './protobuf.js';
 import { type Device, deviceFailure, executionProviders, graphOptionsFor } from './device.js';
@@ -163,25 +163,6 @@ export class OnnxModel implements CompiledModel {
     });
   }
 
-  private checkBatch(x: Float32Array, n: number, y?: Int32Array): void {
-    if (!Number.isInteger(n) || n < 0) throw new EcomlError('E_SHAPE_MISMATCH', `the sample count must be a non-negative integer, got ${n}`);
-    if (x.length < n * this.inputSize) {
-      throw new EcomlError('E_SHAPE_MISMATCH', `${n} samples of shape [${this.spec.input.join(', ')}] need ${n * this.inputSize} values, got ${x.length}`, {
-        details: { expected: n * this.inputSize, got: x.length, featureShape: [...this.spec.input] },
-      });
-    }
-    if (y === undefined) return;
-    if (y.length < n) throw new EcomlError('E_SHAPE_MISMATCH', `${n} samples need ${n} labels, got ${y.length}`, { details: { expected: n, got: y.length } });
-    for (let i = 0; i < n; i++) {
-      const label = y[i] as number;
-      if (label < 0 || label >= this.spec.numClasses) {
-        throw new EcomlError('E_SHAPE_MISMATCH', `label ${label} at index ${i} is outside 0…${this.spec.numClasses - 1} (the model has ${this.spec.numClasses} classes)`, {
-          details: { index: i, label, numClasses: this.spec.numClasses },
-        });
-      }
-    }
-  }
-
   private inputs(x: Float32Array, start: number, n: number): ort.Tensor {
     return new ort.Tensor('float32', x.subarray(start * this.inputSize, (start + n) * this.inputSize), [n, ...this.spec.input]);
   }
@@ -203,12 +184,9 @@ export class OnnxModel implements CompiledModel {
     return feeds;
   }
 
-  private metrics(loss: number, correct: number, n: number): BatchMetrics {
-    return { loss, ...(this.spec.compile.metrics.includes('accuracy') ? { accuracy: correct / n } : {}) };
-  }
 
   async trainBatch(x: Float32Array, y: Int32Array, n: number): Promise<BatchMetrics> {
-    this.checkBatch(x, n, y);
+    checkBatch(this.spec, this.inputSize, x, n, y);
     if (n === 0) throw new EcomlError('E_SHAPE_MISMATCH', 'cannot train on 0 samples');
     const feeds: Record<string, ort.Tensor> = { x: this.inputs(x, 0, n), labels: this.labels(y, 0, n), ...this.masks(n) };
     for (const [name, t] of this.weights) feeds[name] = t;
@@ -232,30 +210,18 @@ export class OnnxModel implements CompiledModel {
     this.weightsVersion++;
     this.step++;
     this.hostState = this.graphs.optimizer.advance(this.hostState);
-    return this.metrics((out.loss?.data as Float32Array)[0] as number, (out.correct?.data as Float32Array)[0] as number, n);
+    return batchMetrics(this.spec, (out.loss?.data as Float32Array)[0] as number, (out.correct?.data as Float32Array)[0] as number, n);
   }
 
   async evaluate(x: Float32Array, y: Int32Array, n: number, batchSize: number): Promise<BatchMetrics> {
-    this.checkBatch(x, n, y);
+    checkBatch(this.spec, this.inputSize, x, n, y);
     checkBatchSize(batchSize);
     if (n === 0) throw new EcomlError('E_SHAPE_MISMATCH', 'cannot evaluate on 0 samples');
-    const probs = await this.predict(x, n, batchSize);
-    const classes = this.spec.numClasses;
-    let loss = 0;
-    let correct = 0;
-    for (let i = 0; i < n; i++) {
-      const row = probs.subarray(i * classes, (i + 1) * classes);
-      const label = y[i] as number;
-      loss += LOSSES[this.spec.compile.loss].sample(row, label);
-      let best = 0;
-      for (let c = 1; c < classes; c++) if ((row[c] as number) > (row[best] as number)) best = c;
-      if (best === label) correct++;
-    }
-    return this.metrics(loss / n, correct, n);
+    return scoreProbabilities(this.spec, await this.predict(x, n, batchSize), y, n);
   }
 
   async predict(x: Float32Array, n: number, batchSize = 256): Promise<Float32Array> {
-    this.checkBatch(x, n);
+    checkBatch(this.spec, this.inputSize, x, n);
     return inBatches(n, batchSize, this.spec.numClasses, async (start, count) => {
       const result = await guarded('onnx', 'prediction', async () => (await this.inferenceSession()).run({ x: this.inputs(x, start, count) }));
       return result.probs?.data as Float32Array;

@@ -1,0 +1,86 @@
+/**
+ * A model of a spec held as one ONNX inference graph only, with no training graph behind it: what
+ * `ecoml compress` writes (int8, float16 or pruned graphs that no engine trains). It predicts and
+ * evaluates as the onnx engine does, and saves its graph as `model.onnx`.
+ * @module
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { EcomlError } from '../../errors.js';
+import { modelProfile } from '../../models/load.js';
+import type { ModelSpec } from '../../models/spec.js';
+import { ensureDirectory } from '../../util/fs.js';
+import { checkBatchSize, guarded, inBatches } from '../guard.js';
+import type { BatchMetrics, Predictor } from '../types.js';
+import { checkBatch, scoreProbabilities } from './batch.js';
+import { sessionOptions } from './session.js';
+
+/** The engine name such a model's directory records: it loads for inference, never for training. */
+export const ONNX_GRAPH_ENGINE = 'onnx-graph';
+export const GRAPH_FILE = 'model.onnx';
+
+export interface OnnxGraphModelOptions {
+  /** Intra-op threads (default 1, the serving default). */
+  readonly threads?: number;
+}
+
+export class OnnxGraphModel implements Predictor {
+  readonly engine = ONNX_GRAPH_ENGINE;
+  readonly parameterCount: number;
+  readonly flopsPerSample: number;
+  private readonly inputSize: number;
+
+  private constructor(
+    readonly spec: ModelSpec,
+    /** The graph's bytes, as saved. */
+    readonly bytes: Uint8Array,
+    private readonly session: ort.InferenceSession,
+  ) {
+    const profile = modelProfile(spec);
+    this.parameterCount = profile.parameterCount;
+    this.flopsPerSample = profile.flopsPerSample;
+    this.inputSize = spec.input.reduce((a, b) => a * b, 1);
+  }
+
+  /** Opens `bytes` (an ONNX model taking `x` [batch, ...spec.input] and giving `probs` [batch, classes]) for `spec`. */
+  static async open(spec: ModelSpec, bytes: Uint8Array, options: OnnxGraphModelOptions = {}): Promise<OnnxGraphModel> {
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(bytes, sessionOptions(options.threads ?? 1, ['cpu'], true));
+    } catch (error) {
+      throw new EcomlError('E_MODEL_CORRUPT', `ONNX Runtime cannot load the model's graph: ${error instanceof Error ? error.message.trim() : String(error)}`, { cause: error });
+    }
+    if (!session.inputNames.includes('x') || !session.outputNames.includes('probs')) {
+      await session.release();
+      throw new EcomlError('E_MODEL_CORRUPT', `the graph must take "x" and give "probs" (it takes ${session.inputNames.join(', ')} and gives ${session.outputNames.join(', ')})`);
+    }
+    return new OnnxGraphModel(spec, bytes, session);
+  }
+
+  async evaluate(x: Float32Array, y: Int32Array, n: number, batchSize: number): Promise<BatchMetrics> {
+    checkBatch(this.spec, this.inputSize, x, n, y);
+    checkBatchSize(batchSize);
+    if (n === 0) throw new EcomlError('E_SHAPE_MISMATCH', 'cannot evaluate on 0 samples');
+    return scoreProbabilities(this.spec, await this.predict(x, n, batchSize), y, n);
+  }
+
+  async predict(x: Float32Array, n: number, batchSize = 256): Promise<Float32Array> {
+    checkBatch(this.spec, this.inputSize, x, n);
+    return inBatches(n, batchSize, this.spec.numClasses, async (start, count) => {
+      const input = new ort.Tensor('float32', x.subarray(start * this.inputSize, (start + count) * this.inputSize), [count, ...this.spec.input]);
+      const result = await guarded(ONNX_GRAPH_ENGINE, 'prediction', () => this.session.run({ x: input }));
+      return result.probs?.data as Float32Array;
+    });
+  }
+
+  async saveTo(dir: string): Promise<{ files: string[] }> {
+    ensureDirectory(dir, `model directory ${dir}`);
+    await writeFile(join(dir, GRAPH_FILE), this.bytes);
+    return { files: [GRAPH_FILE] };
+  }
+
+  dispose(): void {
+    void this.session.release().catch(() => undefined);
+  }
+}
