@@ -4,8 +4,8 @@
  * tensor's values batch after batch and keeps only its extrema and a histogram, never the values.
  *
  * Where we differ from ORT, on purpose:
- * - NaN and ±Infinity are counted and left out (ORT's min/max use nanmin, but its histograms and
- *   MinMax let them through, which ends in an infinite range or a crash).
+ * - NaN and ±Infinity are counted and left out (in ORT an Infinity makes MinMax's range infinite,
+ *   and numpy's histogram raise on the non-finite range nanmax gives it).
  * - The histogram's bins are powers of two wide, fixed by the largest |x| seen so far; when a
  *   batch widens the range, whole bins merge (exactly) instead of ORT's appending bins of the first
  *   batch's width, which grows without bound (1e-6 then 1e6 asks for ~10^14 bins). The result no
