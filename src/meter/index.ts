@@ -39,7 +39,7 @@ export { createNvmlSource, type GpuInfo, type NvmlSource, type NvmlSourceOptions
 export type { NvmlDevice, NvmlLibrary, NvmlResult } from './sources/nvml-library.js';
 export { openKoffiNvml, DEFAULT_NVML_LIBRARY_PATH } from './sources/nvml-koffi.js';
 export { createCpuEstimateSource, type CpuEstimateOptions } from './sources/cpu-estimate.js';
-export { detectCpu, parseCpuInfo, type CpuInfo, type CpuInfoOptions } from './sources/cpu-info.js';
+export { DEFAULT_CPUINFO_PATH, detectCpu, parseCpuInfo, type CpuInfo, type CpuInfoOptions } from './sources/cpu-info.js';
 export {
   loadTdpTable,
   matchCpuModel,
