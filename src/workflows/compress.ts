@@ -398,7 +398,7 @@ async function quantizer(
   phase: (p: CompressPhase, detail: string) => void,
 ): Promise<Quantizer> {
   const model = decodeModel(floatBytes);
-  const cpu = detectInt8Capability();
+  const cpu = await detectInt8Capability();
   const layers = quantizableNodes(model).map((n) => n.name);
   const reduceRange = cpu.reduceRange;
   if (mode === 'int8') {
