@@ -55,6 +55,12 @@ export interface FitOptions {
   /** Returns a reason to stop before the given epoch starts (e.g. an energy budget), or undefined. */
   readonly shouldStop?: (nextEpoch: number, history: readonly EpochRecord[]) => string | undefined;
   readonly onBatch?: (progress: BatchProgress) => void;
+  /**
+   * Awaited after every optimizer step with the steps taken so far, counted across epochs (a resumed
+   * run counts the epochs before it in full): where training is changed between steps, as pruning
+   * zeroes weights.
+   */
+  readonly afterStep?: (steps: number) => Promise<void>;
   readonly onEpochEnd?: (record: EpochRecord) => void | Promise<void>;
 }
 
@@ -74,6 +80,7 @@ export async function fit(options: FitOptions): Promise<FitResult> {
   const history: EpochRecord[] = [...(options.resume?.history ?? [])];
   let early = options.resume?.earlyStopping ?? INITIAL_EARLY_STOPPING;
   const batchCount = Math.ceil(train.n / batchSize);
+  let steps = (options.resume?.epoch ?? 0) * batchCount;
   let stopReason: StopReason = 'completed';
 
   for (let epoch = (options.resume?.epoch ?? 0) + 1; epoch <= epochs; epoch++) {
@@ -96,6 +103,8 @@ export async function fit(options: FitOptions): Promise<FitResult> {
           details: { epoch, batch: batch + 1 },
         });
       }
+      steps++;
+      await options.afterStep?.(steps);
       lossSum += m.loss * b.n;
       accuracySum += (m.accuracy ?? 0) * b.n;
       seen += b.n;
