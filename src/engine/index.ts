@@ -6,7 +6,8 @@ import { createOnnxEngine } from './onnx/index.js';
 import { createTfjsEngine } from './tfjs/index.js';
 import type { Engine } from './types.js';
 
-export type { BatchMetrics, CompiledModel, CompileOptions, ElementType, Engine, HostData, HostTensor, InferenceModel, NamedWeight, Predictor, TensorSpec } from './types.js';
+export type { BatchMetrics, CompiledModel, CompileOptions, Distillation, ElementType, Engine, HostData, HostTensor, InferenceModel, NamedWeight, Predictor, TensorSpec } from './types.js';
+export { DISTILLATION_DEFAULTS, kdLoss } from './distillation.js';
 export { createTfjsEngine, fromLayersModel, layersModelBytes, openTfjsInference, TfjsEngine } from './tfjs/index.js';
 export type { LayersModel, LayersModelOptions, Tfjs, TfjsModel } from './tfjs/index.js';
 

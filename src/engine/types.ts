@@ -36,8 +36,13 @@ export interface Predictor {
 
 /** A model compiled for one engine: weights, optimizer state and the compiled graphs. */
 export interface CompiledModel extends Predictor {
-  /** One optimizer step on a batch of `n` samples. */
-  trainBatch(x: Float32Array, y: Int32Array, n: number): Promise<BatchMetrics>;
+  /**
+   * One optimizer step on a batch of `n` samples. A model compiled for distillation takes the
+   * teacher's class probabilities for the batch (`n` × numClasses, row-major) and refuses to step
+   * without them; any other model refuses them. The loss reported is the one trained on;
+   * `evaluate` still reports the spec's own loss (no teacher there).
+   */
+  trainBatch(x: Float32Array, y: Int32Array, n: number, teacher?: Float32Array): Promise<BatchMetrics>;
   /** The weights in the tfjs engine's names and layouts (asynchronous: a GPU engine reads them back from the device). */
   getWeights(): Promise<NamedWeight[]>;
   setWeights(weights: readonly NamedWeight[]): void;
@@ -48,8 +53,22 @@ export interface CompiledModel extends Predictor {
   saveTo(dir: string): Promise<{ files: string[] }>;
 }
 
+/**
+ * Knowledge distillation (Hinton et al. 2015, as Keras' example writes it): the loss becomes
+ * α · CE(y, softmax(z)) + (1 − α) · T² · KL(softmax(log p_t / T) ‖ softmax(z / T)), with z the
+ * student's logits and p_t the teacher's probabilities. DISTILLATION_DEFAULTS holds Keras' values.
+ */
+export interface Distillation {
+  /** T > 0: how much both distributions are softened. */
+  readonly temperature: number;
+  /** α in [0, 1]: the hard-label term's weight; 1 is ordinary training. */
+  readonly alpha: number;
+}
+
 export interface CompileOptions {
   readonly seed: number;
+  /** Train from a teacher's probabilities as well as the labels (see CompiledModel.trainBatch). */
+  readonly distillation?: Distillation;
 }
 
 export interface Engine {

@@ -40,6 +40,11 @@ export interface FitOptions {
   readonly model: CompiledModel;
   readonly train: Dataset;
   readonly validation?: Dataset;
+  /**
+   * A teacher's class probabilities for `train`, row-major train.n × numClasses, aligned with
+   * train.x: each batch's rows go to trainBatch with it (a model compiled for distillation).
+   */
+  readonly teacher?: Float32Array;
   readonly epochs: number;
   readonly batchSize: number;
   readonly seed: number;
@@ -76,6 +81,12 @@ export async function fit(options: FitOptions): Promise<FitResult> {
   const { model, train, validation, epochs, batchSize } = options;
   checkShapes(model, train, 'training');
   if (validation) checkShapes(model, validation, 'validation');
+  const aligned = options.teacher === undefined ? undefined : { values: options.teacher, width: model.spec.numClasses };
+  if (options.teacher !== undefined && options.teacher.length !== train.n * model.spec.numClasses) {
+    throw new EcomlError('E_SHAPE_MISMATCH', `the teacher gave ${options.teacher.length} probabilities for ${train.n} training samples of ${model.spec.numClasses} classes (${train.n * model.spec.numClasses} needed)`, {
+      details: { expected: train.n * model.spec.numClasses, got: options.teacher.length },
+    });
+  }
 
   const history: EpochRecord[] = [...(options.resume?.history ?? [])];
   let early = options.resume?.earlyStopping ?? INITIAL_EARLY_STOPPING;
@@ -95,9 +106,9 @@ export async function fit(options: FitOptions): Promise<FitResult> {
     let accuracySum = 0;
     let seen = 0;
     let batch = 0;
-    for (const b of batches(train, batchSize, { shuffle: options.shuffle, seed: options.seed, epoch })) {
+    for (const b of batches(train, batchSize, { shuffle: options.shuffle, seed: options.seed, epoch, ...(aligned === undefined ? {} : { aligned }) })) {
       if (options.signal?.aborted) throw new EcomlError('E_INTERRUPTED', `training interrupted during epoch ${epoch}`);
-      const m = await model.trainBatch(b.x, b.y, b.n);
+      const m = await model.trainBatch(b.x, b.y, b.n, b.aligned);
       if (!Number.isFinite(m.loss)) {
         throw new EcomlError('E_ENGINE_FAILED', `loss became ${m.loss} at epoch ${epoch}, batch ${batch + 1}: lower the learning rate or check the data`, {
           details: { epoch, batch: batch + 1 },

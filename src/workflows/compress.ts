@@ -16,7 +16,8 @@ import {
   detectInt8Capability,
   encodeModel,
   guardAccuracy,
-  magnitudePruner,
+  createMagnitudePruner,
+  polynomialDecay,
   quantizableNodes,
   quantizeDynamic,
   quantizeStatic,
@@ -32,7 +33,7 @@ import {
   type TensorRange,
 } from '../compress/index.js';
 import { applyPreprocessing, loadTrainTest, selectRows, type Dataset } from '../data/index.js';
-import { GRAPH_FILE, ONNX_GRAPH_ENGINE, OnnxGraphModel, openOnnxInference, type CompiledModel, type Predictor } from '../engine/index.js';
+import { GRAPH_FILE, ONNX_GRAPH_ENGINE, OnnxGraphModel, openOnnxInference, type CompiledModel, type NamedWeight, type Predictor } from '../engine/index.js';
 import { EcomlError, lookup } from '../errors.js';
 import type { Measurement } from '../meter/index.js';
 import { checkModelDirTarget, loadModelDir, readModelDir, saveModelDir, type ModelSidecar } from '../models/index.js';
@@ -350,10 +351,16 @@ async function trainPhase(
   student.setWeights(weights);
   const batchSize = s.batchSize ?? 32;
   const steps = Math.ceil(train.n / batchSize) * s.fineTuneEpochs;
+  // TF-MOT's recipe: sparsity rising from 0 on its polynomial schedule over the fine-tune, every
+  // conv and dense kernel pruned (the output layer's too, as prune_low_magnitude on a whole model does).
   const pruner =
     s.prune !== undefined && s.pruneMethod === 'magnitude'
-      ? magnitudePruner(student, { initialSparsity: 0, finalSparsity: s.prune, beginStep: 0, endStep: Math.max(1, steps - 1), frequency: Math.max(1, Math.min(100, Math.floor(steps / 10))) })
+      ? createMagnitudePruner(student, {
+          schedule: polynomialDecay({ initialSparsity: 0, finalSparsity: s.prune, beginStep: 0, endStep: Math.max(1, steps - 1), frequency: Math.max(1, Math.min(100, Math.floor(steps / 10))) }),
+          includeOutput: true,
+        })
       : undefined;
+  await pruner?.update(0);
   phase('fine-tune', `${s.fineTuneEpochs} epochs of ${train.n} samples${distillation ? `, distilled at T=${s.temperature}, α=${s.alpha}` : ''}`);
   await fit({
     model: student,
@@ -366,18 +373,23 @@ async function trainPhase(
     ...(callbacks.signal ? { signal: callbacks.signal } : {}),
     ...(callbacks.onBatch ? { onBatch: callbacks.onBatch } : {}),
     ...(callbacks.onEpochEnd ? { onEpochEnd: (record: EpochRecord) => callbacks.onEpochEnd?.(record, s.fineTuneEpochs) } : {}),
-    ...(pruner ? { afterBatch: (step: number) => pruner.afterBatch(step) } : {}),
+    ...(pruner ? { afterStep: (step: number) => pruner.update(step) } : {}),
     ...(teacher ? { teacher: teacher.probs } : {}),
   });
   return {
     model: student,
     ...(s.prune !== undefined
-      ? { prune: { method: s.pruneMethod, fraction: s.prune, epochs: s.fineTuneEpochs, ...(structured ? { structured } : {}), ...(pruner ? { sparsity: await pruner.sparsity() } : {}) } }
+      ? { prune: { method: s.pruneMethod, fraction: s.prune, epochs: s.fineTuneEpochs, ...(structured ? { structured } : {}), ...(pruner ? { sparsity: sparsityOf(await student.getWeights(), pruner.targets) } : {}) } }
       : {}),
     ...(teacher && s.distillFrom !== undefined
       ? { distill: { teacher: resolve(ws.cwd, s.distillFrom), temperature: s.temperature, alpha: s.alpha, epochs: s.fineTuneEpochs, teacherAccuracy: teacher.accuracy } }
       : {}),
   };
+}
+
+/** The fraction of zeros in each of `targets`. */
+function sparsityOf(weights: readonly NamedWeight[], targets: readonly string[]): Record<string, number> {
+  return Object.fromEntries(weights.filter((w) => targets.includes(w.name)).map((w) => [w.name, w.values.filter((v) => v === 0).length / w.values.length]));
 }
 
 interface Quantizer {

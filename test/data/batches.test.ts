@@ -92,4 +92,26 @@ describe('batches', () => {
       { numRuns: 60 },
     );
   });
+
+  it('gathers aligned rows in the order of the shuffled samples, into one reused buffer, and refuses rows that do not fit', () => {
+    const ds = indexed(23);
+    // Sample i's row is [i, 100 + i, 200 + i].
+    const values = Float32Array.from({ length: 3 * ds.n }, (_, k) => 100 * (k % 3) + Math.floor(k / 3));
+    const iterator = new BatchIterator(ds, 5, { seed: 4, aligned: { values, width: 3 } });
+    const buffers = new Set<ArrayBufferLike>();
+    for (const epoch of [1, 2]) {
+      const seen: number[] = [];
+      for (const b of iterator.epoch(epoch)) {
+        const rows = b.aligned as Float32Array;
+        buffers.add(rows.buffer);
+        expect(rows).toHaveLength(3 * b.n);
+        for (let r = 0; r < b.n; r++) expect(Array.from(rows.subarray(3 * r, 3 * r + 3))).toEqual([0, 100, 200].map((o) => o + (b.y[r] as number)));
+        seen.push(...b.y);
+      }
+      expect(seen).not.toEqual([...seen].sort((a, c) => a - c));
+    }
+    expect(buffers.size).toBe(1);
+    expect([...batches(ds, 5)].every((b) => b.aligned === undefined)).toBe(true);
+    expectError(() => new BatchIterator(ds, 5, { aligned: { values: values.subarray(3), width: 3 } }), 'E_SHAPE_MISMATCH');
+  });
 });

@@ -7,10 +7,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DISTILLATION_DEFAULTS, kdLoss } from '../../src/engine/index.js';
 import type { CompiledModel, Engine, NamedWeight } from '../../src/engine/index.js';
 import { defineSpec, modelProfile, resolveModelSpec } from '../../src/models/index.js';
-import type { ModelSpec } from '../../src/models/index.js';
-import { signedValues } from './values.js';
+import type { ModelSpec, SpecInput } from '../../src/models/index.js';
+import { signedValues, teacherRows } from './values.js';
 
 /** A small CNN with batch normalization and dropout: every kind of weight and state an engine keeps. */
 const spec: ModelSpec = resolveModelSpec(
@@ -30,6 +31,10 @@ const spec: ModelSpec = resolveModelSpec(
   }),
   {},
 );
+
+function specOf(name: string, layers: SpecInput['model']['layers'], compile?: SpecInput['compile']): ModelSpec {
+  return resolveModelSpec(defineSpec({ name, numClasses: 3, model: { input: [6, 6, 1], layers }, ...(compile !== undefined ? { compile } : {}) }), {});
+}
 
 function batch(n: number, seed: number): { x: Float32Array; y: Int32Array } {
   return { x: signedValues(seed, n * 36), y: Int32Array.from({ length: n }, (_, i) => (i * 2 + seed) % 3) };
@@ -189,13 +194,74 @@ export function engineConformance(label: string, create: () => Engine): void {
       await expect(engine.load(join(root, 'missing'), spec)).rejects.toMatchObject({ code: 'E_MODEL_NOT_FOUND' });
     });
 
+    it('distills: refuses specs other than sparse labels into a softmax head, and bad settings, at compile', async () => {
+      const flat: SpecInput['model']['layers'] = [{ type: 'flatten' }];
+      for (const other of [
+        specOf('mse', [...flat, { type: 'dense', units: 3, activation: 'softmax' }], { loss: 'mean_squared_error' }),
+        specOf('onehot', [...flat, { type: 'dense', units: 3, activation: 'softmax' }], { loss: 'categorical_crossentropy' }),
+        specOf('no-softmax', [...flat, { type: 'dense', units: 3 }, { type: 'activation', activation: 'softmax' }]),
+      ]) {
+        await expect(engine.compile(other, { seed: 1, distillation: DISTILLATION_DEFAULTS })).rejects.toMatchObject({ code: 'E_SPEC_INVALID', message: expect.stringMatching(/cannot be distilled/) as unknown });
+      }
+      for (const distillation of [
+        { temperature: 0, alpha: 0.5 },
+        { temperature: Number.NaN, alpha: 0.5 },
+        { temperature: 2, alpha: 1.5 },
+        { temperature: 2, alpha: Number.NaN },
+      ]) {
+        await expect(engine.compile(spec, { seed: 1, distillation })).rejects.toMatchObject({ code: 'E_CONFIG_INVALID' });
+      }
+    });
+
+    it('distills: a step needs the teacher probabilities, n × classes, exactly when compiled for them', async () => {
+      const { x, y } = batch(4, 1);
+      const distilled = await engine.compile(spec, { seed: 1, distillation: DISTILLATION_DEFAULTS });
+      open.push(distilled);
+      await expect(distilled.trainBatch(x, y, 4)).rejects.toMatchObject({ code: 'E_CONFIG_INVALID', message: expect.stringMatching(/teacher/) as unknown });
+      await expect(distilled.trainBatch(x, y, 4, teacherRows(3, 3, 1))).rejects.toMatchObject({ code: 'E_SHAPE_MISMATCH', details: { expected: 12, got: 9 } });
+      await expect((await compile(1)).trainBatch(x, y, 4, teacherRows(4, 3, 1))).rejects.toMatchObject({ code: 'E_CONFIG_INVALID', message: expect.stringMatching(/not compiled for distillation/) as unknown });
+      expect(Number.isFinite((await distilled.trainBatch(x, y, 4, teacherRows(4, 3, 1))).loss)).toBe(true);
+    });
+
+    it.each([
+      { temperature: 10, alpha: 0.1 },
+      { temperature: 2, alpha: 0 },
+      { temperature: 1, alpha: 0.7 },
+    ])('distills: a step reports the loss kdLoss gives its predictions, T = $temperature, α = $alpha', async (distillation) => {
+      // No dropout or batch normalization: training-mode outputs are the predictions.
+      const plain = specOf('plain', [{ type: 'flatten' }, { type: 'dense', units: 5, activation: 'tanh' }, { type: 'dense', units: 3, activation: 'softmax' }]);
+      const model = await engine.compile(plain, { seed: 3, distillation });
+      open.push(model);
+      const { x, y } = batch(8, 4);
+      const teacher = teacherRows(8, 3, 4);
+      const probs = await model.predict(x, 8);
+      let expected = 0;
+      for (let r = 0; r < 8; r++) expected += kdLoss(probs.subarray(3 * r, 3 * r + 3), teacher.subarray(3 * r, 3 * r + 3), y[r] as number, distillation.temperature, distillation.alpha) / 8;
+      const { loss } = await model.trainBatch(x, y, 8, teacher);
+      expect(Math.abs(loss - expected)).toBeLessThan(1e-5 * Math.max(1, expected));
+    });
+
+    it('distills with α = 1 as it trains without a teacher, dropout and batch normalization included', async () => {
+      const { x, y } = batch(8, 6);
+      const [plain, distilled] = [await compile(4), await engine.compile(spec, { seed: 4, distillation: { temperature: 10, alpha: 1 } })];
+      open.push(distilled);
+      for (let step = 0; step < 3; step++) {
+        const [a, b] = [await plain.trainBatch(x, y, 8), await distilled.trainBatch(x, y, 8, teacherRows(8, 3, step))];
+        expect(b).toEqual(a);
+      }
+      expect(same(await distilled.getWeights(), await plain.getWeights())).toBe(true);
+    });
+
     it('holds no runtime tensors once its models are disposed', async () => {
       const baseline = engine.liveTensors();
       const model = await engine.compile(spec, { seed: 9 });
+      const distilled = await engine.compile(spec, { seed: 9, distillation: DISTILLATION_DEFAULTS });
       const { x, y } = batch(4, 9);
       await model.trainBatch(x, y, 4);
+      await distilled.trainBatch(x, y, 4, teacherRows(4, 3, 9));
       await model.predict(x, 4);
       model.dispose();
+      distilled.dispose();
       expect(engine.liveTensors()).toBe(baseline);
     });
 

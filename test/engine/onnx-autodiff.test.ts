@@ -2,6 +2,7 @@ import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { DIFFERENTIABLE_OPS, type GradientOptions, gradients } from '../../src/engine/onnx/autodiff.js';
 import { Graph, type Value } from '../../src/engine/onnx/graph.js';
+import { distillationLoss, LOSSES } from '../../src/engine/onnx/losses.js';
 import { decodeInitializers, floatTensor, int64Tensor } from '../../src/engine/onnx/protobuf.js';
 
 /** Deterministic values in [-1, 1), kept at least `gap` away from 0 (off Relu's kink). */
@@ -217,6 +218,31 @@ describe('onnx autodiff', () => {
 
   it.each(cases)('$name: the rule matches central differences', async (c) => {
     await checkRule(c);
+  });
+
+  // The distillation loss is built from ops with rules; its composition is checked as each rule is,
+  // with respect to the student's logits and (though training never asks) the teacher's probabilities.
+  it.each([
+    { temperature: 10, alpha: 0.1 },
+    { temperature: 2, alpha: 0 },
+    { temperature: 0.5, alpha: 0.6 },
+  ])('distillation loss, T = $temperature, α = $alpha: its gradient matches central differences', async (d) => {
+    const labels = [2, 0, 3];
+    await checkRule({
+      name: 'distillation loss',
+      op: 'Softmax, Clip, Log, Div, Mul, ReduceSum, Add',
+      shapes: [
+        [3, 4],
+        [3, 4],
+      ],
+      // Teacher probabilities in (0, 1); the softening renormalizes them.
+      domain: (v) => (v + 1.05) / 2.1,
+      build: (g, [z, teacher]) => {
+        const batch = (): Value => g.scalar(labels.length);
+        const hard = LOSSES.sparse_categorical_crossentropy.graph(g, z as Value, g.constant(int64Tensor(labels, [labels.length])), 4, batch).loss;
+        return distillationLoss(g, hard, z as Value, teacher as Value, d, batch);
+      },
+    });
   });
 
   it.each([

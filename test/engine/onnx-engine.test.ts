@@ -8,7 +8,8 @@ import { compileGraphs } from '../../src/engine/onnx/compile.js';
 import { checkSupported, createOnnxEngine, supports } from '../../src/engine/onnx/index.js';
 import { defineSpec, resolveModelSpec } from '../../src/models/index.js';
 import type { ModelSpec, SpecInput } from '../../src/models/index.js';
-import { unitValues } from './values.js';
+import type { Distillation, Engine } from '../../src/engine/index.js';
+import { teacherRows, unitValues } from './values.js';
 import { maxAbsDiff } from '../../src/util/arrays.js';
 
 const tfjs = createEngines().tfjs;
@@ -421,6 +422,32 @@ describe('onnx engine agrees with the tfjs engine', () => {
     // Inputs in ±500 put some labels' probabilities below ε = 1e-7 and some above 1 − ε.
     await expectAgreement(spec, x.map((v) => v * 1000 - 500), y);
   });
+
+  it.each([
+    { name: 'adam, the fused host update', optimizer: { type: 'adam', learningRate: 0.01 }, engine: onnx, distillation: { temperature: 10, alpha: 0.1 } },
+    { name: 'adam, the update in the graph', optimizer: { type: 'adam', learningRate: 0.01 }, engine: createOnnxEngine({ hostUpdate: false }), distillation: { temperature: 10, alpha: 0.1 } },
+    { name: 'sgd with momentum, T = 2, α = 0.5', optimizer: { type: 'sgd', learningRate: 0.05, momentum: 0.9 }, engine: onnx, distillation: { temperature: 2, alpha: 0.5 } },
+    { name: 'rmsprop, T = 4, α = 0', optimizer: { type: 'rmsprop', learningRate: 0.01 }, engine: onnx, distillation: { temperature: 4, alpha: 0 } },
+  ] as { name: string; optimizer: NonNullable<SpecInput['compile']>['optimizer']; engine: Engine; distillation: Distillation }[])(
+    'distillation, $name: loss, accuracy, weights and optimizer state after three steps',
+    async ({ optimizer, engine, distillation }) => {
+      const spec = specOf([6, 6, 2], [{ type: 'conv2d', filters: 3, kernelSize: 3, activation: 'relu' }, { type: 'flatten' }, { type: 'dense', units: 5, activation: 'tanh' }, { type: 'dense', units: 10, activation: 'softmax' }], { optimizer });
+      const ref = await tfjs.compile(spec, { seed: 5, distillation });
+      const model = await engine.compile(spec, { seed: 5, distillation });
+      model.setWeights(await ref.getWeights());
+      for (let step = 0; step < 3; step++) {
+        const { x, y } = batch(spec, 8, step + 1);
+        const teacher = teacherRows(8, 10, step + 1);
+        const [a, b] = [await model.trainBatch(x, y, 8, teacher), await ref.trainBatch(x, y, 8, teacher)];
+        expect(Math.abs(a.loss - b.loss)).toBeLessThan(1e-5 * Math.max(1, b.loss));
+        expect(a.accuracy).toBeCloseTo(b.accuracy ?? Number.NaN, 6);
+        expectWeightsClose(await model.getWeights(), await ref.getWeights(), 1e-4);
+      }
+      expectWeightsClose(await model.getOptimizerState(), await ref.getOptimizerState(), 1e-4);
+      ref.dispose();
+      model.dispose();
+    },
+  );
 
   async function expectAgreement(spec: ModelSpec, x: Float32Array, y: Int32Array): Promise<void> {
     const { ref, model } = await pair(spec);

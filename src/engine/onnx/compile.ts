@@ -11,6 +11,7 @@
 import { EcomlError } from '../../errors.js';
 import { analyzeLayer, layerNames, parseLayerConfig, type Shape, type TypedLayerConfig } from '../../models/layers.js';
 import type { ModelSpec } from '../../models/spec.js';
+import type { Distillation } from '../types.js';
 import { gradients } from './autodiff.js';
 import { FusedAdam } from './fused.js';
 import { Graph, type Value } from './graph.js';
@@ -18,7 +19,7 @@ import { ONNX_LAYERS, onnxLayer } from './layers/index.js';
 import type { ParamInfo, TrainingPass } from './layers/layer.js';
 import { toNchw, type WindowSpan } from './layers/shapes.js';
 import { onnxShape, size } from './layout.js';
-import { LOSSES } from './losses.js';
+import { distillationLoss, LOSSES } from './losses.js';
 import { ONNX_OPTIMIZERS, type OnnxOptimizer, onnxOptimizer } from './optimizers/index.js';
 
 const ONNX_LOSSES = Object.keys(LOSSES);
@@ -55,6 +56,8 @@ export interface CompiledGraphs {
    * then outputs each trained weight's gradient, `grad:${param}`, and takes no slots.
    */
   readonly hostUpdate: boolean;
+  /** The distillation the training step takes a `teacher` input for, if any. */
+  readonly distillation: Distillation | undefined;
 }
 
 function unsupported(message: string, details: Record<string, unknown>): EcomlError {
@@ -206,7 +209,12 @@ export interface GraphOptions {
   readonly hostUpdate?: boolean;
 }
 
-export function compileGraphs(spec: ModelSpec, options: GraphOptions = {}): CompiledGraphs {
+/**
+ * The graphs for `spec`; with `distillation` (checked by the caller: checkDistillation) the
+ * training step also takes `teacher`, the teacher's probabilities [batch, classes], and trains on
+ * the distillation objective.
+ */
+export function compileGraphs(spec: ModelSpec, options: GraphOptions = {}, distillation?: Distillation): CompiledGraphs {
   const sites = sitesOf(spec, checkSupported(spec));
   const params = paramsOf(sites);
   const inputShape = [-1, ...spec.input];
@@ -232,12 +240,14 @@ export function compileGraphs(spec: ModelSpec, options: GraphOptions = {}): Comp
   const batch = (): Value => (batchValue ??= g.batchSize(x));
   const logits = forward(g, x, sites, weights, { masks, batch, moving, poolIndices: options.poolIndices ?? true });
   const objective = loss.graph(g, logits, labels, spec.numClasses, batch);
-  g.output(objective.loss, 'loss');
+  const trainedLoss =
+    distillation === undefined ? objective.loss : distillationLoss(g, objective.loss, logits, g.input('teacher', 'float', [-1, spec.numClasses]), distillation, batch);
+  g.output(trainedLoss, 'loss');
   g.output(objective.correct, 'correct');
   for (const [name, v] of moving) g.output(v, `new:${name}`);
   const trained = params.filter((p) => p.moving !== true);
   const wrt = trained.map((p) => weights.get(p.name) as Value);
-  const grads = gradients(g, objective.loss, wrt, undefined, { col2Im: options.col2Im ?? true });
+  const grads = gradients(g, trainedLoss, wrt, undefined, { col2Im: options.col2Im ?? true });
 
   const optimizer = onnxOptimizer(spec.compile.optimizer);
   const hostUpdate = options.hostUpdate === true && optimizer.fused !== undefined && FusedAdam.fits(trained.map((p) => size(onnxShape(p))));
@@ -254,5 +264,5 @@ export function compileGraphs(spec: ModelSpec, options: GraphOptions = {}): Comp
     next.slots.forEach((v, k) => g.output(v, `new:${p.name}/${optimizer.slots[k] as string}`));
     g.output(next.weight, `new:${p.name}`);
   });
-  return { params, optimizer, dropouts, inference, training: g, blockedLayout, hostUpdate };
+  return { params, optimizer, dropouts, inference, training: g, blockedLayout, hostUpdate, distillation };
 }

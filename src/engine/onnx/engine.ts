@@ -9,11 +9,12 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { EcomlError } from '../../errors.js';
 import { ensureDirectory } from '../../util/fs.js';
+import { checkDistillation, checkTeacher } from '../distillation.js';
 import { checkBatchSize, guarded, inBatches } from '../guard.js';
 import { modelProfile } from '../../models/load.js';
 import type { ModelSpec } from '../../models/spec.js';
 import { mixSeed, PyRandom } from '../../util/random.js';
-import type { BatchMetrics, CompileOptions, CompiledModel, Engine, NamedWeight } from '../types.js';
+import type { BatchMetrics, CompileOptions, CompiledModel, Distillation, Engine, NamedWeight } from '../types.js';
 import { compileGraphs, type CompiledGraphs, unsupportedReason } from './compile.js';
 import { Graph } from './graph.js';
 import type { ParamInfo } from './layers/layer.js';
@@ -185,10 +186,12 @@ export class OnnxModel implements CompiledModel {
   }
 
 
-  async trainBatch(x: Float32Array, y: Int32Array, n: number): Promise<BatchMetrics> {
+  async trainBatch(x: Float32Array, y: Int32Array, n: number, teacher?: Float32Array): Promise<BatchMetrics> {
     checkBatch(this.spec, this.inputSize, x, n, y);
+    checkTeacher(this.graphs.distillation, teacher, n, this.spec.numClasses);
     if (n === 0) throw new EcomlError('E_SHAPE_MISMATCH', 'cannot train on 0 samples');
     const feeds: Record<string, ort.Tensor> = { x: this.inputs(x, 0, n), labels: this.labels(y, 0, n), ...this.masks(n) };
+    if (teacher !== undefined) feeds.teacher = new ort.Tensor('float32', teacher, [n, this.spec.numClasses]);
     for (const [name, t] of this.weights) feeds[name] = t;
     const fused = this.fused;
     // With the update on the host the graph takes neither slots nor the step's scalars.
@@ -449,8 +452,8 @@ export class OnnxEngine implements Engine {
       );
   }
 
-  private async build(spec: ModelSpec, seed: number, weights: (graphs: CompiledGraphs) => readonly NamedWeight[]): Promise<OnnxModel> {
-    const graphs = compileGraphs(spec, { ...graphOptionsFor(this.device), ...(this.hostUpdate ? {} : { hostUpdate: false }) });
+  private async build(spec: ModelSpec, seed: number, weights: (graphs: CompiledGraphs) => readonly NamedWeight[], distillation?: Distillation): Promise<OnnxModel> {
+    const graphs = compileGraphs(spec, { ...graphOptionsFor(this.device), ...(this.hostUpdate ? {} : { hostUpdate: false }) }, distillation);
     const options = sessionOptions(this.threads, this.providers(), graphs.blockedLayout);
     // On webgpu the step's new weights and optimizer state stay on the device as the next step's
     // inputs, instead of crossing to the host and back every step; the host reads them back only
@@ -461,8 +464,9 @@ export class OnnxEngine implements Engine {
     return new OnnxModel(spec, graphs, training, this.sessionFactory(options), seed, weights(graphs));
   }
 
-  compile(spec: ModelSpec, options: CompileOptions): Promise<CompiledModel> {
-    return this.build(spec, options.seed, (g) => initialWeights(g.params, options.seed));
+  async compile(spec: ModelSpec, options: CompileOptions): Promise<CompiledModel> {
+    if (options.distillation !== undefined) checkDistillation(spec, options.distillation);
+    return this.build(spec, options.seed, (g) => initialWeights(g.params, options.seed), options.distillation);
   }
 
   async load(dir: string, spec: ModelSpec): Promise<CompiledModel> {

@@ -7,10 +7,9 @@
  */
 import type { TypedLayerConfig } from '../../models/layers.js';
 import type { ModelSpec } from '../../models/spec.js';
+import { EPSILON, PROBABILITY_FLOOR } from '../distillation.js';
+import type { Distillation } from '../types.js';
 import type { Graph, Value } from './graph.js';
-
-/** Keras' fuzz factor, which tfjs's cross-entropies clip probabilities by. */
-const EPSILON = 1e-7;
 
 /** Keras clips probabilities to [ε, 1 − ε] before a log. */
 function clip(p: number): number {
@@ -114,3 +113,17 @@ export const LOSSES: { readonly [L in ModelSpec['compile']['loss']]: OnnxLoss } 
   mean_absolute_error: meanError(false),
   binary_crossentropy: binaryCrossentropy,
 };
+
+/**
+ * The distillation objective (distillation.ts) around the batch's mean hard-label loss `hard`:
+ * α · hard + (1 − α) · T² · the batch's mean KL from the teacher's softened probabilities
+ * (`teacher`, [batch, classes]) to the student's softened logits. The teacher's side is built from
+ * inputs alone, so it gets no gradient; the clips are Keras' KLDivergence's.
+ */
+export function distillationLoss(g: Graph, hard: Value, logits: Value, teacher: Value, d: Distillation, batch: () => Value): Value {
+  const t = g.scalar(d.temperature);
+  const soft = (z: Value): Value => g.clip(g.softmax(g.div(z, t)), EPSILON, 1);
+  const q = soft(g.unary('Log', g.clip(teacher, PROBABILITY_FLOOR, 1)));
+  const kl = g.reduceSum(g.mul(q, g.unary('Log', g.div(q, soft(logits)))), [0, 1], false);
+  return g.add(g.mul(hard, g.scalar(d.alpha)), g.mul(g.div(kl, batch()), g.scalar((1 - d.alpha) * d.temperature ** 2)));
+}

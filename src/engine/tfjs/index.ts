@@ -6,7 +6,8 @@ import { EcomlError } from '../../errors.js';
 import { defineSpec, modelProfile, resolveModelSpec } from '../../models/load.js';
 import type { SpecInput } from '../../models/load.js';
 import type { ModelSpec, SpecFile } from '../../models/spec.js';
-import type { CompileOptions, CompiledModel, Engine } from '../types.js';
+import { checkDistillation } from '../distillation.js';
+import type { CompileOptions, CompiledModel, Distillation, Engine } from '../types.js';
 import { buildLayersModel, checkTrainable, compileLayersModel } from './build.js';
 import { describeLayers } from './describe.js';
 import { loadLayers } from './io.js';
@@ -21,10 +22,10 @@ export type LayersModel = tf.LayersModel;
 /** The tfjs namespace ecoml runs on, handed to model builder functions. */
 export type Tfjs = typeof tf;
 
-function compiled(model: tf.LayersModel, spec: ModelSpec): TfjsModel {
+function compiled(model: tf.LayersModel, spec: ModelSpec, distillation?: Distillation): TfjsModel {
   compileLayersModel(model, spec.compile);
   const profile = modelProfile(spec);
-  return new TfjsModel(model, spec, profile.parameterCount, profile.flopsPerSample);
+  return new TfjsModel(model, spec, profile.parameterCount, profile.flopsPerSample, distillation);
 }
 
 export class TfjsEngine implements Engine {
@@ -37,7 +38,8 @@ export class TfjsEngine implements Engine {
   async compile(spec: ModelSpec, options: CompileOptions): Promise<CompiledModel> {
     await initTfjs();
     checkTrainable(spec);
-    return compiled(buildLayersModel(spec, options.seed), spec);
+    if (options.distillation !== undefined) checkDistillation(spec, options.distillation);
+    return compiled(buildLayersModel(spec, options.seed), spec, options.distillation);
   }
 
   async load(dir: string, spec: ModelSpec): Promise<CompiledModel> {

@@ -4,9 +4,10 @@
  * @module
  */
 import { EcomlError } from '../../errors.js';
+import { checkTeacher, EPSILON, PROBABILITY_FLOOR } from '../distillation.js';
 import { checkBatchSize, guarded, inBatches } from '../guard.js';
 import { isAdam, type ModelSpec } from '../../models/spec.js';
-import type { BatchMetrics, CompiledModel, NamedWeight } from '../types.js';
+import type { BatchMetrics, CompiledModel, Distillation, NamedWeight } from '../types.js';
 import { mixSeed } from '../../util/random.js';
 import { LOSSES, type TargetKind } from './build.js';
 import { dirSaveHandler, MODEL_JSON, WEIGHT_SHARD } from './io.js';
@@ -26,6 +27,10 @@ interface AdamInternals {
 }
 interface DropoutInternals {
   seed?: number;
+}
+/** A Sequential compiles an inner functional model, which holds the loss functions. */
+interface SequentialInternals {
+  model?: tf.LayersModel;
 }
 
 function featureSize(shape: readonly number[]): number {
@@ -50,6 +55,7 @@ export class TfjsModel implements CompiledModel {
     readonly spec: ModelSpec,
     readonly parameterCount: number,
     readonly flopsPerSample: number,
+    private readonly distillation?: Distillation,
   ) {
     this.inputSize = featureSize(spec.input);
     this.targets = LOSSES[spec.compile.loss].targets;
@@ -103,20 +109,55 @@ export class TfjsModel implements CompiledModel {
     return { loss: loss ?? Number.NaN, ...(this.spec.compile.metrics.includes('accuracy') && accuracy !== undefined ? { accuracy } : {}) };
   }
 
-  async trainBatch(x: Float32Array, y: Int32Array, n: number): Promise<BatchMetrics> {
+  async trainBatch(x: Float32Array, y: Int32Array, n: number, teacher?: Float32Array): Promise<BatchMetrics> {
     this.checkBatch(x, n, y);
+    checkTeacher(this.distillation, teacher, n, this.spec.numClasses);
     if (n === 0) throw new EcomlError('E_SHAPE_MISMATCH', 'cannot train on 0 samples');
     const step = this.model.optimizer.iterations;
     for (const d of this.dropouts) d.layer.seed = mixSeed(d.seed, step);
     const xs = this.inputs(x, 0, n);
     const ys = this.labels(y, 0, n);
+    const distillation = this.distillation;
     try {
-      const result = await guarded('tfjs', 'training', () => this.model.trainOnBatch(xs, ys));
+      const result = await guarded('tfjs', 'training', () =>
+        distillation === undefined || teacher === undefined ? this.model.trainOnBatch(xs, ys) : this.distillationStep(xs, ys, tf.tensor2d(teacher, [n, this.spec.numClasses]), distillation),
+      );
       return this.metrics(Array.isArray(result) ? result : [result]);
     } finally {
       tf.dispose([xs, ys]);
       // Saved topologies keep the base seed.
       for (const d of this.dropouts) d.layer.seed = d.seed;
+    }
+  }
+
+  /**
+   * trainOnBatch's step (the model run in training mode, the per-sample loss averaged, the
+   * regularizers added, one minimize over the trainable weights) on the distillation objective.
+   * The student's logits are only seen through its softmax: log p stands in for them (equal up to a
+   * shift softmax ignores). The hard term is the compiled loss itself, so α = 1 is trainOnBatch's.
+   */
+  private async distillationStep(xs: tf.Tensor, ys: tf.Tensor, teacher: tf.Tensor, d: Distillation): Promise<number[]> {
+    const compiled = (this.model as unknown as SequentialInternals).model ?? this.model;
+    const hard = compiled.lossFunctions[0] as (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Tensor;
+    const soften = (probs: tf.Tensor): tf.Tensor => tf.clipByValue(tf.softmax(tf.div(tf.log(tf.maximum(probs, PROBABILITY_FLOOR)), d.temperature)), EPSILON, 1);
+    const q = tf.tidy(() => soften(teacher));
+    const outputs: tf.Scalar[] = [];
+    try {
+      const loss = this.model.optimizer.minimize(
+        () => {
+          const probs = this.model.apply(xs, { training: true }) as tf.Tensor;
+          const kl = tf.sum(tf.mul(q, tf.log(tf.div(q, soften(probs)))), -1);
+          const perSample = tf.add(tf.mul(hard(ys, probs), d.alpha), tf.mul(kl, (1 - d.alpha) * d.temperature ** 2));
+          if (this.spec.compile.metrics.includes('accuracy')) outputs.push(tf.keep(tf.mean(tf.metrics.sparseCategoricalAccuracy(ys, probs))));
+          return this.model.calculateLosses().reduce((total, regularizer) => tf.add(total, regularizer), tf.mean(perSample)) as tf.Scalar;
+        },
+        true,
+        this.model.trainableWeights.map((w) => w.read() as tf.Variable),
+      ) as tf.Scalar;
+      outputs.unshift(loss);
+      return await Promise.all(outputs.map(async (t) => (await t.data())[0] as number));
+    } finally {
+      tf.dispose([q, teacher, ...outputs]);
     }
   }
 
