@@ -137,9 +137,12 @@ export function convertToFloat16(model: OnnxModel, options: { readonly keepFloat
 
   // Inside the graph a float tensor lives as float16, under its own name, except graph inputs and
   // outputs (a float16 twin beside them) and the kept initializers.
+  // Float weights in external files are not rewritten: like graph inputs, they are cast on entry.
+  const external = new Set(model.graph.initializers.filter((t) => isFloat(t.name) && t.external !== undefined && !keptInitializers.has(t.name)).map((t) => t.name));
+  const entering = (t: string): boolean => graphInputs.has(t) || external.has(t);
   const half = new Map<string, string>();
   const halfName = (t: string): string => {
-    if (!graphInputs.has(t) && !graphOutputs.has(t)) return t;
+    if (!entering(t) && !graphOutputs.has(t)) return t;
     let h = half.get(t);
     if (h === undefined) {
       h = names.fresh(`${t}_float16`);
@@ -148,12 +151,12 @@ export function convertToFloat16(model: OnnxModel, options: { readonly keepFloat
     return h;
   };
   const out: OnnxNode[] = [];
-  for (const i of model.graph.inputs) {
-    if (isFloat(i.name) && (reads.get(i.name) ?? 0) > (float32Reads.get(i.name) ?? 0)) out.push(node('Cast', names.fresh(`${i.name}_cast_to_float16`), [i.name], [halfName(i.name)], [intAttr('to', DATA_TYPE.float16)]));
+  for (const i of [...model.graph.inputs.map((v) => v.name), ...external]) {
+    if (isFloat(i) && (reads.get(i) ?? 0) > (float32Reads.get(i) ?? 0)) out.push(node('Cast', names.fresh(`${i}_cast_to_float16`), [i], [halfName(i)], [intAttr('to', DATA_TYPE.float16)]));
   }
   const float32Copies = new Map<string, string>();
   const asFloat32 = (t: string): string => {
-    if (graphInputs.has(t) || keptInitializers.has(t)) return t;
+    if (entering(t) || keptInitializers.has(t)) return t;
     let copy = float32Copies.get(t);
     if (copy === undefined) {
       copy = names.fresh(`${t}_float32`);
@@ -189,9 +192,10 @@ export function convertToFloat16(model: OnnxModel, options: { readonly keepFloat
   // Graph outputs: back to float32 from their float16 twins (a blocked producer wrote float32 already).
   for (const o of model.graph.outputs) {
     const h = half.get(o.name);
-    if (h !== undefined && !graphInputs.has(o.name) && !writtenFloat32.has(o.name)) out.push(node('Cast', names.fresh(`${o.name}_cast_to_float32`), [h], [o.name], [intAttr('to', DATA_TYPE.float)]));
+    if (h !== undefined && !entering(o.name) && !writtenFloat32.has(o.name)) out.push(node('Cast', names.fresh(`${o.name}_cast_to_float32`), [h], [o.name], [intAttr('to', DATA_TYPE.float)]));
   }
-  const initializers = model.graph.initializers.map((t) => (isFloat(t.name) && !keptInitializers.has(t.name) && t.external === undefined ? toFloat16(t) : t));
+  // An initializer that is also a graph input (a default the caller may override) keeps the input's float32.
+  const initializers = model.graph.initializers.map((t) => (isFloat(t.name) && !keptInitializers.has(t.name) && !entering(t.name) ? toFloat16(t) : t));
   // Declared types of converted tensors are stale; ORT infers them again.
   const valueInfo = model.graph.valueInfo.filter((v) => !isFloat(v.name));
   return { model: { ...model, graph: { ...model.graph, nodes: out, initializers, valueInfo } }, report: { nodes: reports } };
