@@ -42,14 +42,15 @@ const FLOAT32_TINY = 1.1754943508222875e-38;
  * an empty range gets scale 1 and zero point 0.
  */
 export function scaleZeroPoint(min: number, max: number, q: QuantRange, symmetric: boolean): QuantParams {
-  let rmin = Math.min(min, 0);
-  let rmax = Math.max(max, 0);
+  // Ranges are float32 (calibrated on float32 tensors), and ORT subtracts them in float32.
+  let rmin = Math.min(Math.fround(min), 0);
+  let rmax = Math.max(Math.fround(max), 0);
   if (symmetric) {
     const absmax = Math.max(Math.abs(rmin), Math.abs(rmax));
     rmin = -absmax;
     rmax = absmax;
   }
-  const scale = (rmax - rmin) / (q.qmax - q.qmin);
+  const scale = Math.fround(rmax - rmin) / (q.qmax - q.qmin);
   if (scale < FLOAT32_TINY) return { scale: 1, zeroPoint: 0 };
   const zeroPoint = symmetric ? roundHalfEven((q.qmin + q.qmax) / 2) : roundHalfEven(q.qmin - rmin / scale);
   return { scale: Math.fround(scale), zeroPoint: Math.min(q.qmax, Math.max(q.qmin, zeroPoint)) };

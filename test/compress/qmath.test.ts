@@ -18,7 +18,8 @@ describe('quantization arithmetic', () => {
         continue;
       }
       expect(dequantize(quantize(0, p, UINT8), p)).toBe(0);
-      expect(p.scale).toBe(Math.fround((max - min) / 255));
+      // The range's width in float32 (ORT's float32 subtraction), divided in float64, stored as float32.
+      expect(p.scale).toBe(Math.fround(Math.fround(Math.fround(max) - Math.fround(min)) / 255));
       expect(Math.abs(quantize(min, p, UINT8) - 0)).toBeLessThanOrEqual(1);
       expect(Math.abs(quantize(max, p, UINT8) - 255)).toBeLessThanOrEqual(1);
       // Inside the range, the round trip is within half a step.
@@ -33,8 +34,8 @@ describe('quantization arithmetic', () => {
   it('scales symmetric weights by max|w|/127, or /64 reduced, with zero point 0', () => {
     const rng = new PyRandom(2);
     for (let k = 0; k < 200; k++) {
-      const a = rng.random() * 4 - 2;
-      const b = rng.random() * 4 - 2;
+      const a = Math.fround(rng.random() * 4 - 2);
+      const b = Math.fround(rng.random() * 4 - 2);
       const absmax = Math.max(Math.abs(Math.min(a, b, 0)), Math.abs(Math.max(a, b, 0)));
       expect(scaleZeroPoint(Math.min(a, b), Math.max(a, b), int8Weights(false), true)).toEqual({ scale: Math.fround(absmax / 127), zeroPoint: 0 });
       expect(scaleZeroPoint(Math.min(a, b), Math.max(a, b), int8Weights(true), true)).toEqual({ scale: Math.fround(absmax / 64), zeroPoint: 0 });

@@ -213,8 +213,13 @@ describe('quantizeDynamic', () => {
     expect(q.graph.initializers.filter((t) => t.dataType === DATA_TYPE.int8 && t.dims.length === 2).map((t) => t.dims)).toEqual([[8, 6], [6, 6]]);
     const rng = new PyRandom(13);
     const feeds = { a: { data: randomValues(rng, 4 * 8), dims: [4, 8] }, b: { data: randomValues(rng, 4 * 8), dims: [4, 8] } };
-    const got = (await run(encodeModel(quantizeDynamic(model, { reduceRange: true }).model), feeds)).y as Float32Array;
+    const optimized = join(dir, 'dynamic.opt.onnx');
+    const got = (await run(encodeModel(quantizeDynamic(model, { reduceRange: true }).model), feeds, ['y'], { optimizedModelPath: optimized })).y as Float32Array;
     const float = (await run(encodeModel(model), feeds)).y as Float32Array;
     expect(maxAbsDiff(got, float)).toBeLessThan(0.05 * maxAbs(float));
+    // ORT fuses each quantize → MatMulInteger → Cast → Mul chain into one kernel.
+    const fused = decodeModel(readFileSync(optimized)).graph.nodes.map((n) => n.opType);
+    expect(fused.filter((o) => o === 'DynamicQuantizeMatMul' || o === 'MatMulIntegerToFloat')).toHaveLength(2);
+    expect(fused).not.toContain('MatMulInteger');
   });
 });
