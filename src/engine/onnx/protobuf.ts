@@ -3,6 +3,7 @@
  * of a saved model). Field numbers follow onnx/onnx.proto; only what ecoml's graphs use is here.
  * @module
  */
+import { fields, Writer } from '../../util/protobuf.js';
 
 export type ElemType = 'float' | 'int64' | 'bool';
 const ELEM_CODE: Record<ElemType, number> = { float: 1, int64: 7, bool: 9 };
@@ -48,77 +49,6 @@ export interface GraphData {
 
 const OPSET = 18;
 const IR_VERSION = 8;
-
-/**
- * Appends protobuf wire-format fields; messages nest by encoding the child first. Byte fields are
- * kept as references and copied once, by `finish` (a model's weights can be tens of megabytes).
- */
-class Writer {
-  private readonly chunks: Uint8Array[] = [];
-  /** Keys, lengths and scalars not yet moved into `chunks`. */
-  private pending: number[] = [];
-
-  private varint(value: bigint): void {
-    // int64 fields carry negatives as 10-byte two's complement.
-    let v = BigInt.asUintN(64, value);
-    while (v >= 0x80n) {
-      this.pending.push(Number(v & 0x7fn) | 0x80);
-      v >>= 7n;
-    }
-    this.pending.push(Number(v));
-  }
-
-  private key(field: number, wire: number): void {
-    this.varint(BigInt((field << 3) | wire));
-  }
-
-  int(field: number, value: number): this {
-    this.key(field, 0);
-    this.varint(BigInt(value));
-    return this;
-  }
-
-  float(field: number, value: number): this {
-    this.key(field, 5);
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setFloat32(0, value, true);
-    this.pending.push(...b);
-    return this;
-  }
-
-  bytes(field: number, value: Uint8Array): this {
-    this.key(field, 2);
-    this.varint(BigInt(value.length));
-    this.flush();
-    this.chunks.push(value);
-    return this;
-  }
-
-  string(field: number, value: string): this {
-    return this.bytes(field, new TextEncoder().encode(value));
-  }
-
-  message(field: number, child: Writer): this {
-    return this.bytes(field, child.finish());
-  }
-
-  private flush(): void {
-    if (this.pending.length === 0) return;
-    this.chunks.push(Uint8Array.from(this.pending));
-    this.pending = [];
-  }
-
-  finish(): Uint8Array {
-    this.flush();
-    const out = new Uint8Array(this.chunks.reduce((n, c) => n + c.length, 0));
-    let offset = 0;
-    for (const c of this.chunks) {
-      out.set(c, offset);
-      offset += c.length;
-    }
-    return out;
-  }
-}
 
 function tensorProto(t: TensorData): Writer {
   const w = new Writer();
@@ -183,34 +113,6 @@ export function floatTensor(values: Float32Array | readonly number[], dims: read
 export function int64Tensor(values: readonly number[], dims: readonly number[] = [values.length]): TensorData {
   const b = BigInt64Array.from(values, (v) => BigInt(v));
   return { type: 'int64', dims, raw: new Uint8Array(b.buffer) };
-}
-
-/** Reads protobuf fields of one message: [field, wire type, value or bytes]. */
-function* fields(buf: Uint8Array): Generator<[number, number, bigint | Uint8Array]> {
-  let pos = 0;
-  const varint = (): bigint => {
-    let result = 0n;
-    let shift = 0n;
-    for (;;) {
-      const byte = buf[pos++];
-      if (byte === undefined) throw new Error('truncated protobuf');
-      result |= BigInt(byte & 0x7f) << shift;
-      if (byte < 0x80) return result;
-      shift += 7n;
-    }
-  };
-  while (pos < buf.length) {
-    const key = Number(varint());
-    const wire = key & 7;
-    if (wire === 0) yield [key >> 3, wire, varint()];
-    else if (wire === 2) {
-      const len = Number(varint());
-      yield [key >> 3, wire, buf.subarray(pos, pos + len)];
-      pos += len;
-    } else if (wire === 5) pos += 4;
-    else if (wire === 1) pos += 8;
-    else throw new Error(`unsupported protobuf wire type ${wire}`);
-  }
 }
 
 /** The external-data files a model's initializers name (ONNX Runtime reads them from beside the model file). */

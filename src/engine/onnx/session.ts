@@ -35,6 +35,8 @@ export interface OnnxInferenceOptions {
   readonly device?: Device;
   /** Where onnxruntime-node's native libraries are (a seam for tests of the device check). */
   readonly bindingDir?: string;
+  /** Where ONNX Runtime writes the model as its graph optimizer left it (to see which fusions ran). */
+  readonly optimizedModelPath?: string;
 }
 
 const ELEMENT_TYPES: ReadonlySet<string> = new Set<ElementType>(['bool', 'uint8', 'uint16', 'uint32', 'uint64', 'int8', 'int16', 'int32', 'int64', 'float16', 'float32', 'float64', 'string']);
@@ -55,7 +57,10 @@ function describeValue(meta: ort.InferenceSession.ValueMetadata, file: string): 
 export async function openOnnxInference(source: string | Uint8Array, options: OnnxInferenceOptions = {}): Promise<InferenceModel> {
   const device = options.device ?? 'cpu';
   const file = typeof source === 'string' ? source : 'the ONNX model';
-  const settings = sessionOptions(options.threads ?? 1, executionProviders(device, options.bindingDir), true);
+  const settings = {
+    ...sessionOptions(options.threads ?? 1, executionProviders(device, options.bindingDir), true),
+    ...(options.optimizedModelPath !== undefined ? { optimizedModelFilePath: options.optimizedModelPath } : {}),
+  };
   let session: ort.InferenceSession;
   try {
     session = typeof source === 'string' ? await ort.InferenceSession.create(source, settings) : await ort.InferenceSession.create(source, settings);
