@@ -188,7 +188,7 @@ const int8Bytes = (q: readonly number[]): Uint8Array => Uint8Array.from(q, (v) =
 const int32Bytes = (q: readonly number[]): Uint8Array => new Uint8Array(Int32Array.from(q).buffer);
 
 /** Per-channel symmetric int8 of a weight along `axis` (ORT's quantize_weight_per_channel). */
-export function quantizeWeight(values: Float32Array, dims: readonly number[], axis: number, range: QuantRange): { readonly q: number[]; readonly params: QuantParams[] } {
+function quantizeWeight(values: Float32Array, dims: readonly number[], axis: number, range: QuantRange): { readonly q: number[]; readonly params: QuantParams[] } {
   const channels = dims[axis] ?? 1;
   const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
   const channelOf = (k: number): number => Math.floor(k / inner) % channels;
@@ -220,7 +220,7 @@ class Rewrite {
     this.names = new Names(model.graph);
   }
 
-  scalar(base: string, dataType: number, bytes: Uint8Array, dims: readonly number[] = []): string {
+  tensor(base: string, dataType: number, bytes: Uint8Array, dims: readonly number[] = []): string {
     const name = this.names.fresh(base);
     this.initializers.push(makeTensor(name, dataType, dims, bytes));
     return name;
@@ -261,7 +261,7 @@ export function quantizeStatic(model: OnnxModel, ranges: ReadonlyMap<string, Ten
     const p = scaleZeroPoint(range.min, range.max, UINT8, false);
     activationParams.set(tensor, p);
     const scale = rw.floats(`${tensor}_scale`, [p.scale]);
-    const zp = rw.scalar(`${tensor}_zero_point`, DATA_TYPE.uint8, Uint8Array.of(p.zeroPoint));
+    const zp = rw.tensor(`${tensor}_zero_point`, DATA_TYPE.uint8, Uint8Array.of(p.zeroPoint));
     const quantized = rw.names.fresh(`${tensor}_QuantizeLinear_Output`);
     const produced = !graphInputs.has(tensor) && !initializers.has(tensor);
     const source = produced ? rw.names.fresh(`${tensor}_QuantizeLinear_Input`) : tensor;
@@ -287,9 +287,9 @@ export function quantizeStatic(model: OnnxModel, ranges: ReadonlyMap<string, Ten
       if (dq === undefined) {
         const { q, params } = quantizeWeight(floatValues(w) as Float32Array, w.dims, t.weight.axis, weightRange);
         const channels = params.length;
-        const qName = rw.scalar(`${w.name}_quantized`, DATA_TYPE.int8, int8Bytes(q), w.dims);
+        const qName = rw.tensor(`${w.name}_quantized`, DATA_TYPE.int8, int8Bytes(q), w.dims);
         const scale = rw.floats(`${w.name}_scale`, params.map((p) => p.scale), [channels]);
-        const zp = rw.scalar(`${w.name}_zero_point`, DATA_TYPE.int8, new Uint8Array(channels), [channels]);
+        const zp = rw.tensor(`${w.name}_zero_point`, DATA_TYPE.int8, new Uint8Array(channels), [channels]);
         dq = { name: rw.names.fresh(`${w.name}_DequantizeLinear_Output`), params };
         prefix.push(node('DequantizeLinear', rw.names.fresh(`${w.name}_DequantizeLinear`), [qName, scale, zp], [dq.name], [intAttr('axis', t.weight.axis)]));
         dequantizedWeights.set(t.weight.name, dq);
@@ -300,9 +300,9 @@ export function quantizeStatic(model: OnnxModel, ranges: ReadonlyMap<string, Ten
         const inputScale = (activationParams.get(t.activations[0] ?? '') as QuantParams).scale;
         const biasParams = dq.params.map((p) => ({ scale: Math.fround(inputScale * p.scale), zeroPoint: 0 }));
         const q = Array.from(b, (v, c) => quantize(v, biasParams[c] as QuantParams, INT32));
-        const qName = rw.scalar(`${t.bias}_${t.node.name}_quantized`, DATA_TYPE.int32, int32Bytes(q), [b.length]);
+        const qName = rw.tensor(`${t.bias}_${t.node.name}_quantized`, DATA_TYPE.int32, int32Bytes(q), [b.length]);
         const scale = rw.floats(`${t.bias}_${t.node.name}_scale`, biasParams.map((p) => p.scale), [b.length]);
-        const zp = rw.scalar(`${t.bias}_${t.node.name}_zero_point`, DATA_TYPE.int32, new Uint8Array(4 * b.length), [b.length]);
+        const zp = rw.tensor(`${t.bias}_${t.node.name}_zero_point`, DATA_TYPE.int32, new Uint8Array(4 * b.length), [b.length]);
         const out = rw.names.fresh(`${t.bias}_${t.node.name}_DequantizeLinear_Output`);
         prefix.push(node('DequantizeLinear', rw.names.fresh(`${t.bias}_${t.node.name}_DequantizeLinear`), [qName, scale, zp], [out], [intAttr('axis', 0)]));
         inputs[2] = out;
@@ -386,8 +386,8 @@ export function quantizeDynamic(model: OnnxModel, options: QuantizeOptions): Com
     const k = rule.transpose ? cols : rows;
     const units = rule.transpose ? rows : cols;
     const { q, params } = quantizeWeight(kn, [k, units], 1, weightRange);
-    const wq = rw.scalar(`${n.name}_${rule.weight.name}_quantized`, DATA_TYPE.int8, int8Bytes(q), [k, units]);
-    const wzp = rw.scalar(`${n.name}_${rule.weight.name}_zero_point`, DATA_TYPE.int8, new Uint8Array(units), [units]);
+    const wq = rw.tensor(`${n.name}_${rule.weight.name}_quantized`, DATA_TYPE.int8, int8Bytes(q), [k, units]);
+    const wzp = rw.tensor(`${n.name}_${rule.weight.name}_zero_point`, DATA_TYPE.int8, new Uint8Array(units), [units]);
     const wscale = rw.floats(`${n.name}_${rule.weight.name}_scale`, params.map((p) => p.scale * rule.alpha), [units]);
     let dq = quantizedInputs.get(a);
     if (dq === undefined) {

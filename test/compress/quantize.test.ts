@@ -6,6 +6,7 @@ import { calibrationTargets, decodeModel, encodeModel, type OnnxModel, quantizab
 import { DATA_TYPE, type OnnxTensor } from '../../src/compress/onnx/model.js';
 import { dequantize, INT32, int8Weights, quantize, type QuantParams, scaleZeroPoint, UINT8 } from '../../src/compress/qmath.js';
 import { maxAbsDiff } from '../../src/util/arrays.js';
+import { encodeModel as encodeEngineModel, floatTensor } from '../../src/engine/onnx/protobuf.js';
 import { PyRandom } from '../../src/util/random.js';
 import { CONV, convNet, FLAT, maxAbs, randomValues, run, thirdParty } from './graphs.js';
 
@@ -186,6 +187,36 @@ describe('quantizeStatic', () => {
     const kept = quantizeStatic(model, await ranges(model, feeds), { reduceRange: false, keepFloat: new Set(['n2']) });
     expect(kept.report.nodes.find((n) => n.name === 'n2')).toEqual({ name: 'n2', op: 'MatMul', precision: 'float32', reason: 'kept float on request' });
     expect(kept.model.graph.nodes.map((n) => n.opType)).not.toContain('QuantizeLinear');
+  });
+
+  it('absorbs a Clip after a MatMul: its calibrated range clips in the output quantization', async () => {
+    const rng = new PyRandom(14);
+    const bytes = encodeEngineModel({
+      nodes: [
+        { op: 'MatMul', inputs: ['x', 'w'], outputs: ['m'] },
+        { op: 'Clip', inputs: ['m', 'lo', 'hi'], outputs: ['y'] },
+      ],
+      inputs: [{ name: 'x', type: 'float', shape: ['N', 8] }],
+      outputs: [{ name: 'y', type: 'float', shape: ['N', 4] }],
+      initializers: [floatTensor(randomValues(rng, 32), [8, 4], 'w'), floatTensor([0], [], 'lo'), floatTensor([0.5], [], 'hi')],
+    });
+    const model = decodeModel(bytes);
+    expect(calibrationTargets(model)).toEqual(['x', 'y']);
+    const feeds = { x: { data: randomValues(rng, 16 * 8), dims: [16, 8] } };
+    const { model: q, report } = quantizeStatic(model, await ranges(model, feeds), { reduceRange: true });
+    expect(report.nodes).toEqual([
+      { name: 'n0', op: 'MatMul', precision: 'int8' },
+      { name: 'n1', op: 'Clip', precision: 'int8', reason: "absorbed into n0's output quantization" },
+    ]);
+    const optimized = join(dir, 'clip.opt.onnx');
+    const got = (await run(encodeModel(q), feeds, ['y'], { optimizedModelPath: optimized })).y as Float32Array;
+    const float = (await run(bytes, feeds)).y as Float32Array;
+    expect(Math.min(...got)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...got)).toBeLessThanOrEqual(0.5 + 0.5 / 255);
+    expect(maxAbsDiff(got, float)).toBeLessThan(0.05);
+    const ops = decodeModel(readFileSync(optimized)).graph.nodes.map((n) => n.opType);
+    expect(ops).toContain('QLinearMatMul');
+    expect(ops).not.toContain('Clip');
   });
 
   it('leaves a node float where a range is missing, and raises an old opset to 13 for per-channel axes', async () => {
