@@ -134,12 +134,12 @@ export default defineCommand<CompressResult>({
     }
   },
   render(r) {
-    const row = (name: string, f: (x: FiguresJson) => string): string => `${name.padEnd(26)}${f(r.before).padStart(16)}${f(r.after).padStart(16)}`;
+    const row = (name: string, f: (x: FiguresJson) => string): string => `${name.padEnd(26)}${f(r.before).padStart(20)}${f(r.after).padStart(20)}`;
     const q = r.compression.quantize;
     const floatNodes = q ? q.nodes.filter((n) => n.precision === 'float32') : [];
     return [
       `compressed ${r.model_dir} → ${r.out}`,
-      `${''.padEnd(26)}${'before'.padStart(16)}${'after'.padStart(16)}`,
+      `${''.padEnd(26)}${'before'.padStart(20)}${'after'.padStart(20)}`,
       row('size (bytes)', (x) => x.bytes.toLocaleString('en')),
       row('parameters', (x) => x.parameters.toLocaleString('en')),
       row('FLOPs per sample', (x) => x.flops_per_sample.toLocaleString('en')),
@@ -152,7 +152,7 @@ export default defineCommand<CompressResult>({
       ...(q ? [`quantization: ${q.mode}${q.calibration ? `, ${q.calibration.method} calibration on ${q.calibration.samples} samples` : ''}; ${q.cpu.summary}`] : []),
       ...(floatNodes.length > 0 ? [`left in float: ${floatNodes.map((n) => `${n.name} (${n.op}${n.reason ? `: ${n.reason}` : ''})`).join(', ')}`] : []),
       ...(r.compression.guard.keptFloat.length > 0 ? [`the guard kept in float: ${r.compression.guard.keptFloat.join(', ')}`] : []),
-      `compress run ${r.run_id}: ${formatJoulesShort(r.energy.joules)} (${r.energy.components.map((c) => c.method).join('+')})`,
+      `compress run ${r.run_id}: ${formatJoulesShort(r.energy.joules)} (${[...new Set(r.energy.components.map((c) => c.method))].join('+')})`,
     ].join('\n');
   },
 });
