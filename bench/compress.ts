@@ -17,7 +17,7 @@ import { writeResult } from './harness.js';
 const { values } = parseArgs({
   options: {
     epochs: { type: 'string', default: '10' },
-    prune: { type: 'string', default: '0.5' },
+    prune: { type: 'string', default: '0.6' },
     seeds: { type: 'string', default: '1,2,3' },
     'student-epochs': { type: 'string', default: '2' },
     'distill-epochs': { type: 'string', default: '3' },
