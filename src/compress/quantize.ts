@@ -8,7 +8,7 @@
  */
 import { consumerCounts, defaultOpset, floatAttribute, intAttr, intAttribute, Names, namedNodes, node, withOpsetAtLeast } from './onnx/graph.js';
 import type { TensorRange } from './calibrate.js';
-import { DATA_TYPE, floatTensor, floatValues, makeTensor, makeValueInfo, type OnnxModel, type OnnxNode, type OnnxTensor } from './onnx/model.js';
+import { DATA_TYPE, floatTensor, floatValues, makeTensor, makeValueInfo, type OnnxModel, valueInfoType, type OnnxNode, type OnnxTensor } from './onnx/model.js';
 import { INT32, int8Weights, quantize, type QuantParams, type QuantRange, scaleZeroPoint, UINT8 } from './qmath.js';
 
 export type Precision = 'int8' | 'float16' | 'float32';
@@ -113,8 +113,65 @@ const STATIC_RULES: { readonly [K in QuantizableOp]: (n: OnnxNode, ctx: Context)
   },
 };
 
+/** Element-wise ops whose (first) output has their first input's shape. */
+const SHAPE_KEEPING = new Set(['Relu', 'Clip', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Identity', 'Dropout']);
+
+/**
+ * Whether a tensor is known to be 2-D: a graph input or value_info of rank 2, the output of Flatten,
+ * Gemm or a Reshape to a constant 2-element shape, or of a MatMul by a 2-D initializer, an Add of a
+ * 1-D initializer or an element-wise op applied to such a tensor.
+ */
+function knownMatrix(graph: OnnxModel['graph'], nodes: readonly OnnxNode[], ctx: Context, tensor: string): boolean {
+  const declared = [...graph.inputs, ...graph.valueInfo].find((v) => v.name === tensor);
+  const shape = declared === undefined ? undefined : valueInfoType(declared)?.shape;
+  if (shape !== undefined) return shape.length === 2;
+  const producer = nodes.find((n) => n.outputs[0] === tensor);
+  if (producer === undefined || !isDefaultDomain(producer)) return false;
+  if (producer.opType === 'Flatten' || producer.opType === 'Gemm') return true;
+  const [first = '', second = ''] = producer.inputs;
+  const rankOf = (name: string): number | undefined => ctx.initializers.get(name)?.dims.length;
+  if (SHAPE_KEEPING.has(producer.opType)) return knownMatrix(graph, nodes, ctx, first);
+  if (producer.opType === 'MatMul') return rankOf(second) === 2 && knownMatrix(graph, nodes, ctx, first);
+  if (producer.opType === 'Add') return (rankOf(second) === 1 && knownMatrix(graph, nodes, ctx, first)) || (rankOf(first) === 1 && knownMatrix(graph, nodes, ctx, second));
+  if (producer.opType !== 'Reshape') return false;
+  const target = producer.inputs[1] ?? '';
+  const constant = ctx.initializers.get(target) ?? nodes.find((n) => n.opType === 'Constant' && n.outputs[0] === target)?.attributes.find((a) => a.name === 'value')?.t;
+  return constant !== undefined && constant.dims.length === 1 && constant.dims[0] === 2;
+}
+
+/**
+ * MatMul followed by the Add of a 1-D bias initializer becomes one Gemm (ORT's float MatMulAddFusion),
+ * so that the quantized graph runs QGemm with an int32 bias. Left apart, ORT runs QLinearMatMul →
+ * DequantizeLinear → float Add → QuantizeLinear; on this repo's 2-core AVX2 machine the Dense head of
+ * examples/mnist-cnn2.yaml lost its float Add, Dequantize and re-Quantize per layer this way.
+ * Only where the MatMul's input is known 2-D: Gemm takes nothing else.
+ * Returns the nodes and, per fused Add, the MatMul it went into.
+ */
+function fuseMatMulAdd(model: OnnxModel, nodes: readonly OnnxNode[], ctx: Context, keepFloat: ReadonlySet<string> | undefined): { nodes: OnnxNode[]; fusedAdds: Map<string, string> } {
+  const consumers = consumerCounts(nodes);
+  const graphOutputs = new Set(model.graph.outputs.map((o) => o.name));
+  const fusedAdds = new Map<string, string>();
+  const gemms = new Map<string, OnnxNode>();
+  for (const n of nodes) {
+    if (n.opType !== 'MatMul' || whyNot(n, keepFloat) !== undefined) continue;
+    const [a = '', b = ''] = n.inputs;
+    const out = n.outputs[0] ?? '';
+    const w = weightOf(ctx, b, (r) => r === 2);
+    if ('reason' in w || consumers.get(out) !== 1 || graphOutputs.has(out) || !knownMatrix(model.graph, nodes, ctx, a)) continue;
+    const add = nodes.find((m) => m.opType === 'Add' && isDefaultDomain(m) && m.inputs.includes(out));
+    if (add === undefined || keepFloat?.has(add.name) || add.inputs.length !== 2) continue;
+    const bias = biasOf(ctx, add.inputs.find((i) => i !== out), w.dims[1]);
+    if (bias === undefined) continue;
+    fusedAdds.set(add.name, n.name);
+    gemms.set(n.name, node('Gemm', n.name, [a, b, bias], add.outputs));
+  }
+  return { nodes: nodes.filter((n) => !fusedAdds.has(n.name)).map((n) => gemms.get(n.name) ?? n), fusedAdds };
+}
+
 interface StaticPlan {
   readonly nodes: readonly OnnxNode[];
+  /** Per Add fused into a MatMul's Gemm, that MatMul. */
+  readonly fusedAdds: ReadonlyMap<string, string>;
   readonly targets: ReadonlyMap<string, Target>;
   readonly reports: readonly NodeReport[];
   /** Tensors quantized as activations, in graph order: what calibration must measure. */
@@ -134,8 +191,9 @@ function whyNot(n: OnnxNode, keepFloat: ReadonlySet<string> | undefined): string
 
 /** Which nodes the static quantizer rewrites, which Relu/Clip it absorbs, and what must be calibrated. */
 function planStatic(model: OnnxModel, keepFloat: ReadonlySet<string> | undefined): StaticPlan {
-  const nodes = namedNodes(model.graph);
+  const original = namedNodes(model.graph);
   const ctx: Context = { initializers: new Map(model.graph.initializers.map((t) => [t.name, t])) };
+  const { nodes, fusedAdds } = fuseMatMulAdd(model, original, ctx, keepFloat);
   const consumers = consumerCounts(nodes);
   const graphOutputs = new Set(model.graph.outputs.map((o) => o.name));
   const targets = new Map<string, Target>();
@@ -156,14 +214,17 @@ function planStatic(model: OnnxModel, keepFloat: ReadonlySet<string> | undefined
     if (absorbed) absorbedBy.set(absorbed.name, n.name);
     targets.set(n.name, { node: n, ...rule, output: absorbed?.outputs[0] ?? out, ...(absorbed ? { absorbed } : {}) });
   }
-  const reports = nodes.map((n): NodeReport => {
-    if (targets.has(n.name)) return { name: n.name, op: n.opType, precision: 'int8' };
+  const reports = original.map((n): NodeReport => {
+    const added = [...fusedAdds].find(([, m]) => m === n.name)?.[0];
+    if (targets.has(n.name)) return { name: n.name, op: n.opType, precision: 'int8', ...(added !== undefined ? { reason: `one Gemm with ${added}'s bias` } : {}) };
+    const into = fusedAdds.get(n.name);
+    if (into !== undefined && targets.has(into)) return { name: n.name, op: n.opType, precision: 'int8', reason: `the int32 bias of ${into}'s Gemm` };
     const by = absorbedBy.get(n.name);
     if (by !== undefined) return { name: n.name, op: n.opType, precision: 'int8', reason: `absorbed into ${by}'s output quantization` };
     return { name: n.name, op: n.opType, precision: 'float32', reason: refused.get(n.name) ?? 'not quantized' };
   });
   const activations = [...new Set([...targets.values()].flatMap((t) => [...t.activations, t.output]))];
-  return { nodes, targets, reports, activations };
+  return { nodes, fusedAdds, targets, reports, activations };
 }
 
 /** The float tensors whose ranges static quantization needs (feed them to calibration). */
@@ -328,7 +389,8 @@ export function quantizeStatic(model: OnnxModel, ranges: ReadonlyMap<string, Ten
     initializers: [...model.graph.initializers.filter((t) => used.has(t.name) || graphInputs.has(t.name)), ...rw.initializers],
   };
   const reports = plan.reports.map((r): NodeReport => {
-    const why = missing.get(r.name) ?? missing.get([...plan.targets.values()].find((t) => t.absorbed?.name === r.name)?.node.name ?? '');
+    const owner = plan.fusedAdds.get(r.name) ?? [...plan.targets.values()].find((t) => t.absorbed?.name === r.name)?.node.name ?? '';
+    const why = missing.get(r.name) ?? missing.get(owner);
     return why === undefined ? r : { name: r.name, op: r.op, precision: 'float32', reason: why };
   });
   return finish({ ...model, graph }, model, targets.length > 0 ? 13 : undefined, reports);
