@@ -121,6 +121,22 @@ describe('quantizeStatic', () => {
     expect(ops).not.toContain('Conv');
     expect(ops).not.toContain('Relu');
     expect(ops).not.toContain('MatMul');
+    // Flattened channels-last: only x's Transpose into ORT's NHWC QLinearConv is left, none back to NCHW.
+    expect(q.graph.nodes.find((n) => n.opType === 'Transpose')?.attributes.find((a) => a.name === 'perm')?.ints).toEqual([0n, 2n, 3n, 1n]);
+    expect(ops.filter((o) => o === 'Transpose')).toHaveLength(1);
+  });
+
+  it('flattens channels-last through a Reshape to [-1, C·H·W] where the Conv output size is known, and not where it is not', async () => {
+    const feeds = { x: { data: randomValues(new PyRandom(19), BATCH * CONV.channelsIn * CONV.size * CONV.size), dims: xDims } };
+    for (const symbolicSize of [false, true]) {
+      const net = convNet(18, 'matmul', { reshape: true, symbolicSize });
+      const model = decodeModel(net.bytes);
+      const { model: q } = quantizeStatic(model, await ranges(model, feeds), { reduceRange: true });
+      expect(q.graph.nodes.filter((n) => n.opType === 'Transpose')).toHaveLength(symbolicSize ? 0 : 1);
+      const got = (await run(encodeModel(q), feeds)).y as Float32Array;
+      const float = (await run(net.bytes, feeds)).y as Float32Array;
+      expect(maxAbsDiff(got, float)).toBeLessThan(0.05 * maxAbs(float));
+    }
   });
 
   it('quantizes a Gemm head (transB, bias) into QGemm', async () => {
