@@ -4,11 +4,18 @@
  * optimizer fuses into QLinearConv, QLinearMatMul, QGemm) and dynamic (DynamicQuantizeLinear +
  * MatMulInteger). Weights are int8, symmetric, per output channel; activations uint8, asymmetric,
  * from calibrated ranges.
+ *
+ * Measured at batch 256 on this repo's 2-core AVX2 (no VNNI) machine with ORT 1.30: a Conv with one
+ * input channel (the MNIST examples' first layer) runs 2.5–3× slower as QLinearConv than as ORT's
+ * float NCHWc Conv. It is quantized all the same: left float, its output must leave the NCHWc layout
+ * and be quantized, which on examples/mnist-cnn.yaml gains about 10% (19.4k vs 17.4k samples per
+ * CPU-second, float 21.2k) but on examples/mnist-cnn2.yaml makes ORT max-pool in uint8 NCHW (45 vs
+ * 23 ms per batch); no rule yet tells the two apart.
  * @module
  */
-import { consumerCounts, defaultOpset, floatAttribute, intAttr, intAttribute, Names, namedNodes, node, withOpsetAtLeast } from './onnx/graph.js';
+import { attribute, consumerCounts, defaultOpset, floatAttribute, intAttr, intAttribute, intsAttr, Names, namedNodes, node, withOpsetAtLeast } from './onnx/graph.js';
 import type { TensorRange } from './calibrate.js';
-import { DATA_TYPE, floatTensor, floatValues, makeTensor, makeValueInfo, type OnnxModel, type OnnxNode, type OnnxTensor } from './onnx/model.js';
+import { DATA_TYPE, floatTensor, floatValues, makeTensor, makeValueInfo, type OnnxModel, valueInfoType, type OnnxNode, type OnnxTensor } from './onnx/model.js';
 import { INT32, int8Weights, quantize, type QuantParams, type QuantRange, scaleZeroPoint, UINT8 } from './qmath.js';
 
 export type Precision = 'int8' | 'float16' | 'float32';
@@ -113,8 +120,65 @@ const STATIC_RULES: { readonly [K in QuantizableOp]: (n: OnnxNode, ctx: Context)
   },
 };
 
+/** Element-wise ops whose (first) output has their first input's shape. */
+const SHAPE_KEEPING = new Set(['Relu', 'Clip', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Identity', 'Dropout']);
+
+/**
+ * Whether a tensor is known to be 2-D: a graph input or value_info of rank 2, the output of Flatten,
+ * Gemm or a Reshape to a constant 2-element shape, or of a MatMul by a 2-D initializer, an Add of a
+ * 1-D initializer or an element-wise op applied to such a tensor.
+ */
+function knownMatrix(graph: OnnxModel['graph'], nodes: readonly OnnxNode[], ctx: Context, tensor: string): boolean {
+  const declared = [...graph.inputs, ...graph.valueInfo].find((v) => v.name === tensor);
+  const shape = declared === undefined ? undefined : valueInfoType(declared)?.shape;
+  if (shape !== undefined) return shape.length === 2;
+  const producer = nodes.find((n) => n.outputs[0] === tensor);
+  if (producer === undefined || !isDefaultDomain(producer)) return false;
+  if (producer.opType === 'Flatten' || producer.opType === 'Gemm') return true;
+  const [first = '', second = ''] = producer.inputs;
+  const rankOf = (name: string): number | undefined => ctx.initializers.get(name)?.dims.length;
+  if (SHAPE_KEEPING.has(producer.opType)) return knownMatrix(graph, nodes, ctx, first);
+  if (producer.opType === 'MatMul') return rankOf(second) === 2 && knownMatrix(graph, nodes, ctx, first);
+  if (producer.opType === 'Add') return (rankOf(second) === 1 && knownMatrix(graph, nodes, ctx, first)) || (rankOf(first) === 1 && knownMatrix(graph, nodes, ctx, second));
+  if (producer.opType !== 'Reshape') return false;
+  const target = producer.inputs[1] ?? '';
+  const constant = ctx.initializers.get(target) ?? nodes.find((n) => n.opType === 'Constant' && n.outputs[0] === target)?.attributes.find((a) => a.name === 'value')?.t;
+  return constant !== undefined && constant.dims.length === 1 && constant.dims[0] === 2;
+}
+
+/**
+ * MatMul followed by the Add of a 1-D bias initializer becomes one Gemm (ORT's float MatMulAddFusion),
+ * so that the quantized graph runs QGemm with an int32 bias. Left apart, ORT runs QLinearMatMul →
+ * DequantizeLinear → float Add → QuantizeLinear; on this repo's 2-core AVX2 machine the Dense head of
+ * examples/mnist-cnn2.yaml lost its float Add, Dequantize and re-Quantize per layer this way.
+ * Only where the MatMul's input is known 2-D: Gemm takes nothing else.
+ * Returns the nodes and, per fused Add, the MatMul it went into.
+ */
+function fuseMatMulAdd(model: OnnxModel, nodes: readonly OnnxNode[], ctx: Context, keepFloat: ReadonlySet<string> | undefined): { nodes: OnnxNode[]; fusedAdds: Map<string, string> } {
+  const consumers = consumerCounts(nodes);
+  const graphOutputs = new Set(model.graph.outputs.map((o) => o.name));
+  const fusedAdds = new Map<string, string>();
+  const gemms = new Map<string, OnnxNode>();
+  for (const n of nodes) {
+    if (n.opType !== 'MatMul' || whyNot(n, keepFloat) !== undefined) continue;
+    const [a = '', b = ''] = n.inputs;
+    const out = n.outputs[0] ?? '';
+    const w = weightOf(ctx, b, (r) => r === 2);
+    if ('reason' in w || consumers.get(out) !== 1 || graphOutputs.has(out) || !knownMatrix(model.graph, nodes, ctx, a)) continue;
+    const add = nodes.find((m) => m.opType === 'Add' && isDefaultDomain(m) && m.inputs.includes(out));
+    if (add === undefined || keepFloat?.has(add.name) || add.inputs.length !== 2) continue;
+    const bias = biasOf(ctx, add.inputs.find((i) => i !== out), w.dims[1]);
+    if (bias === undefined) continue;
+    fusedAdds.set(add.name, n.name);
+    gemms.set(n.name, node('Gemm', n.name, [a, b, bias], add.outputs));
+  }
+  return { nodes: nodes.filter((n) => !fusedAdds.has(n.name)).map((n) => gemms.get(n.name) ?? n), fusedAdds };
+}
+
 interface StaticPlan {
   readonly nodes: readonly OnnxNode[];
+  /** Per Add fused into a MatMul's Gemm, that MatMul. */
+  readonly fusedAdds: ReadonlyMap<string, string>;
   readonly targets: ReadonlyMap<string, Target>;
   readonly reports: readonly NodeReport[];
   /** Tensors quantized as activations, in graph order: what calibration must measure. */
@@ -134,8 +198,9 @@ function whyNot(n: OnnxNode, keepFloat: ReadonlySet<string> | undefined): string
 
 /** Which nodes the static quantizer rewrites, which Relu/Clip it absorbs, and what must be calibrated. */
 function planStatic(model: OnnxModel, keepFloat: ReadonlySet<string> | undefined): StaticPlan {
-  const nodes = namedNodes(model.graph);
+  const original = namedNodes(model.graph);
   const ctx: Context = { initializers: new Map(model.graph.initializers.map((t) => [t.name, t])) };
+  const { nodes, fusedAdds } = fuseMatMulAdd(model, original, ctx, keepFloat);
   const consumers = consumerCounts(nodes);
   const graphOutputs = new Set(model.graph.outputs.map((o) => o.name));
   const targets = new Map<string, Target>();
@@ -156,14 +221,17 @@ function planStatic(model: OnnxModel, keepFloat: ReadonlySet<string> | undefined
     if (absorbed) absorbedBy.set(absorbed.name, n.name);
     targets.set(n.name, { node: n, ...rule, output: absorbed?.outputs[0] ?? out, ...(absorbed ? { absorbed } : {}) });
   }
-  const reports = nodes.map((n): NodeReport => {
-    if (targets.has(n.name)) return { name: n.name, op: n.opType, precision: 'int8' };
+  const reports = original.map((n): NodeReport => {
+    const added = [...fusedAdds].find(([, m]) => m === n.name)?.[0];
+    if (targets.has(n.name)) return { name: n.name, op: n.opType, precision: 'int8', ...(added !== undefined ? { reason: `one Gemm with ${added}'s bias` } : {}) };
+    const into = fusedAdds.get(n.name);
+    if (into !== undefined && targets.has(into)) return { name: n.name, op: n.opType, precision: 'int8', reason: `the int32 bias of ${into}'s Gemm` };
     const by = absorbedBy.get(n.name);
     if (by !== undefined) return { name: n.name, op: n.opType, precision: 'int8', reason: `absorbed into ${by}'s output quantization` };
     return { name: n.name, op: n.opType, precision: 'float32', reason: refused.get(n.name) ?? 'not quantized' };
   });
   const activations = [...new Set([...targets.values()].flatMap((t) => [...t.activations, t.output]))];
-  return { nodes, targets, reports, activations };
+  return { nodes, fusedAdds, targets, reports, activations };
 }
 
 /** The float tensors whose ranges static quantization needs (feed them to calibration). */
@@ -233,6 +301,83 @@ class Rewrite {
   }
 }
 
+/** An int64 initializer's or Constant's values, or undefined. */
+function int64Values(nodes: readonly OnnxNode[], ctx: Context, name: string): number[] | undefined {
+  const t = ctx.initializers.get(name) ?? nodes.find((n) => n.opType === 'Constant' && n.outputs[0] === name)?.attributes.find((a) => a.name === 'value')?.t;
+  if (t === undefined || t.dataType !== DATA_TYPE.int64 || t.external !== undefined) return undefined;
+  return Array.from(new BigInt64Array(t.raw.slice().buffer), Number);
+}
+
+/** A 2-D Conv's output height × width per sample, where its input's are known (a declared shape or a Reshape to a constant one) and it pads explicitly. */
+function convOutputArea(graph: OnnxModel['graph'], nodes: readonly OnnxNode[], ctx: Context, conv: OnnxNode): number | undefined {
+  const input = conv.inputs[0] ?? '';
+  const declared = [...graph.inputs, ...graph.valueInfo].find((v) => v.name === input);
+  const producer = nodes.find((n) => n.outputs[0] === input);
+  const dims = declared !== undefined ? valueInfoType(declared)?.shape : producer?.opType === 'Reshape' ? int64Values(nodes, ctx, producer.inputs[1] ?? '') : undefined;
+  const autoPad = attribute(conv, 'auto_pad')?.s;
+  if (dims === undefined || dims.length !== 4 || (autoPad !== undefined && new TextDecoder().decode(autoPad) !== 'NOTSET')) return undefined;
+  const spatial = dims.slice(2);
+  if (!spatial.every((d): d is number => typeof d === 'number' && d > 0)) return undefined;
+  const list = (name: string, fallback: number): number[] => attribute(conv, name)?.ints?.map(Number) ?? [fallback, fallback, fallback, fallback];
+  const kernel = ctx.initializers.get(conv.inputs[1] ?? '')?.dims.slice(2) ?? [];
+  const [pads, strides, dilations] = [list('pads', 0), list('strides', 1), list('dilations', 1)];
+  const sizes = spatial.map((d, i) => Math.floor((d + (pads[i] ?? 0) + (pads[i + 2] ?? 0) - (dilations[i] ?? 1) * ((kernel[i] ?? 1) - 1) - 1) / (strides[i] ?? 1)) + 1);
+  return sizes.length === 2 && kernel.length === 2 ? sizes[0]! * sizes[1]! : undefined;
+}
+
+/** A quantized Conv's output flattened per sample into a quantized MatMul/Gemm's weight. */
+interface ChannelsLastFlatten {
+  readonly flatten: string;
+  /** The Conv's (or its absorbed activation's) output, which the Flatten reads. */
+  readonly source: string;
+  readonly target: string;
+  readonly channels: number;
+  readonly area: number;
+  /** The Conv output's rank. */
+  readonly rank: number;
+}
+
+/**
+ * ORT runs QLinearConv channels-last (NHWC) and, before a Flatten/Reshape that reads its output in
+ * NCHW order, transposes it back. Flattening in NHWC order instead (a Transpose that ORT cancels
+ * against its own, and the weight's rows permuted to match) saves that pass: 2.3 of 15.6 ms per
+ * batch of 256 for examples/mnist-cnn.yaml on this repo's 2-core AVX2 machine (ORT's profiler).
+ * Only where the flatten is per sample: Flatten with axis 1, or a Reshape to [-1 or 0, C·H·W] with
+ * the Conv's H·W known; and where nothing else reads the Conv's output or the flattened tensor.
+ */
+function channelsLastFlattens(model: OnnxModel, nodes: readonly OnnxNode[], ctx: Context, targets: readonly Target[]): ChannelsLastFlatten[] {
+  const consumers = consumerCounts(nodes);
+  const graphOutputs = new Set(model.graph.outputs.map((o) => o.name));
+  const single = (tensor: string): boolean => consumers.get(tensor) === 1 && !graphOutputs.has(tensor);
+  const found: ChannelsLastFlatten[] = [];
+  for (const t of targets) {
+    const a = t.activations[0] ?? '';
+    const transposed = t.node.opType === 'Gemm' && intAttribute(t.node, 'transB', 0) !== 0;
+    const rows = t.weight === undefined || transposed || t.activations.length !== 1 ? undefined : ctx.initializers.get(t.weight.name)?.dims[0];
+    const flatten = nodes.find((n) => n.outputs[0] === a && isDefaultDomain(n));
+    const conv = targets.find((c) => c.node.opType === 'Conv' && c.output === flatten?.inputs[0]);
+    if (rows === undefined || flatten === undefined || conv === undefined || !single(a) || !single(conv.output)) continue;
+    const convWeight = ctx.initializers.get(conv.weight?.name ?? '')?.dims ?? [];
+    const channels = convWeight[0] ?? 0;
+    const area = rows / channels;
+    if (!Number.isInteger(area)) continue;
+    const shape = flatten.opType === 'Reshape' ? int64Values(nodes, ctx, flatten.inputs[1] ?? '') : undefined;
+    const perSample =
+      (flatten.opType === 'Flatten' && intAttribute(flatten, 'axis', 1) === 1) ||
+      (shape !== undefined && shape.length === 2 && (shape[0] === -1 || shape[0] === 0) && shape[1] === rows && convOutputArea(model.graph, nodes, ctx, conv.node) === area);
+    if (perSample) found.push({ flatten: flatten.name, source: conv.output, target: t.node.name, channels, area, rank: convWeight.length });
+  }
+  return found;
+}
+
+/** A [channels·area, units] weight's rows, from (channel, position) order to (position, channel). */
+function channelsLastRows(values: Float32Array, channels: number, area: number): Float32Array {
+  const units = values.length / (channels * area);
+  const out = new Float32Array(values.length);
+  for (let c = 0; c < channels; c++) for (let p = 0; p < area; p++) out.set(values.subarray((c * area + p) * units, (c * area + p + 1) * units), (p * channels + c) * units);
+  return out;
+}
+
 /**
  * Static QDQ quantization from calibrated activation ranges. Every node is reported: int8, or
  * float32 with the reason.
@@ -244,10 +389,31 @@ export function quantizeStatic(model: OnnxModel, ranges: ReadonlyMap<string, Ten
     const unranged = [...t.activations, t.output].find((a) => !ranges.has(a));
     if (unranged !== undefined) missing.set(t.node.name, `no calibrated range for ${unranged}`);
   }
-  const targets = [...plan.targets.values()].filter((t) => !missing.has(t.node.name));
+  const ranged = [...plan.targets.values()].filter((t) => !missing.has(t.node.name));
   const rw = new Rewrite(model);
   const graphInputs = new Set(model.graph.inputs.map((i) => i.name));
   const initializers = new Map(model.graph.initializers.map((t) => [t.name, t]));
+  const ctx: Context = { initializers };
+  // Channels-last flattens: a Transpose before the flatten, quantized as the Conv's output is (ORT drops
+  // DQ → Transpose → Q with equal parameters), and the weight's rows permuted into a fresh initializer.
+  const flattens = new Map<string, ChannelsLastFlatten & { readonly transposed: string }>();
+  const allRanges = new Map(ranges);
+  const permutedWeights = new Map<string, string>();
+  for (const f of channelsLastFlattens(model, plan.nodes, ctx, ranged)) {
+    const transposed = rw.names.fresh(`${f.source}_channels_last`);
+    flattens.set(f.flatten, { ...f, transposed });
+    allRanges.set(transposed, ranges.get(f.source) as TensorRange);
+    const target = plan.targets.get(f.target) as Target;
+    const w = initializers.get(target.weight?.name ?? '') as OnnxTensor;
+    const name = rw.names.fresh(`${w.name}_channels_last`);
+    initializers.set(name, floatTensor(name, w.dims, channelsLastRows(floatValues(w) as Float32Array, f.channels, f.area)));
+    permutedWeights.set(f.target, name);
+  }
+  const targets = ranged.map((t): Target => {
+    const permuted = permutedWeights.get(t.node.name);
+    return permuted === undefined || t.weight === undefined ? t : { ...t, weight: { ...t.weight, name: permuted } };
+  });
+  const flattenedAs = new Map([...flattens.values()].map((f) => [f.flatten, f.transposed]));
   const weightRange = int8Weights(options.reduceRange);
   const prefix: OnnxNode[] = [];
 
@@ -256,8 +422,8 @@ export function quantizeStatic(model: OnnxModel, ranges: ReadonlyMap<string, Ten
   const producedAs = new Map<string, string>();
   const pairs = new Map<string, OnnxNode[]>();
   const inputRenames = new Map<string, string>();
-  for (const tensor of new Set(targets.flatMap((t) => [...t.activations, t.output]))) {
-    const range = ranges.get(tensor) as TensorRange;
+  for (const tensor of new Set([...targets.flatMap((t) => [...t.activations, t.output]), ...flattenedAs.values()])) {
+    const range = allRanges.get(tensor) as TensorRange;
     const p = scaleZeroPoint(range.min, range.max, UINT8, false);
     activationParams.set(tensor, p);
     const scale = rw.floats(`${tensor}_scale`, [p.scale]);
@@ -315,7 +481,13 @@ export function quantizeStatic(model: OnnxModel, ranges: ReadonlyMap<string, Ten
   const body: OnnxNode[] = [];
   for (const n of plan.nodes) {
     if (absorbed.has(n.name)) continue;
-    const base = rewired.get(n.name) ?? n;
+    const f = flattens.get(n.name);
+    if (f !== undefined) {
+      const perm = [0, ...Array.from({ length: f.rank - 2 }, (_, i) => i + 2), 1];
+      body.push(node('Transpose', rw.names.fresh(`${n.name}_channels_last`), [f.source], [producedAs.get(f.transposed) ?? f.transposed], [intsAttr('perm', perm)]), ...(pairs.get(f.transposed) ?? []));
+    }
+    const flattened = rewired.get(n.name) ?? n;
+    const base = f === undefined ? flattened : { ...flattened, inputs: [f.transposed, ...flattened.inputs.slice(1)] };
     const renamed = { ...base, inputs: base.inputs.map((i) => inputRenames.get(i) ?? i), outputs: base.outputs.map((o) => producedAs.get(o) ?? o) };
     body.push(renamed);
     for (const o of base.outputs) body.push(...(pairs.get(o) ?? []));
@@ -328,7 +500,8 @@ export function quantizeStatic(model: OnnxModel, ranges: ReadonlyMap<string, Ten
     initializers: [...model.graph.initializers.filter((t) => used.has(t.name) || graphInputs.has(t.name)), ...rw.initializers],
   };
   const reports = plan.reports.map((r): NodeReport => {
-    const why = missing.get(r.name) ?? missing.get([...plan.targets.values()].find((t) => t.absorbed?.name === r.name)?.node.name ?? '');
+    const owner = plan.fusedAdds.get(r.name) ?? [...plan.targets.values()].find((t) => t.absorbed?.name === r.name)?.node.name ?? '';
+    const why = missing.get(r.name) ?? missing.get(owner);
     return why === undefined ? r : { name: r.name, op: r.op, precision: 'float32', reason: why };
   });
   return finish({ ...model, graph }, model, targets.length > 0 ? 13 : undefined, reports);

@@ -19,7 +19,8 @@ export interface ConvNet {
 export const CONV = { channelsIn: 2, channelsOut: 4, size: 6, kernel: 3, units: 5 } as const;
 export const FLAT = CONV.channelsOut * CONV.size * CONV.size;
 
-export function convNet(seed: number, head: 'matmul' | 'gemm', options: { channelScale?: readonly number[] } = {}): ConvNet {
+/** Options: per-channel weight scales; a Reshape to [-1, FLAT] in place of Flatten; spatial sizes of x left symbolic. */
+export function convNet(seed: number, head: 'matmul' | 'gemm', options: { channelScale?: readonly number[]; reshape?: boolean; symbolicSize?: boolean } = {}): ConvNet {
   const rng = new PyRandom(seed);
   const { channelsIn, channelsOut, kernel, units } = CONV;
   const w = randomValues(rng, channelsOut * channelsIn * kernel * kernel, 0.5);
@@ -33,12 +34,12 @@ export function convNet(seed: number, head: 'matmul' | 'gemm', options: { channe
   const nodes: NodeData[] = [
     { op: 'Conv', inputs: ['x', 'w', 'b'], outputs: ['c'], attrs: { pads: { ints: [1, 1, 1, 1] }, kernel_shape: { ints: [kernel, kernel] } } },
     { op: 'Relu', inputs: ['c'], outputs: ['r'] },
-    { op: 'Flatten', inputs: ['r'], outputs: ['f'] },
+    options.reshape ? { op: 'Reshape', inputs: ['r', 'flat'], outputs: ['f'] } : { op: 'Flatten', inputs: ['r'], outputs: ['f'] },
     head === 'matmul' ? { op: 'MatMul', inputs: ['f', 'fc'], outputs: ['y'] } : { op: 'Gemm', inputs: ['f', 'fc', 'fcb'], outputs: ['y'], attrs: { transB: { i: 1 } } },
   ];
   const graph: GraphData = {
     nodes,
-    inputs: [{ name: 'x', type: 'float', shape: ['N', channelsIn, CONV.size, CONV.size] }],
+    inputs: [{ name: 'x', type: 'float', shape: options.symbolicSize ? ['N', channelsIn, 'H', 'W'] : ['N', channelsIn, CONV.size, CONV.size] }],
     outputs: [{ name: 'y', type: 'float', shape: ['N', units] }],
     initializers: [
       floatTensor(w, [channelsOut, channelsIn, kernel, kernel], 'w'),
@@ -46,6 +47,7 @@ export function convNet(seed: number, head: 'matmul' | 'gemm', options: { channe
       // Gemm with transB holds the weight as [units, features].
       floatTensor(fc, head === 'matmul' ? [FLAT, units] : [units, FLAT], 'fc'),
       ...(head === 'gemm' ? [floatTensor(fcBias, [units], 'fcb')] : []),
+      ...(options.reshape ? [{ ...int64Tensor([-1, FLAT]), name: 'flat' }] : []),
     ],
   };
   return { bytes: encodeModel(graph), w, b, fc, fcBias };

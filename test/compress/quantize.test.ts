@@ -121,6 +121,22 @@ describe('quantizeStatic', () => {
     expect(ops).not.toContain('Conv');
     expect(ops).not.toContain('Relu');
     expect(ops).not.toContain('MatMul');
+    // Flattened channels-last: only x's Transpose into ORT's NHWC QLinearConv is left, none back to NCHW.
+    expect(q.graph.nodes.find((n) => n.opType === 'Transpose')?.attributes.find((a) => a.name === 'perm')?.ints).toEqual([0n, 2n, 3n, 1n]);
+    expect(ops.filter((o) => o === 'Transpose')).toHaveLength(1);
+  });
+
+  it('flattens channels-last through a Reshape to [-1, C·H·W] where the Conv output size is known, and not where it is not', async () => {
+    const feeds = { x: { data: randomValues(new PyRandom(19), BATCH * CONV.channelsIn * CONV.size * CONV.size), dims: xDims } };
+    for (const symbolicSize of [false, true]) {
+      const net = convNet(18, 'matmul', { reshape: true, symbolicSize });
+      const model = decodeModel(net.bytes);
+      const { model: q } = quantizeStatic(model, await ranges(model, feeds), { reduceRange: true });
+      expect(q.graph.nodes.filter((n) => n.opType === 'Transpose')).toHaveLength(symbolicSize ? 0 : 1);
+      const got = (await run(encodeModel(q), feeds)).y as Float32Array;
+      const float = (await run(net.bytes, feeds)).y as Float32Array;
+      expect(maxAbsDiff(got, float)).toBeLessThan(0.05 * maxAbs(float));
+    }
   });
 
   it('quantizes a Gemm head (transB, bias) into QGemm', async () => {
@@ -217,6 +233,65 @@ describe('quantizeStatic', () => {
     const ops = decodeModel(readFileSync(optimized)).graph.nodes.map((n) => n.opType);
     expect(ops).toContain('QLinearMatMul');
     expect(ops).not.toContain('Clip');
+  });
+
+  /** x → MatMul → Add bias → Relu → MatMul → Add bias → y, x of the given shape. */
+  function denseHead(rng: PyRandom, xShape: readonly (number | string)[]): Uint8Array {
+    return encodeEngineModel({
+      nodes: [
+        { op: 'MatMul', inputs: ['x', 'w1'], outputs: ['m1'] },
+        { op: 'Add', inputs: ['m1', 'b1'], outputs: ['a1'] },
+        { op: 'Relu', inputs: ['a1'], outputs: ['h'] },
+        { op: 'MatMul', inputs: ['h', 'w2'], outputs: ['m2'] },
+        { op: 'Add', inputs: ['b2', 'm2'], outputs: ['y'] },
+      ],
+      inputs: [{ name: 'x', type: 'float', shape: [...xShape] }],
+      outputs: [{ name: 'y', type: 'float', shape: [...xShape.slice(0, -1), 4] }],
+      initializers: [floatTensor(randomValues(rng, 8 * 6), [8, 6], 'w1'), floatTensor(randomValues(rng, 6, 0.5), [6], 'b1'), floatTensor(randomValues(rng, 6 * 4), [6, 4], 'w2'), floatTensor(randomValues(rng, 4, 0.5), [4], 'b2')],
+    });
+  }
+
+  it('fuses MatMul + Add of a bias into one Gemm (QGemm in ORT, int32 bias, Relu absorbed) where the input is known 2-D', async () => {
+    const rng = new PyRandom(16);
+    const bytes = denseHead(rng, ['N', 8]);
+    const model = decodeModel(bytes);
+    // The Relu follows the first Add now: its output is what the first Gemm's output quantization measures.
+    expect(calibrationTargets(model)).toEqual(['x', 'h', 'y']);
+    const feeds = { x: { data: randomValues(rng, 32 * 8), dims: [32, 8] } };
+    const r = await ranges(model, feeds);
+    const { model: q, report } = quantizeStatic(model, r, { reduceRange: true });
+    expect(report.nodes.map((n) => [n.name, n.precision, n.reason])).toEqual([
+      ['n0', 'int8', "one Gemm with n1's bias"],
+      ['n1', 'int8', "the int32 bias of n0's Gemm"],
+      ['n2', 'int8', "absorbed into n0's output quantization"],
+      ['n3', 'int8', "one Gemm with n4's bias"],
+      ['n4', 'int8', "the int32 bias of n3's Gemm"],
+    ]);
+    const optimized = join(dir, 'dense.opt.onnx');
+    const got = (await run(encodeModel(q), feeds, ['y'], { optimizedModelPath: optimized })).y as Float32Array;
+    const float = (await run(bytes, feeds)).y as Float32Array;
+    const yRange = r.get('y') as TensorRange;
+    // Three roundings (x, h, y) of at most half a step each, plus the weights': well within 4 output steps.
+    expect(maxAbsDiff(got, float)).toBeLessThan(4 * scaleZeroPoint(yRange.min, yRange.max, UINT8, false).scale);
+    const ops = decodeModel(readFileSync(optimized)).graph.nodes.map((n) => n.opType);
+    expect(ops.filter((o) => o === 'QGemm')).toHaveLength(2);
+    for (const op of ['Add', 'Relu', 'MatMul', 'QLinearMatMul']) expect(ops).not.toContain(op);
+    // Kept float on request, the MatMul keeps its Add: the float graph is left as it was there.
+    const kept = quantizeStatic(model, r, { reduceRange: true, keepFloat: new Set(['n3']) });
+    expect(kept.model.graph.nodes.filter((n) => n.name === 'n3' || n.name === 'n4').map((n) => n.opType)).toEqual(['MatMul', 'Add']);
+  });
+
+  it('leaves MatMul + Add apart where the input is not known to be 2-D (Gemm takes only matrices)', async () => {
+    const rng = new PyRandom(17);
+    const bytes = denseHead(rng, ['N', 2, 8]);
+    const model = decodeModel(bytes);
+    const feeds = { x: { data: randomValues(rng, 8 * 2 * 8), dims: [8, 2, 8] } };
+    const { model: q, report } = quantizeStatic(model, await ranges(model, feeds), { reduceRange: true });
+    expect(report.nodes.map((n) => [n.op, n.precision])).toEqual([['MatMul', 'int8'], ['Add', 'float32'], ['Relu', 'float32'], ['MatMul', 'int8'], ['Add', 'float32']]);
+    expect(q.graph.nodes.map((n) => n.opType)).not.toContain('Gemm');
+    const got = (await run(encodeModel(q), feeds)).y as Float32Array;
+    const float = (await run(bytes, feeds)).y as Float32Array;
+    expect(maxAbsDiff(got, float)).toBeLessThan(0.05 * maxAbs(float));
   });
 
   it('leaves a node float where a range is missing, and raises an old opset to 13 for per-channel axes', async () => {

@@ -55,9 +55,10 @@ export function floatAttribute(node: OnnxNode, name: string, fallback: number): 
 }
 
 /** AttributeProto.AttributeType codes. */
-const ATTRIBUTE_TYPE = { float: 1, int: 2, tensor: 4 } as const;
+const ATTRIBUTE_TYPE = { float: 1, int: 2, tensor: 4, ints: 7 } as const;
 
 export const intAttr = (name: string, i: number): OnnxAttribute => ({ name, type: ATTRIBUTE_TYPE.int, i: BigInt(i), unknown: [] });
+export const intsAttr = (name: string, ints: readonly number[]): OnnxAttribute => ({ name, type: ATTRIBUTE_TYPE.ints, ints: ints.map((i) => BigInt(i)), unknown: [] });
 export const tensorAttr = (name: string, t: OnnxTensor): OnnxAttribute => ({ name, type: ATTRIBUTE_TYPE.tensor, t, unknown: [] });
 
 export function node(opType: string, name: string, inputs: readonly string[], outputs: readonly string[], attributes: readonly OnnxAttribute[] = [], domain = ''): OnnxNode {
