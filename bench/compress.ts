@@ -19,7 +19,7 @@ const { values } = parseArgs({
     epochs: { type: 'string', default: '10' },
     prune: { type: 'string', default: '0.6' },
     seeds: { type: 'string', default: '1,2,3' },
-    'student-epochs': { type: 'string', default: '2' },
+    'student-epochs': { type: 'string', default: '1' },
     'distill-epochs': { type: 'string', default: '3' },
   },
 });

@@ -60,9 +60,12 @@ export const COMPRESS_DEFAULTS = {
   pruneMethod: 'structured' as PruneMethod,
   fineTuneEpochs: 2,
   maxAccuracyDropPp: 0.5,
-  // Keras' knowledge-distillation example.
-  temperature: 10,
-  alpha: 0.1,
+  // Not Keras' example's T = 10, α = 0.1 (DISTILLATION_DEFAULTS): for a student much smaller than
+  // its teacher Hinton et al. found lower temperatures better, and here (the recipe taught by the
+  // 2-conv CNN, 1 epoch alone + 3 distilled, two seeds) T = 4, α = 0.5 gained 0.29 pp over the
+  // student trained alone for 4 epochs where Keras' values gained 0.17.
+  temperature: 4,
+  alpha: 0.5,
   seed: 42,
 };
 
