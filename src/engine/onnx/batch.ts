@@ -4,8 +4,10 @@
  * class probabilities after one.
  * @module
  */
+import * as ort from 'onnxruntime-node';
 import { EcomlError } from '../../errors.js';
 import type { ModelSpec } from '../../models/spec.js';
+import { checkBatchSize, guarded, inBatches } from '../guard.js';
 import type { BatchMetrics } from '../types.js';
 import { LOSSES } from './losses.js';
 
@@ -49,4 +51,38 @@ export function scoreProbabilities(spec: ModelSpec, probs: Float32Array, y: Int3
     if (best === label) correct++;
   }
   return batchMetrics(spec, total / n, correct, n);
+}
+
+/** Class probabilities for `n` samples, `batchSize` at a time, from an inference graph taking `x` and giving `probs`. */
+export async function predictInBatches(
+  engine: string,
+  spec: ModelSpec,
+  inputSize: number,
+  session: () => Promise<ort.InferenceSession>,
+  x: Float32Array,
+  n: number,
+  batchSize: number,
+): Promise<Float32Array> {
+  checkBatch(spec, inputSize, x, n);
+  return inBatches(n, batchSize, spec.numClasses, async (start, count) => {
+    const input = new ort.Tensor('float32', x.subarray(start * inputSize, (start + count) * inputSize), [count, ...spec.input]);
+    const result = await guarded(engine, 'prediction', async () => (await session()).run({ x: input }));
+    return result.probs?.data as Float32Array;
+  });
+}
+
+/** The spec's loss and accuracy over `n` labelled samples, from the model's own predictions. */
+export async function evaluateByPredicting(
+  spec: ModelSpec,
+  inputSize: number,
+  predict: (x: Float32Array, n: number, batchSize: number) => Promise<Float32Array>,
+  x: Float32Array,
+  y: Int32Array,
+  n: number,
+  batchSize: number,
+): Promise<BatchMetrics> {
+  checkBatch(spec, inputSize, x, n, y);
+  checkBatchSize(batchSize);
+  if (n === 0) throw new EcomlError('E_SHAPE_MISMATCH', 'cannot evaluate on 0 samples');
+  return scoreProbabilities(spec, await predict(x, n, batchSize), y, n);
 }

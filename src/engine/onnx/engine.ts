@@ -10,7 +10,7 @@ import * as ort from 'onnxruntime-node';
 import { EcomlError } from '../../errors.js';
 import { ensureDirectory } from '../../util/fs.js';
 import { checkDistillation, checkTeacher } from '../distillation.js';
-import { checkBatchSize, guarded, inBatches } from '../guard.js';
+import { guarded } from '../guard.js';
 import { modelProfile } from '../../models/load.js';
 import type { ModelSpec } from '../../models/spec.js';
 import { mixSeed, PyRandom } from '../../util/random.js';
@@ -20,7 +20,7 @@ import { Graph } from './graph.js';
 import type { ParamInfo } from './layers/layer.js';
 import { FusedAdam } from './fused.js';
 import { onnxShape, size, toOnnxLayout, toTfjsLayout } from './layout.js';
-import { batchMetrics, checkBatch, scoreProbabilities } from './batch.js';
+import { batchMetrics, checkBatch, evaluateByPredicting, predictInBatches } from './batch.js';
 import type { HostState } from './optimizers/index.js';
 import { decodeInitializers, floatTensor } from './protobuf.js';
 import { type Device, deviceFailure, executionProviders, graphOptionsFor } from './device.js';
@@ -217,18 +217,11 @@ export class OnnxModel implements CompiledModel {
   }
 
   async evaluate(x: Float32Array, y: Int32Array, n: number, batchSize: number): Promise<BatchMetrics> {
-    checkBatch(this.spec, this.inputSize, x, n, y);
-    checkBatchSize(batchSize);
-    if (n === 0) throw new EcomlError('E_SHAPE_MISMATCH', 'cannot evaluate on 0 samples');
-    return scoreProbabilities(this.spec, await this.predict(x, n, batchSize), y, n);
+    return evaluateByPredicting(this.spec, this.inputSize, (xs, count, size) => this.predict(xs, count, size), x, y, n, batchSize);
   }
 
   async predict(x: Float32Array, n: number, batchSize = 256): Promise<Float32Array> {
-    checkBatch(this.spec, this.inputSize, x, n);
-    return inBatches(n, batchSize, this.spec.numClasses, async (start, count) => {
-      const result = await guarded('onnx', 'prediction', async () => (await this.inferenceSession()).run({ x: this.inputs(x, start, count) }));
-      return result.probs?.data as Float32Array;
-    });
+    return predictInBatches('onnx', this.spec, this.inputSize, () => this.inferenceSession(), x, n, batchSize);
   }
 
   /**

@@ -11,9 +11,8 @@ import { EcomlError } from '../../errors.js';
 import { modelProfile } from '../../models/load.js';
 import type { ModelSpec } from '../../models/spec.js';
 import { ensureDirectory } from '../../util/fs.js';
-import { checkBatchSize, guarded, inBatches } from '../guard.js';
 import type { BatchMetrics, Predictor } from '../types.js';
-import { checkBatch, scoreProbabilities } from './batch.js';
+import { evaluateByPredicting, predictInBatches } from './batch.js';
 import { sessionOptions } from './session.js';
 
 /** The engine name such a model's directory records: it loads for inference, never for training. */
@@ -59,19 +58,11 @@ export class OnnxGraphModel implements Predictor {
   }
 
   async evaluate(x: Float32Array, y: Int32Array, n: number, batchSize: number): Promise<BatchMetrics> {
-    checkBatch(this.spec, this.inputSize, x, n, y);
-    checkBatchSize(batchSize);
-    if (n === 0) throw new EcomlError('E_SHAPE_MISMATCH', 'cannot evaluate on 0 samples');
-    return scoreProbabilities(this.spec, await this.predict(x, n, batchSize), y, n);
+    return evaluateByPredicting(this.spec, this.inputSize, (xs, count, size) => this.predict(xs, count, size), x, y, n, batchSize);
   }
 
   async predict(x: Float32Array, n: number, batchSize = 256): Promise<Float32Array> {
-    checkBatch(this.spec, this.inputSize, x, n);
-    return inBatches(n, batchSize, this.spec.numClasses, async (start, count) => {
-      const input = new ort.Tensor('float32', x.subarray(start * this.inputSize, (start + count) * this.inputSize), [count, ...this.spec.input]);
-      const result = await guarded(ONNX_GRAPH_ENGINE, 'prediction', () => this.session.run({ x: input }));
-      return result.probs?.data as Float32Array;
-    });
+    return predictInBatches(ONNX_GRAPH_ENGINE, this.spec, this.inputSize, async () => this.session, x, n, batchSize);
   }
 
   async saveTo(dir: string): Promise<{ files: string[] }> {
