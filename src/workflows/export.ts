@@ -7,7 +7,8 @@
 import { readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { EcomlError, lookup } from '../errors.js';
-import { loadModelDir } from '../models/index.js';
+import { GRAPH_FILE, ONNX_GRAPH_ENGINE } from '../engine/index.js';
+import { loadModelDir, readModelDir } from '../models/index.js';
 import { maxAbsDiff } from '../util/arrays.js';
 import { checkOutputDirectory, ensureDirectory, fsError } from '../util/fs.js';
 import { PyRandom } from '../util/random.js';
@@ -46,6 +47,11 @@ export async function exportModel(ws: Workspace, dir: string, options: { readonl
   const out = resolve(ws.cwd, options.out);
   const what = `--out ${options.out}`;
   await requireEmptyTarget(out, what);
+  if ((await readModelDir(source)).engine === ONNX_GRAPH_ENGINE) {
+    throw new EcomlError('E_CONFIG_INVALID', `${source} is a compressed model: its ${GRAPH_FILE} is already the ONNX graph to deploy, and it has no weights for another format`, {
+      details: { dir: source },
+    });
+  }
   const { compiled: stored } = await loadModelDir(source, ws.reference);
   const moved = await moveToEngine(stored, target, 0);
   const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}`);

@@ -79,6 +79,9 @@ describe('ecoml compress', () => {
     expect(evaluated.code, evaluated.stderr).toBe(0);
     expect(evaluated.json<{ accuracy: number }>().accuracy).toBeCloseTo(result.after.accuracy, 10);
     await writeFile(join(cwd, 'digits.json'), JSON.stringify([Array.from({ length: 784 }, (_, i) => (i * 37) % 256), Array.from({ length: 784 }, () => 0)]));
+    const exported = await cli(['export', result.out, '--format', 'onnx', '--out', 'again'], cwd);
+    expect(exported.code).toBe(2);
+    expect(exported.stderr).toMatch(/is a compressed model: its model.onnx is already the ONNX graph/);
     const predicted = await cli(['predict', result.out, 'digits.json', '--json'], cwd);
     expect(predicted.code, predicted.stderr).toBe(0);
     const rows = predicted.json<{ predictions: { probabilities: number[] }[] }>().predictions;
