@@ -40,6 +40,7 @@ import { checkModelDirTarget, loadModelDir, readModelDir, saveModelDir, type Mod
 import { fit, type EpochRecord, type FitOptions } from '../train/index.js';
 import { PyRandom, shuffleInPlace } from '../util/random.js';
 import { moveToEngine } from './engines.js';
+import { argmaxRows } from './evaluate.js';
 import { openModel } from './saved.js';
 import type { Workspace } from './workspace.js';
 
@@ -119,7 +120,14 @@ export interface ModelFigures {
 export interface CompressionRecord {
   readonly source: string;
   readonly prune?: { readonly method: PruneMethod; readonly fraction: number; readonly epochs: number; readonly structured?: StructuredPruneReport; readonly sparsity?: Readonly<Record<string, number>> };
-  readonly distill?: { readonly teacher: string; readonly temperature: number; readonly alpha: number; readonly epochs: number; readonly teacherAccuracy: number };
+  readonly distill?: {
+    readonly teacher: string;
+    readonly temperature: number;
+    readonly alpha: number;
+    readonly epochs: number;
+    /** The teacher's accuracy on the training samples it taught. */
+    readonly teacherTrainingAccuracy: number;
+  };
   readonly quantize?: {
     readonly mode: Quantization;
     readonly calibration?: { readonly method: CalibrationMethod; readonly samples: number };
@@ -174,6 +182,7 @@ export async function compressModel(ws: Workspace, dir: string, settings: Compre
   const window = await ws.meter.begin('compress');
   const temp = await mkdtemp(join(tmpdir(), 'ecoml-compress-'));
   const disposables: { dispose(): void }[] = [];
+  let measurement: Measurement | undefined;
   try {
     phase('load', source);
     const data = loadData(sidecar, s);
@@ -233,7 +242,7 @@ export async function compressModel(ws: Workspace, dir: string, settings: Compre
       },
     };
     phase('save', out);
-    const measurement = await window.end();
+    measurement = await window.end();
     await saveModelDir(out, result, {
       spec: sidecar.spec,
       specDir: sidecar.specDir,
@@ -254,7 +263,7 @@ export async function compressModel(ws: Workspace, dir: string, settings: Compre
     });
     return { modelDir: source, out, before, after, record, runId: run.id, measurement };
   } catch (error) {
-    const measurement = await window.end();
+    measurement ??= await window.end();
     ws.store.finishRun(run.id, { status: 'failed', error: error instanceof Error ? error.message : String(error), measurement });
     throw error;
   } finally {
@@ -343,7 +352,8 @@ async function trainPhase(
         throw new EcomlError('E_SHAPE_MISMATCH', `the teacher has ${loaded.compiled.spec.numClasses} classes and the student ${spec.numClasses}`);
       }
       const probs = await loaded.compiled.predict(train.x, train.n, 256);
-      teacher = { probs, accuracy: (await loaded.compiled.evaluate(train.x, train.y, train.n, 256)).accuracy ?? Number.NaN };
+      const predicted = argmaxRows(probs, train.n, spec.numClasses);
+      teacher = { probs, accuracy: predicted.filter((c, i) => c === train.y[i]).length / train.n };
     } finally {
       loaded.compiled.dispose();
     }
@@ -385,7 +395,7 @@ async function trainPhase(
       ? { prune: { method: s.pruneMethod, fraction: s.prune, epochs: s.fineTuneEpochs, ...(structured ? { structured } : {}), ...(pruner ? { sparsity: sparsityOf(await student.getWeights(), pruner.targets) } : {}) } }
       : {}),
     ...(teacher && s.distillFrom !== undefined
-      ? { distill: { teacher: resolve(ws.cwd, s.distillFrom), temperature: s.temperature, alpha: s.alpha, epochs: s.fineTuneEpochs, teacherAccuracy: teacher.accuracy } }
+      ? { distill: { teacher: resolve(ws.cwd, s.distillFrom), temperature: s.temperature, alpha: s.alpha, epochs: s.fineTuneEpochs, teacherTrainingAccuracy: teacher.accuracy } }
       : {}),
   };
 }

@@ -31,7 +31,7 @@ interface Result {
   accuracy_drop_pp: number;
   compression: {
     prune?: { method: string; fraction: number; sparsity?: Record<string, number> };
-    distill?: { temperature: number; alpha: number; teacherAccuracy: number };
+    distill?: { temperature: number; alpha: number; teacherTrainingAccuracy: number };
     quantize?: { mode: string; calibration?: { method: string; samples: number }; reduceRange: boolean; nodes: { name: string; op: string; precision: string }[] };
     guard: { maxAccuracyDropPp: number; sourceAccuracy: number; accuracy: number; keptFloat: string[]; heldOutSamples: number };
   };
@@ -123,7 +123,7 @@ describe('ecoml compress', () => {
     expect(r.code, r.stderr).toBe(0);
     const d = r.json<Result>().compression.distill;
     expect(d).toMatchObject({ temperature: 4, alpha: 0.2 });
-    expect(d?.teacherAccuracy).toBeGreaterThan(0.5);
+    expect(d?.teacherTrainingAccuracy).toBeGreaterThan(0.5);
   }, 240_000);
 
   it('when the guard cannot hold, fails with E_ACCURACY_GUARD, names the cause, and writes nothing', async () => {
