@@ -61,6 +61,8 @@ describe('ecoml compress', () => {
     const q = result.compression.quantize;
     expect(q?.calibration).toEqual({ method: 'minmax', samples: 200 });
     expect(q?.nodes.filter((n) => n.precision === 'int8').map((n) => n.op).sort()).toEqual(expect.arrayContaining(['Conv']));
+    // ecoml's graphs name each node after the layer it lowers, so the report and the guard can name layers.
+    expect(q?.nodes.find((n) => n.op === 'Conv')?.name).toMatch(/^conv2d[^/]*\/Conv_\d+$/);
     for (const f of [result.before, result.after]) {
       expect(f.joules_per_1000).toBeGreaterThan(0);
       expect(f.joules_per_1000_low).toBeLessThanOrEqual(f.joules_per_1000);

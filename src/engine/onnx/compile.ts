@@ -174,17 +174,19 @@ function forward(g: Graph, x: Value, sites: readonly Site[], weights: ReadonlyMa
   const weight = (name: string): Value => weights.get(name) as Value;
   return sites.reduce(
     (h, site, index) =>
-      onnxLayer(site.layer).forward(g, h, site.layer, {
-        ...site,
-        chwRows: nhwcFlatten ? undefined : site.chwRows,
-        layers,
-        index,
-        weight,
-        train,
-        mask: (branch) => train?.masks.get(maskName(site.name, branch)),
-        chain: () => windowChain(layers, index),
-        nhwcFlatten,
-      }),
+      g.within(site.name, () =>
+        onnxLayer(site.layer).forward(g, h, site.layer, {
+          ...site,
+          chwRows: nhwcFlatten ? undefined : site.chwRows,
+          layers,
+          index,
+          weight,
+          train,
+          mask: (branch) => train?.masks.get(maskName(site.name, branch)),
+          chain: () => windowChain(layers, index),
+          nhwcFlatten,
+        }),
+      ),
     x.shape.length === 4 ? toNchw(g, x) : x,
   );
 }

@@ -20,6 +20,8 @@ export interface Node {
   readonly inputs: readonly Value[];
   readonly outputs: readonly Value[];
   readonly attrs: Readonly<Record<string, Attr>>;
+  /** `<layer>/<op>_<n>` for a node a layer's lowering added, so tools (compress's report and guard) can name the layer. */
+  readonly name?: string;
 }
 
 /** NumPy broadcasting of static shapes (the batch axis broadcasts like any other). */
@@ -73,6 +75,8 @@ export class Graph {
   readonly inputs: Value[] = [];
   readonly outputs: Value[] = [];
   private counter = 0;
+  /** The layer whose nodes are being added (see `within`). */
+  private scope: string | undefined;
 
   private fresh(type: ElemType, shape: readonly number[]): Value {
     return { name: `v${this.counter++}`, type, shape: [...shape] };
@@ -81,8 +85,19 @@ export class Graph {
   /** Adds a node with outputs of the given types and shapes. */
   node(op: string, inputs: readonly Value[], outs: readonly { type: ElemType; shape: readonly number[] }[], attrs: Record<string, Attr> = {}): Value[] {
     const outputs = outs.map((o) => this.fresh(o.type, o.shape));
-    this.nodes.push({ op, inputs, outputs, attrs });
+    this.nodes.push({ op, inputs, outputs, attrs, ...(this.scope !== undefined ? { name: `${this.scope}/${op}_${this.nodes.length}` } : {}) });
     return outputs;
+  }
+
+  /** Runs `build` with the nodes it adds named after `scope` (a layer's name). */
+  within<T>(scope: string, build: () => T): T {
+    const outer = this.scope;
+    this.scope = scope;
+    try {
+      return build();
+    } finally {
+      this.scope = outer;
+    }
   }
 
   private one(op: string, inputs: readonly Value[], type: ElemType, shape: readonly number[], attrs: Record<string, Attr> = {}): Value {
@@ -319,7 +334,7 @@ export class Graph {
       copies.add(n);
     }
     const name = (v: Value): string => renamed.get(v.name) ?? v.name;
-    const nodes: NodeData[] = this.nodes.filter((n) => !copies.has(n)).map((n) => ({ op: n.op, inputs: n.inputs.map(name), outputs: n.outputs.map(name), attrs: n.attrs }));
+    const nodes: NodeData[] = this.nodes.filter((n) => !copies.has(n)).map((n) => ({ op: n.op, inputs: n.inputs.map(name), outputs: n.outputs.map(name), attrs: n.attrs, ...(n.name !== undefined ? { name: n.name } : {}) }));
     const graph: GraphData = {
       nodes,
       inputs: this.inputs.filter((v) => !baked.has(v.name)),

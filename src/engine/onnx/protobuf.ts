@@ -27,6 +27,8 @@ export interface ExternalData {
 }
 
 export interface NodeData {
+  /** Default: `n<index>`. */
+  readonly name?: string;
   readonly op: string;
   readonly inputs: readonly string[];
   readonly outputs: readonly string[];
@@ -89,7 +91,7 @@ export function encodeModel(graph: GraphData): Uint8Array {
     const node = new Writer();
     for (const input of n.inputs) node.string(1, input);
     for (const output of n.outputs) node.string(2, output);
-    node.string(3, `n${i}`).string(4, n.op);
+    node.string(3, n.name ?? `n${i}`).string(4, n.op);
     for (const [name, a] of Object.entries(n.attrs ?? {})) node.message(5, attribute(name, a));
     g.message(1, node);
   });
