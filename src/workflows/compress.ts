@@ -32,7 +32,7 @@ import {
   type StructuredPruneReport,
   type TensorRange,
 } from '../compress/index.js';
-import { applyPreprocessing, loadTrainTest, selectRows, type Dataset } from '../data/index.js';
+import { applyPreprocessing, featureSize, loadTrainTest, selectRows, type Dataset } from '../data/index.js';
 import { GRAPH_FILE, ONNX_GRAPH_ENGINE, OnnxGraphModel, openOnnxInference, type CompiledModel, type NamedWeight, type Predictor } from '../engine/index.js';
 import { EcomlError, lookup } from '../errors.js';
 import type { Measurement } from '../meter/index.js';
@@ -448,15 +448,15 @@ async function calibrate(model: OnnxModel, train: Dataset, input: readonly numbe
     const order = Array.from({ length: train.n }, (_, i) => i);
     shuffleInPlace(order, new PyRandom(seed));
     const picked = selectRows(train, order.slice(0, samples), 'calibration');
-    const collectors = new Map(targets.map((t) => [t, CALIBRATORS[method]()]));
-    const size = input.reduce((a, b) => a * b, 1);
+    const collectors = targets.map((t) => [t, CALIBRATORS[method]()] as const);
+    const size = featureSize(input);
     for (let start = 0; start < picked.n; start += CALIBRATION_BATCH) {
       const count = Math.min(CALIBRATION_BATCH, picked.n - start);
       const feeds = { x: { type: 'float32' as const, dims: [count, ...input], data: picked.x.subarray(start * size, (start + count) * size) } };
       const outputs = await probe.run(feeds, targets);
-      for (const t of targets) collectors.get(t)?.add(outputs[t]?.data as Float32Array);
+      for (const [t, collector] of collectors) collector.add(outputs[t]?.data as Float32Array);
     }
-    return new Map(targets.map((t) => [t, (collectors.get(t) as ReturnType<(typeof CALIBRATORS)[CalibrationMethod]>).range()]));
+    return new Map(collectors.map(([t, collector]) => [t, collector.range()]));
   } finally {
     await probe.release();
   }

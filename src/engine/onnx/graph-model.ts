@@ -13,6 +13,7 @@ import type { ModelSpec } from '../../models/spec.js';
 import { ensureDirectory } from '../../util/fs.js';
 import type { BatchMetrics, Predictor } from '../types.js';
 import { evaluateByPredicting, predictInBatches } from './batch.js';
+import { size } from './layout.js';
 import { sessionOptions } from './session.js';
 
 /** The engine name such a model's directory records: it loads for inference, never for training. */
@@ -39,7 +40,7 @@ export class OnnxGraphModel implements Predictor {
     const profile = modelProfile(spec);
     this.parameterCount = profile.parameterCount;
     this.flopsPerSample = profile.flopsPerSample;
-    this.inputSize = spec.input.reduce((a, b) => a * b, 1);
+    this.inputSize = size(spec.input);
   }
 
   /** Opens `bytes` (an ONNX model taking `x` [batch, ...spec.input] and giving `probs` [batch, classes]) for `spec`. */
