@@ -12,6 +12,17 @@ export type HpRef = z.infer<typeof HpRefSchema>;
 
 const positiveInt = z.number().int().positive();
 
+const hpValue = z.union([z.number(), z.string(), z.boolean()]);
+
+/**
+ * Keras Tuner's conditional scope: the parameter is active (drawn, and given to the model) only
+ * while `parentName`, declared before it, takes one of `parentValues`.
+ */
+const condition = {
+  parentName: z.string().min(1).optional(),
+  parentValues: z.array(hpValue).min(1).optional(),
+};
+
 /** One hyperparameter of the search space (Keras Tuner's vocabulary). */
 export const HyperparameterSchema = z.discriminatedUnion('type', [
   z
@@ -22,6 +33,7 @@ export const HyperparameterSchema = z.discriminatedUnion('type', [
       step: z.number().positive().optional(),
       sampling: z.enum(['linear', 'log', 'reverse_log']).default('linear'),
       default: z.number().int().optional(),
+      ...condition,
     })
     .strict(),
   z
@@ -32,17 +44,19 @@ export const HyperparameterSchema = z.discriminatedUnion('type', [
       step: z.number().positive().optional(),
       sampling: z.enum(['linear', 'log', 'reverse_log']).default('linear'),
       default: z.number().optional(),
+      ...condition,
     })
     .strict(),
   z
     .object({
       type: z.literal('choice'),
-      values: z.array(z.union([z.number(), z.string(), z.boolean()])).min(1),
-      default: z.union([z.number(), z.string(), z.boolean()]).optional(),
+      values: z.array(hpValue).min(1),
+      default: hpValue.optional(),
+      ...condition,
     })
     .strict(),
-  z.object({ type: z.literal('boolean'), default: z.boolean().optional() }).strict(),
-  z.object({ type: z.literal('fixed'), value: z.union([z.number(), z.string(), z.boolean()]) }).strict(),
+  z.object({ type: z.literal('boolean'), default: z.boolean().optional(), ...condition }).strict(),
+  z.object({ type: z.literal('fixed'), value: hpValue, ...condition }).strict(),
 ]);
 export type Hyperparameter = z.infer<typeof HyperparameterSchema>;
 export type HpValue = number | string | boolean;

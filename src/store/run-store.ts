@@ -329,6 +329,14 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX runs_by_start ON runs (started_at);
   CREATE INDEX runs_by_parent ON runs (parent_id);
   `,
+  // 4 → 5: multi-objective, constrained and scheduled studies, and what --resume needs.
+  `
+  ALTER TABLE studies ADD COLUMN config TEXT;
+  ALTER TABLE trials ADD COLUMN scores TEXT;
+  ALTER TABLE trials ADD COLUMN summary TEXT;
+  ALTER TABLE trials ADD COLUMN violation REAL;
+  ALTER TABLE trials ADD COLUMN attrs TEXT NOT NULL DEFAULT '{}';
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -32,16 +32,37 @@ export type SearchSpace = readonly SpaceEntry[] & { readonly [validated]: true }
  * probToValue(space[0]!.hp, 0.5); // 288
  */
 export function createSearchSpace(space: Readonly<Record<string, HyperparameterInput>>): SearchSpace {
-  const entries = Object.entries(space).map(([name, raw]): SpaceEntry => {
+  const entries: SpaceEntry[] = [];
+  for (const [name, raw] of Object.entries(space)) {
     const parsed = HyperparameterSchema.safeParse(raw);
     if (!parsed.success) {
       const issues = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'type'}: ${issue.message}`);
       throw invalid(name, issues.join('; '), { issues });
     }
     checkHyperparameter(name, parsed.data);
-    return Object.freeze({ name, hp: deepFreeze(parsed.data) });
-  });
+    checkCondition(name, parsed.data, entries);
+    entries.push(Object.freeze({ name, hp: deepFreeze(parsed.data) }));
+  }
   return Object.freeze(entries) as SearchSpace;
+}
+
+/** True when `hp` has no parent, or its parent is active and holds one of its parentValues. */
+export function isActive(hp: Hyperparameter, chosen: Readonly<Record<string, HpValue>>): boolean {
+  if (hp.parentName === undefined) return true;
+  const parent = chosen[hp.parentName];
+  return parent !== undefined && (hp.parentValues ?? []).includes(parent);
+}
+
+/**
+ * Draws a declared space in insertion order, skipping parameters whose condition does not hold
+ * (Keras Tuner puts only active parameters in `values`).
+ */
+export function drawSpace(space: SearchSpace, value: (entry: SpaceEntry, chosen: Readonly<Record<string, HpValue>>) => HpValue): Record<string, HpValue> {
+  const chosen: Record<string, HpValue> = {};
+  for (const entry of space) {
+    if (isActive(entry.hp, chosen)) chosen[entry.name] = value(entry, chosen);
+  }
+  return chosen;
 }
 
 /** Maps u ∈ [0, 1) to a value exactly as Keras Tuner's `prob_to_value`. */
@@ -214,6 +235,34 @@ function checkHyperparameter(name: string, hp: Hyperparameter): void {
     case 'boolean':
     case 'fixed':
       return;
+  }
+}
+
+function checkCondition(name: string, hp: Hyperparameter, before: readonly SpaceEntry[]): void {
+  if (hp.parentName === undefined && hp.parentValues === undefined) return;
+  if (hp.parentName === undefined || hp.parentValues === undefined) throw invalid(name, 'parentName and parentValues go together');
+  const parent = before.find((entry) => entry.name === hp.parentName);
+  if (parent === undefined) {
+    throw invalid(name, `its parent "${hp.parentName}" must be declared before it; declared so far: ${before.map((e) => e.name).join(', ') || 'none'}`);
+  }
+  for (const value of hp.parentValues) {
+    const reason = parentValueProblem(parent.hp, value);
+    if (reason !== undefined) throw invalid(name, `parent value ${JSON.stringify(value)} ${reason}`);
+  }
+}
+
+/** Why `value` can never be taken by the parent, or undefined when it can. */
+function parentValueProblem(parent: Hyperparameter, value: HpValue): string | undefined {
+  switch (parent.type) {
+    case 'choice':
+      return parent.values.includes(value) ? undefined : `is not one of ${JSON.stringify(parent.values)}`;
+    case 'boolean':
+      return typeof value === 'boolean' ? undefined : 'is not a boolean';
+    case 'fixed':
+      return value === parent.value ? undefined : `is not the fixed value ${JSON.stringify(parent.value)}`;
+    case 'int':
+    case 'float':
+      return typeof value === 'number' && value >= parent.min && value <= parent.max ? undefined : `is outside [${parent.min}, ${parent.max}]`;
   }
 }
 

@@ -8,7 +8,7 @@
 import { EcomlError } from '../errors.js';
 import type { HpValue } from '../models/spec.js';
 import { bestTrials } from './trial.js';
-import type { FrozenTrial, Objective } from './trial.js';
+import type { FrozenTrial, Objective, TrialAttrs } from './trial.js';
 
 /** 'exhausted': the sampler kept proposing values already tried. */
 export type StudyStatus = 'running' | 'completed' | 'exhausted' | 'failed';
@@ -18,8 +18,9 @@ export type Objectives = readonly [Objective, ...Objective[]];
 export interface StudyRecord {
   readonly id: number;
   readonly name: string;
-  /** One objective today; a list so multi-objective studies need no new storage shape. */
   readonly objectives: Objectives;
+  /** How the study was set up (space, sampler, pruner, seed, budgets), as JSON: what --resume and reports read. */
+  readonly config?: unknown;
   readonly status: StudyStatus;
   /** The run-store run (kind 'tune') this study belongs to, if any. */
   readonly runId?: string;
@@ -29,12 +30,30 @@ export interface StudyRecord {
 export interface CreateStudyInput {
   readonly name: string;
   readonly objectives: Objectives;
+  readonly config?: unknown;
   readonly runId?: string;
 }
 
 /** Fields a trial update may replace; the rest keep their values. */
 export type TrialUpdate = Partial<
-  Pick<FrozenTrial, 'state' | 'executions' | 'metrics' | 'score' | 'bestEpoch' | 'intermediateValues' | 'error' | 'endedAt' | 'durationS' | 'energy'>
+  Pick<
+    FrozenTrial,
+    | 'values'
+    | 'state'
+    | 'executions'
+    | 'metrics'
+    | 'score'
+    | 'scores'
+    | 'bestEpoch'
+    | 'summary'
+    | 'violation'
+    | 'attrs'
+    | 'intermediateValues'
+    | 'error'
+    | 'endedAt'
+    | 'durationS'
+    | 'energy'
+  >
 >;
 
 export interface StudyStorage {
@@ -43,11 +62,20 @@ export interface StudyStorage {
   getStudy(studyId: number): StudyRecord;
   setStudyStatus(studyId: number, status: StudyStatus): StudyRecord;
   /** A new running trial numbered after the study's last one. */
-  createTrial(studyId: number, values: Readonly<Record<string, HpValue>>): FrozenTrial;
+  createTrial(studyId: number, values: Readonly<Record<string, HpValue>>, attrs?: TrialAttrs): FrozenTrial;
   /** E_STORE_FAILED once the trial has left the running state: finished trials are immutable. */
   updateTrial(studyId: number, trialNumber: number, update: TrialUpdate): FrozenTrial;
+  /**
+   * Puts a running trial back to the state of one just created (same number, values and attrs),
+   * for a resumed study to run it again; E_STORE_FAILED when it has finished.
+   */
+  restartTrial(studyId: number, trialNumber: number): FrozenTrial;
   /** By trial number. */
   getTrials(studyId: number): readonly FrozenTrial[];
+  /** Newest first. */
+  listStudies(): readonly StudyRecord[];
+  /** The study and its trials; E_RUN_NOT_FOUND when there is no such study. */
+  deleteStudy(studyId: number): void;
 }
 
 /** The best completed trial of the study for its (first) objective. */

@@ -15,7 +15,20 @@ export interface Objective {
   readonly direction: Direction;
 }
 
+/**
+ * A feasibility bound on a trial-level value, e.g. `val_accuracy >= 0.985`. A trial that misses
+ * one is infeasible: it never beats a feasible trial (constrained domination, as NSGA-II).
+ */
+export interface Constraint {
+  readonly name: string;
+  readonly op: '>=' | '<=';
+  readonly bound: number;
+}
+
 export type TrialState = 'running' | 'completed' | 'pruned' | 'failed';
+
+/** Bookkeeping a scheduler or the study loop keeps on a trial (bracket, round, epochs, parent); JSON. */
+export type TrialAttrs = Readonly<Record<string, string | number | boolean | null>>;
 
 /** One epoch's metrics, by name. */
 export type EpochMetrics = Readonly<Record<string, number>>;
@@ -31,7 +44,10 @@ export interface ExecutionRecord {
 /** The objective's value at one reported step, averaged over the executions that reached it. */
 export interface IntermediateValue {
   readonly step: number;
+  /** The first objective's value. */
   readonly value: number;
+  /** Every objective's value, in the study's order, when the study has several. */
+  readonly values?: readonly number[];
 }
 
 /** A read-only snapshot of one trial: what samplers, pruners and storages exchange. */
@@ -45,9 +61,19 @@ export interface FrozenTrial {
   readonly executions: readonly ExecutionRecord[];
   /** Per epoch, each metric averaged over the executions that reached that epoch. */
   readonly metrics: readonly EpochMetrics[];
-  /** The objective's best value over the epochs of `metrics`; set on completed trials only. */
+  /** The (first) objective's best value over the epochs of `metrics`; set on completed trials only. */
   readonly score?: number;
+  /** Every objective's value, in the study's order; set on completed trials only. */
+  readonly scores?: readonly number[];
   readonly bestEpoch?: number;
+  /**
+   * Trial-level values: the executions' summaries (parameter count, size, latency) averaged, their
+   * joules and kg CO2e summed, and `epochs` run in all.
+   */
+  readonly summary?: Readonly<Record<string, number>>;
+  /** How far the trial misses the study's constraints: 0 when feasible; set on completed trials. */
+  readonly violation?: number;
+  readonly attrs?: TrialAttrs;
   readonly intermediateValues: readonly IntermediateValue[];
   readonly error?: string;
   readonly startedAt: string;
@@ -61,7 +87,10 @@ export interface FrozenTrial {
 export interface StudyView {
   readonly id: number;
   readonly name: string;
+  /** The first of `objectives`. */
   readonly objective: Objective;
+  readonly objectives: readonly [Objective, ...Objective[]];
+  readonly constraints: readonly Constraint[];
   /** Snapshots of every trial so far, by number. */
   trials(): readonly FrozenTrial[];
 }
@@ -122,11 +151,18 @@ export function scoreCurve(curve: readonly EpochMetrics[], objective: Objective)
   return best;
 }
 
-/** Completed trials, best score first (ties by trial number). */
+/**
+ * Completed trials, best first: feasible ones (no constraint missed) by score, then infeasible ones
+ * by how far they miss; ties by trial number.
+ */
 export function bestTrials(trials: readonly FrozenTrial[], objective: Objective): FrozenTrial[] {
   return trials
     .filter((trial): trial is FrozenTrial & { score: number } => trial.state === 'completed' && trial.score !== undefined)
-    .sort((a, b) => (isBetter(objective.direction, a.score, b.score) ? -1 : isBetter(objective.direction, b.score, a.score) ? 1 : a.number - b.number));
+    .sort((a, b) => {
+      const missed = (a.violation ?? 0) - (b.violation ?? 0);
+      if (missed !== 0) return missed;
+      return isBetter(objective.direction, a.score, b.score) ? -1 : isBetter(objective.direction, b.score, a.score) ? 1 : a.number - b.number;
+    });
 }
 
 /**

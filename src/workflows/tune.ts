@@ -63,7 +63,7 @@ export interface TuneReport {
 }
 
 function trialJson(trial: FrozenTrial): TrialJson {
-  const energy = trial.energy as Measurement | undefined;
+  const summary = trial.summary ?? {};
   return {
     number: trial.number,
     values: trial.values,
@@ -71,7 +71,8 @@ function trialJson(trial: FrozenTrial): TrialJson {
     ...(trial.score !== undefined ? { score: trial.score } : {}),
     ...(trial.bestEpoch !== undefined ? { best_epoch: trial.bestEpoch } : {}),
     ...(trial.durationS !== undefined ? { duration_s: trial.durationS } : {}),
-    ...(energy ? { joules: energy.energy.joules, kg_co2e: energy.emissions.kgCo2e } : {}),
+    ...(summary.joules !== undefined ? { joules: summary.joules } : {}),
+    ...(summary.kg_co2e !== undefined ? { kg_co2e: summary.kg_co2e } : {}),
     ...(trial.error !== undefined ? { error: trial.error } : {}),
   };
 }
@@ -104,15 +105,11 @@ export async function tuneFromSpec(ws: Workspace, request: TuneRequest): Promise
       sampler,
       pruner: new NopPruner(),
       storage: new SqliteStudyStorage(ws.store),
-      objective,
+      objectives: [objective],
+      maxEpochs: request.epochs ?? file.train.epochs,
       maxTrials: request.maxTrials ?? tune.maxTrials,
       executionsPerTrial: request.executionsPerTrial ?? tune.executionsPerTrial,
       seed,
-      meter: async (trialNumber, work) => {
-        const window = await ws.meter.begin(`trial ${trialNumber}`);
-        await work();
-        return window.end();
-      },
       runTrial: async (ctx) => {
         request.onTrialStart?.(ctx.trialNumber, ctx.execution, ctx.values);
         const child = ws.store.createRun({ kind: 'trial', name: `${file.name}#${ctx.trialNumber}.${ctx.execution}`, parentId: runId, params: { values: ctx.values, seed: ctx.seed } });
@@ -141,7 +138,12 @@ export async function tuneFromSpec(ws: Workspace, request: TuneRequest): Promise
             trained.compiled.dispose();
           }
           ws.store.finishRun(child.id, { status: 'completed', metrics: curve.at(-1) ?? {}, measurement: trained.measurement, stopReason: trained.fit.stopReason });
-          return { metricsByEpoch: curve, extra: { runId: child.id } };
+          return {
+            metricsByEpoch: curve,
+            summary: { joules: trained.measurement.energy.joules, kg_co2e: trained.measurement.emissions.kgCo2e, epochs: curve.length },
+            energy: trained.measurement,
+            extra: { runId: child.id },
+          };
         } catch (error) {
           ws.store.finishRun(child.id, { status: 'failed', error });
           throw error;

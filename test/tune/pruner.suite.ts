@@ -8,7 +8,8 @@ import type { FrozenTrial, StudyView } from '../../src/tune/trial.js';
 import { frozenTrial } from './helpers.js';
 
 function studyOf(trials: readonly FrozenTrial[]): StudyView {
-  return Object.freeze({ id: 1, name: 'suite', objective: Object.freeze({ name: 'val_loss', direction: 'min' as const }), trials: () => trials });
+  const objective = Object.freeze({ name: 'val_loss', direction: 'min' as const });
+  return Object.freeze({ id: 1, name: 'suite', objective, objectives: [objective] as const, constraints: [], trials: () => trials });
 }
 
 const curve = (values: number[]) => values.map((value, step) => ({ step, value }));

@@ -13,7 +13,8 @@ runPrunerSuite('threshold (test-only)', () => new ThresholdPruner(0.5));
 
 describe('NopPruner', () => {
   it('never prunes', () => {
-    const study: StudyView = { id: 1, name: 's', objective: { name: 'loss', direction: 'min' }, trials: () => [] };
+    const objective = { name: 'loss', direction: 'min' } as const;
+    const study: StudyView = { id: 1, name: 's', objective, objectives: [objective], constraints: [], trials: () => [] };
     const trial: FrozenTrial = { number: 0, values: {}, state: 'running', executions: [], metrics: [], intermediateValues: [{ step: 0, value: 1e9 }], startedAt: '' };
     const pruner: Pruner = new NopPruner();
     expect(pruner.prune(study, trial, 0)).toBe(false);

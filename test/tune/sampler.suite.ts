@@ -1,11 +1,28 @@
 /**
- * The conformance suite every Sampler runs: valid values for every parameter, reproducibility for
- * a seed, and frozen history taken as given.
+ * The conformance suite every Sampler runs: valid values for every active parameter (conditional
+ * ones only under their parent's values), reproducibility for a seed, frozen history taken as
+ * given, and define-by-run draws one parameter at a time.
  */
 import { describe, expect, it } from 'vitest';
+import type { HpValue } from '../../src/models/spec.js';
 import type { Sampler } from '../../src/tune/sampler.js';
-import { createSearchSpace } from '../../src/tune/space.js';
+import { createSearchSpace, drawSpace, isActive } from '../../src/tune/space.js';
+import type { SearchSpace } from '../../src/tune/space.js';
+import type { FrozenTrial, Objective } from '../../src/tune/trial.js';
 import { frozenTrial, invalidReason } from './helpers.js';
+
+const SUITE_OBJECTIVES: readonly [Objective, ...Objective[]] = [{ name: 'val_loss', direction: 'min' }];
+
+/** One trial's values from `sampler`, walking `space` as the study does. */
+export function sampleWith(
+  sampler: Sampler,
+  space: SearchSpace,
+  history: readonly FrozenTrial[],
+  objectives: readonly [Objective, ...Objective[]] = SUITE_OBJECTIVES,
+): Record<string, HpValue> {
+  const draw = sampler.begin({ space, history, trialNumber: history.length, objectives, constraints: [] });
+  return drawSpace(space, (entry, chosen) => draw.value(entry, chosen));
+}
 
 export const SUITE_SPACE = createSearchSpace({
   units: { type: 'int', min: 32, max: 512, step: 32 },
@@ -18,6 +35,9 @@ export const SUITE_SPACE = createSearchSpace({
   optimizer: { type: 'fixed', value: 'adam' },
   decay: { type: 'float', min: 0.1, max: 0.9, sampling: 'reverse_log' },
   width: { type: 'int', min: 2, max: 32, step: 2, sampling: 'log' },
+  head: { type: 'choice', values: ['mlp', 'cnn'] },
+  mlp_units: { type: 'int', min: 16, max: 256, step: 16, parentName: 'head', parentValues: ['mlp'] },
+  kernel: { type: 'choice', values: [3, 5], parentName: 'head', parentValues: ['cnn'] },
 });
 
 export function runSamplerSuite(name: string, makeSampler: (seed: number) => Sampler): void {
@@ -26,8 +46,8 @@ export function runSamplerSuite(name: string, makeSampler: (seed: number) => Sam
     function sampleMany(sampler: Sampler, n: number) {
       const history = [];
       for (let number = 0; number < n; number++) {
-        const values = sampler.sample(SUITE_SPACE, Object.freeze([...history]));
-        history.push(frozenTrial({ number, values, score: number % 7, metrics: [{ loss: number }], intermediateValues: [{ step: 0, value: number }] }));
+        const values = sampleWith(sampler, SUITE_SPACE, Object.freeze([...history]));
+        history.push(frozenTrial({ number, values, score: number % 7, scores: [number % 7], metrics: [{ val_loss: number % 7 }], intermediateValues: [{ step: 0, value: number % 7 }] }));
       }
       return history.map((trial) => trial.values);
     }
@@ -36,13 +56,26 @@ export function runSamplerSuite(name: string, makeSampler: (seed: number) => Sam
       expect(makeSampler(1).name).toMatch(/^[a-z][a-z0-9_-]*$/);
     });
 
-    it('gives every parameter of the space a valid value, and nothing else', () => {
+    it('gives every active parameter of the space a valid value, and nothing else', () => {
+      const heads = new Set<HpValue>();
       for (const values of sampleMany(makeSampler(7), 60)) {
-        expect(Object.keys(values).sort()).toEqual(SUITE_SPACE.map((entry) => entry.name).sort());
-        for (const { name: param, hp } of SUITE_SPACE) {
-          expect(invalidReason(hp, values[param] as never), param).toBeUndefined();
+        const active = SUITE_SPACE.filter((entry) => isActive(entry.hp, values)).map((entry) => entry.name);
+        expect(Object.keys(values).sort()).toEqual(active.sort());
+        for (const name of active) {
+          const { hp } = SUITE_SPACE.find((entry) => entry.name === name) as (typeof SUITE_SPACE)[number];
+          expect(invalidReason(hp, values[name] as never), name).toBeUndefined();
         }
+        heads.add(values.head as HpValue);
       }
+      expect(heads.size, 'both branches of the conditional space are drawn').toBe(2);
+    });
+
+    it('draws define-by-run parameters one at a time, outside any declared space', () => {
+      const sampler = makeSampler(11);
+      const [entry] = createSearchSpace({ lr: { type: 'float', min: 1e-4, max: 1e-1, sampling: 'log' } });
+      const draw = sampler.begin({ space: createSearchSpace({}), history: [], trialNumber: 0, objectives: SUITE_OBJECTIVES, constraints: [] });
+      const value = draw.value(entry as NonNullable<typeof entry>, {});
+      expect(invalidReason((entry as NonNullable<typeof entry>).hp, value)).toBeUndefined();
     });
 
     it('repeats its sequence for the same seed', () => {
@@ -55,7 +88,7 @@ export function runSamplerSuite(name: string, makeSampler: (seed: number) => Sam
     });
 
     it('samples an empty space as no values', () => {
-      expect(makeSampler(3).sample(createSearchSpace({}), [])).toEqual({});
+      expect(sampleWith(makeSampler(3), createSearchSpace({}), [])).toEqual({});
     });
   });
 }

@@ -4,33 +4,40 @@
  * increments seedState (a fresh CPython-compatible generator per draw, as Keras Tuner does). With the
  * same seed and space, the values equal Keras Tuner 1.4.7's RandomSearch trial for trial, including
  * the draws it spends on duplicates (the study retries as its oracle does), bit for bit except where
- * glibc's own pow is off by a fraction of an ulp (rare; see libm.ts).
+ * glibc's own pow is off by a fraction of an ulp (rare; see libm.ts). The seed state is the
+ * sampler's whole state, so a resumed study continues the same sequence.
  * @module
  */
 import { EcomlError } from '../../errors.js';
 import type { HpValue } from '../../models/spec.js';
 import { PyRandom } from '../../util/random.js';
-import type { Sampler, SamplerOptions } from '../sampler.js';
+import type { Sampler, SamplerOptions, TrialDraw } from '../sampler.js';
 import { probToValue } from '../space.js';
-import type { SearchSpace } from '../space.js';
+import type { SpaceEntry } from '../space.js';
 
 export class RandomSampler implements Sampler {
   readonly name = 'random';
   private seedState: number;
 
   constructor(options: SamplerOptions) {
-    if (!Number.isSafeInteger(options.seed)) {
-      throw new EcomlError('E_CONFIG_INVALID', `the random sampler's seed must be an integer, got ${options.seed}`, { details: { seed: options.seed } });
+    const start = options.state ?? options.seed;
+    if (typeof start !== 'number' || !Number.isSafeInteger(start)) {
+      throw new EcomlError('E_CONFIG_INVALID', `the random sampler's seed must be an integer, got ${String(start)}`, { details: { seed: start } });
     }
-    this.seedState = options.seed;
+    this.seedState = start;
   }
 
-  sample(space: SearchSpace): Record<string, HpValue> {
-    const values: Record<string, HpValue> = {};
-    for (const { name, hp } of space) {
-      values[name] = probToValue(hp, new PyRandom(this.seedState).random());
-      this.seedState += 1;
-    }
-    return values;
+  begin(): TrialDraw {
+    return { value: (entry: SpaceEntry): HpValue => this.draw(entry) };
+  }
+
+  state(): number {
+    return this.seedState;
+  }
+
+  private draw({ hp }: SpaceEntry): HpValue {
+    const value = probToValue(hp, new PyRandom(this.seedState).random());
+    this.seedState += 1;
+    return value;
   }
 }

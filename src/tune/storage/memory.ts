@@ -7,7 +7,7 @@ import type { HpValue } from '../../models/spec.js';
 import { deepFreeze } from '../../store/json.js';
 import { storageErrors } from '../storage.js';
 import type { CreateStudyInput, StudyRecord, StudyStatus, StudyStorage, TrialUpdate } from '../storage.js';
-import type { FrozenTrial } from '../trial.js';
+import type { FrozenTrial, TrialAttrs } from '../trial.js';
 
 export class MemoryStudyStorage implements StudyStorage {
   private readonly studies = new Map<number, { record: StudyRecord; trials: FrozenTrial[] }>();
@@ -29,29 +29,40 @@ export class MemoryStudyStorage implements StudyStorage {
     return entry.record;
   }
 
-  createTrial(studyId: number, values: Readonly<Record<string, HpValue>>): FrozenTrial {
+  createTrial(studyId: number, values: Readonly<Record<string, HpValue>>, attrs: TrialAttrs = {}): FrozenTrial {
     const { trials } = this.entry(studyId);
-    const trial = frozenCopy<FrozenTrial>({
-      number: trials.length,
-      values,
-      state: 'running',
-      executions: [],
-      metrics: [],
-      intermediateValues: [],
-      startedAt: new Date().toISOString(),
-    });
+    const trial = fresh(trials.length, values, attrs);
     trials.push(trial);
     return trial;
   }
 
+  restartTrial(studyId: number, trialNumber: number): FrozenTrial {
+    const current = this.running(studyId, trialNumber);
+    const trial = fresh(trialNumber, current.values, current.attrs ?? {});
+    this.entry(studyId).trials[trialNumber] = trial;
+    return trial;
+  }
+
+  listStudies(): readonly StudyRecord[] {
+    return Object.freeze([...this.studies.values()].map((entry) => entry.record).reverse());
+  }
+
+  deleteStudy(studyId: number): void {
+    this.entry(studyId);
+    this.studies.delete(studyId);
+  }
+
   updateTrial(studyId: number, trialNumber: number, update: TrialUpdate): FrozenTrial {
-    const { trials } = this.entry(studyId);
-    const current = trials[trialNumber];
+    const next = frozenCopy<FrozenTrial>({ ...this.running(studyId, trialNumber), ...update });
+    this.entry(studyId).trials[trialNumber] = next;
+    return next;
+  }
+
+  private running(studyId: number, trialNumber: number): FrozenTrial {
+    const current = this.entry(studyId).trials[trialNumber];
     if (current === undefined) throw storageErrors.trialNotFound(studyId, trialNumber);
     if (current.state !== 'running') throw storageErrors.trialFinished(studyId, trialNumber, current.state);
-    const next = frozenCopy<FrozenTrial>({ ...current, ...update });
-    trials[trialNumber] = next;
-    return next;
+    return current;
   }
 
   getTrials(studyId: number): readonly FrozenTrial[] {
@@ -63,6 +74,20 @@ export class MemoryStudyStorage implements StudyStorage {
     if (entry === undefined) throw storageErrors.studyNotFound(studyId);
     return entry;
   }
+}
+
+function fresh(number: number, values: Readonly<Record<string, HpValue>>, attrs: TrialAttrs): FrozenTrial {
+  return frozenCopy<FrozenTrial>({
+    number,
+    values,
+    state: 'running',
+    executions: [],
+    metrics: [],
+    intermediateValues: [],
+    startedAt: new Date().toISOString(),
+    // Matches the SQLite storage, which reads an empty attrs column back as no key.
+    ...(Object.keys(attrs).length === 0 ? {} : { attrs }),
+  });
 }
 
 /** Detached, frozen, and without undefined-valued keys (SQL NULLs read back as absent keys too). */

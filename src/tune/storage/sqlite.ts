@@ -9,13 +9,14 @@ import { decodeJson, deepFreeze, encodeJson, guardStore } from '../../store/inde
 import type { RunStore } from '../../store/index.js';
 import { storageErrors } from '../storage.js';
 import type { CreateStudyInput, Objectives, StudyRecord, StudyStatus, StudyStorage, TrialUpdate } from '../storage.js';
-import type { ExecutionRecord, FrozenTrial, IntermediateValue, TrialState } from '../trial.js';
+import type { ExecutionRecord, FrozenTrial, IntermediateValue, TrialAttrs, TrialState } from '../trial.js';
 
 interface StudyRow {
   id: number;
   name: string;
   run_id: string | null;
   objectives: string;
+  config: string | null;
   status: StudyStatus;
   created_at: string;
 }
@@ -35,6 +36,10 @@ interface TrialRow {
   ended_at: string | null;
   duration_s: number | null;
   measurement: string | null;
+  scores: string | null;
+  summary: string | null;
+  violation: number | null;
+  attrs: string;
 }
 
 export class SqliteStudyStorage implements StudyStorage {
@@ -46,8 +51,8 @@ export class SqliteStudyStorage implements StudyStorage {
         throw new EcomlError('E_RUN_NOT_FOUND', `no run with id "${input.runId}" to attach the study to`, { details: { id: input.runId } });
       }
       const { lastInsertRowid } = this.store.db
-        .prepare(`INSERT INTO studies (name, run_id, objectives, status, created_at) VALUES (?, ?, ?, 'running', ?)`)
-        .run(input.name, input.runId ?? null, encodeJson(input.objectives), new Date().toISOString());
+        .prepare(`INSERT INTO studies (name, run_id, objectives, config, status, created_at) VALUES (?, ?, ?, ?, 'running', ?)`)
+        .run(input.name, input.runId ?? null, encodeJson(input.objectives), input.config === undefined ? null : encodeJson(input.config), new Date().toISOString());
       return this.requireStudy(Number(lastInsertRowid));
     });
   }
@@ -64,17 +69,47 @@ export class SqliteStudyStorage implements StudyStorage {
     });
   }
 
-  createTrial(studyId: number, values: Readonly<Record<string, HpValue>>): FrozenTrial {
+  createTrial(studyId: number, values: Readonly<Record<string, HpValue>>, attrs: TrialAttrs = {}): FrozenTrial {
     return this.write('createTrial', () => {
       this.requireStudy(studyId);
       const { next } = this.store.db.prepare('SELECT coalesce(max(number) + 1, 0) AS next FROM trials WHERE study_id = ?').get(studyId) as { next: number };
       this.store.db
         .prepare(
-          `INSERT INTO trials (study_id, number, state, params, executions, intermediate, metrics, started_at)
-           VALUES (?, ?, 'running', ?, '[]', '[]', '[]', ?)`,
+          `INSERT INTO trials (study_id, number, state, params, executions, intermediate, metrics, started_at, attrs)
+           VALUES (?, ?, 'running', ?, '[]', '[]', '[]', ?, ?)`,
         )
-        .run(studyId, next, encodeJson(values), new Date().toISOString());
+        .run(studyId, next, encodeJson(values), new Date().toISOString(), encodeJson(attrs));
       return this.requireTrial(studyId, next);
+    });
+  }
+
+  restartTrial(studyId: number, trialNumber: number): FrozenTrial {
+    return this.write('restartTrial', () => {
+      const current = this.requireTrial(studyId, trialNumber);
+      if (current.state !== 'running') throw storageErrors.trialFinished(studyId, trialNumber, current.state);
+      this.store.db
+        .prepare(
+          `UPDATE trials SET executions = '[]', intermediate = '[]', metrics = '[]', score = NULL, scores = NULL, best_epoch = NULL, summary = NULL,
+             violation = NULL, error = NULL, ended_at = NULL, duration_s = NULL, measurement = NULL, started_at = ?
+           WHERE study_id = ? AND number = ?`,
+        )
+        .run(new Date().toISOString(), studyId, trialNumber);
+      return this.requireTrial(studyId, trialNumber);
+    });
+  }
+
+  listStudies(): readonly StudyRecord[] {
+    return guardStore(this.store.path, 'listStudies', () => {
+      const rows = this.store.db.prepare('SELECT * FROM studies ORDER BY id DESC').all() as StudyRow[];
+      return Object.freeze(rows.map(toStudyRecord));
+    });
+  }
+
+  deleteStudy(studyId: number): void {
+    this.write('deleteStudy', () => {
+      this.requireStudy(studyId);
+      this.store.db.prepare('DELETE FROM trials WHERE study_id = ?').run(studyId);
+      this.store.db.prepare('DELETE FROM studies WHERE id = ?').run(studyId);
     });
   }
 
@@ -85,14 +120,20 @@ export class SqliteStudyStorage implements StudyStorage {
       const next: FrozenTrial = { ...current, ...update };
       this.store.db
         .prepare(
-          `UPDATE trials SET state = @state, executions = @executions, intermediate = @intermediate, metrics = @metrics,
-             score = @score, best_epoch = @bestEpoch, error = @error, ended_at = @endedAt, duration_s = @durationS, measurement = @energy
+          `UPDATE trials SET params = @values, state = @state, executions = @executions, intermediate = @intermediate, metrics = @metrics,
+             score = @score, scores = @scores, best_epoch = @bestEpoch, summary = @summary, violation = @violation, attrs = @attrs,
+             error = @error, ended_at = @endedAt, duration_s = @durationS, measurement = @energy
            WHERE study_id = @studyId AND number = @number`,
         )
         .run({
           studyId,
           number: trialNumber,
+          values: encodeJson(next.values),
           state: next.state,
+          scores: next.scores === undefined ? null : encodeJson(next.scores),
+          summary: next.summary === undefined ? null : encodeJson(next.summary),
+          violation: next.violation ?? null,
+          attrs: encodeJson(next.attrs ?? {}),
           executions: encodeJson(next.executions),
           intermediate: encodeJson(next.intermediateValues),
           metrics: encodeJson(next.metrics),
@@ -122,14 +163,7 @@ export class SqliteStudyStorage implements StudyStorage {
   private requireStudy(studyId: number): StudyRecord {
     const row = this.store.db.prepare('SELECT * FROM studies WHERE id = ?').get(studyId) as StudyRow | undefined;
     if (row === undefined) throw storageErrors.studyNotFound(studyId);
-    return deepFreeze({
-      id: row.id,
-      name: row.name,
-      objectives: decodeJson(row.objectives) as Objectives,
-      status: row.status,
-      ...(row.run_id === null ? {} : { runId: row.run_id }),
-      createdAt: row.created_at,
-    });
+    return toStudyRecord(row);
   }
 
   private requireTrial(studyId: number, trialNumber: number): FrozenTrial {
@@ -140,6 +174,18 @@ export class SqliteStudyStorage implements StudyStorage {
     }
     return toFrozenTrial(row);
   }
+}
+
+function toStudyRecord(row: StudyRow): StudyRecord {
+  return deepFreeze({
+    id: row.id,
+    name: row.name,
+    objectives: decodeJson(row.objectives) as Objectives,
+    ...(row.config === null ? {} : { config: decodeJson(row.config) }),
+    status: row.status,
+    ...(row.run_id === null ? {} : { runId: row.run_id }),
+    createdAt: row.created_at,
+  });
 }
 
 /** NULL columns become absent keys, matching what the memory storage returns. */
@@ -153,6 +199,10 @@ function toFrozenTrial(row: TrialRow): FrozenTrial {
     intermediateValues: decodeJson(row.intermediate) as readonly IntermediateValue[],
     startedAt: row.started_at,
     ...(row.score === null ? {} : { score: row.score }),
+    ...(row.scores === null ? {} : { scores: decodeJson(row.scores) as readonly number[] }),
+    ...(row.summary === null ? {} : { summary: decodeJson(row.summary) as Readonly<Record<string, number>> }),
+    ...(row.violation === null ? {} : { violation: row.violation }),
+    ...(row.attrs === '{}' ? {} : { attrs: decodeJson(row.attrs) as TrialAttrs }),
     ...(row.best_epoch === null ? {} : { bestEpoch: row.best_epoch }),
     ...(row.error === null ? {} : { error: row.error }),
     ...(row.ended_at === null ? {} : { endedAt: row.ended_at }),
