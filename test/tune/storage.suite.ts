@@ -142,5 +142,45 @@ export function runStudyStorageSuite(name: string, makeFixture: () => StorageFix
         expect(bestTrial(storage, study.id)?.number).toBe(direction === 'max' ? 1 : 0);
       }
     });
+
+    it('keeps a study config and trial attrs, scores, summary and violation as given', () => {
+      const config = { sampler: 'tpe', space: { units: { type: 'int', min: 1, max: 4 } }, seed: 3 };
+      const study = storage.createStudy({ name: 'mo', objectives: [...objectives, { name: 'joules', direction: 'min' }], config });
+      expect(storage.getStudy(study.id).config).toEqual(config);
+      const trial = storage.createTrial(study.id, { units: 2 }, { epochs: 4, parent: 1, bracket: 'b' });
+      expect(trial.attrs).toEqual({ epochs: 4, parent: 1, bracket: 'b' });
+      const updated = storage.updateTrial(study.id, trial.number, {
+        values: { units: 2, lr: 0.1 },
+        scores: [0.9, 12.5],
+        summary: { joules: 12.5, epochs: 4 },
+        violation: 0,
+        intermediateValues: [{ step: 1, value: 0.5, values: [0.5, 3] }],
+      });
+      expect(updated).toMatchObject({ values: { units: 2, lr: 0.1 }, scores: [0.9, 12.5], summary: { joules: 12.5, epochs: 4 }, violation: 0 });
+      expect(storage.getTrials(study.id)[0]).toEqual(updated);
+      expect(storage.createTrial(study.id, {}).attrs).toBeUndefined();
+    });
+
+    it('restarts a running trial under its number with its values and attrs, and refuses a finished one', () => {
+      const study = storage.createStudy({ name: 'r', objectives });
+      const trial = storage.createTrial(study.id, { units: 3 }, { epochs: 2 });
+      storage.updateTrial(study.id, trial.number, { intermediateValues: [{ step: 1, value: 0.2 }], executions: [{ seed: 1, metricsByEpoch: [] }] });
+      const restarted = storage.restartTrial(study.id, trial.number);
+      expect(restarted).toMatchObject({ number: 0, state: 'running', values: { units: 3 }, attrs: { epochs: 2 }, intermediateValues: [], executions: [] });
+      storage.updateTrial(study.id, trial.number, { state: 'completed', score: 1 });
+      expectCode(() => storage.restartTrial(study.id, trial.number), 'E_STORE_FAILED');
+      expectCode(() => storage.restartTrial(study.id, 9), 'E_RUN_NOT_FOUND');
+    });
+
+    it('lists studies newest first and deletes one with its trials', () => {
+      const a = storage.createStudy({ name: 'a', objectives });
+      const b = storage.createStudy({ name: 'b', objectives });
+      storage.createTrial(a.id, {});
+      expect(storage.listStudies().map((s) => s.name)).toEqual(['b', 'a']);
+      storage.deleteStudy(a.id);
+      expect(storage.listStudies().map((s) => s.id)).toEqual([b.id]);
+      expectCode(() => storage.getTrials(a.id), 'E_RUN_NOT_FOUND');
+      expectCode(() => storage.deleteStudy(a.id), 'E_RUN_NOT_FOUND');
+    });
   });
 }

@@ -9,12 +9,12 @@ import { NopPruner } from '../../src/tune/pruners/nop.js';
 import type { Sampler } from '../../src/tune/sampler.js';
 import { RandomSampler } from '../../src/tune/samplers/random.js';
 import { createSearchSpace } from '../../src/tune/space.js';
-import type { SearchSpace } from '../../src/tune/space.js';
 import { MemoryStudyStorage } from '../../src/tune/storage/memory.js';
 import { SqliteStudyStorage } from '../../src/tune/storage/sqlite.js';
 import { MAX_COLLISIONS, formatResultsSummary, runStudy } from '../../src/tune/study.js';
 import type { RunTrial, StudyOptions } from '../../src/tune/study.js';
 import { deriveSeed } from '../../src/tune/trial.js';
+import type { TrialPruned } from '../../src/tune/pruner.js';
 import type { FrozenTrial } from '../../src/tune/trial.js';
 import { ThresholdPruner } from './threshold-pruner.js';
 
@@ -33,8 +33,9 @@ function options(overrides: Partial<StudyOptions> = {}): StudyOptions {
     sampler: new RandomSampler({ seed: 42 }),
     pruner: new NopPruner(),
     storage: new MemoryStudyStorage(),
-    objective: { name: 'val_accuracy', direction: 'max' },
+    objectives: [{ name: 'val_accuracy', direction: 'max' }],
     maxTrials: 5,
+    maxEpochs: 3,
     seed: 42,
     runTrial: fakeTraining,
     ...overrides,
@@ -47,10 +48,10 @@ function counting(inner: Sampler) {
   let draws = 0;
   const sampler: Sampler = {
     name: inner.name,
-    sample(space: SearchSpace, history: readonly FrozenTrial[]) {
+    begin(context) {
       draws++;
-      seen.push(history);
-      return inner.sample(space, history);
+      seen.push(context.history);
+      return inner.begin(context);
     },
   };
   return { sampler, seen, draws: () => draws };
@@ -67,7 +68,7 @@ describe('runStudy', () => {
     expect(result.best?.score).toBe(maxUnits / 256);
     expect(result.best?.bestEpoch).toBe(2);
 
-    const minimising = await runStudy(options({ objective: { name: 'loss', direction: 'min' } }));
+    const minimising = await runStudy(options({ objectives: [{ name: 'loss', direction: 'min' }] }));
     expect(minimising.best?.values['units']).toBe(maxUnits);
   });
 
@@ -97,7 +98,7 @@ describe('runStudy', () => {
   });
 
   it('retries duplicate proposals up to 20 times, then gives up', async () => {
-    const fixed: Sampler = { name: 'fixed', sample: () => ({ units: 16 }) };
+    const fixed: Sampler = { name: 'fixed', begin: () => ({ value: ({ name }) => (name === 'units' ? 16 : 0.01) }) };
     const { sampler, draws } = counting(fixed);
     const storage = new MemoryStudyStorage();
     const result = await runStudy(options({ sampler, storage }));
@@ -118,7 +119,7 @@ describe('runStudy', () => {
         maxTrials: 1,
         executionsPerTrial: 2,
         seed: 5,
-        objective: { name: 'val_loss', direction: 'min' },
+        objectives: [{ name: 'val_loss', direction: 'min' }],
         runTrial: async ({ execution, seed, trialNumber }) => {
           contexts.push({ execution, seed, trialNumber });
           return { metricsByEpoch: curves[execution] ?? [], extra: { execution } };
@@ -223,7 +224,7 @@ describe('runStudy', () => {
   it('fails a trial whose metrics lack the objective, naming what it found', async () => {
     const result = await runStudy(options({ maxTrials: 1, runTrial: async () => ({ metricsByEpoch: [{ accuracy: 0.9 }] }) }));
     expect(result.trials[0]?.state).toBe('failed');
-    expect(result.trials[0]?.error).toBe('the objective "val_accuracy" is missing from every epoch of an execution; found: accuracy');
+    expect(result.trials[0]?.error).toBe('the objective "val_accuracy" is missing from every epoch of an execution and the trial summary; found: accuracy');
     const reported = await runStudy(
       options({
         maxTrials: 1,
@@ -236,41 +237,49 @@ describe('runStudy', () => {
     expect(reported.trials[0]?.error).toMatch(/missing from the metrics reported at step 0; found: loss/);
   });
 
-  it('stores what the meter measured as the trial energy; a failing meter fails the trial', async () => {
+  it('keeps each execution’s energy and sums joules and epochs into the trial summary, pruned executions included', async () => {
     const result = await runStudy(
       options({
         maxTrials: 2,
-        meter: async (trialNumber, work) => {
-          if (trialNumber === 1) throw new Error('RAPL unreadable');
-          await work();
-          return { label: `trial ${trialNumber}`, joules: 42 };
+        executionsPerTrial: 2,
+        pruner: new ThresholdPruner(0.5),
+        runTrial: async ({ trialNumber, execution, report }) => {
+          if (trialNumber === 1) {
+            report(1, { val_accuracy: 0.1 });
+            return { metricsByEpoch: [] };
+          }
+          return { metricsByEpoch: [{ val_accuracy: 0.9 }], summary: { joules: 2 + execution, epochs: 1, params: 10 + execution }, energy: { joules: 2 + execution } };
         },
       }),
     );
-    expect(result.trials[0]?.energy).toEqual({ label: 'trial 0', joules: 42 });
-    expect(result.trials[0]?.state).toBe('completed');
-    expect(result.trials[1]).toMatchObject({ state: 'failed', error: 'RAPL unreadable' });
-
-    const lazy = await runStudy(options({ maxTrials: 1, meter: async () => ({}) }));
-    expect(lazy.trials[0]?.error).toMatch(/meter returned without running trial 0/);
+    expect(result.trials[0]).toMatchObject({ state: 'completed', summary: { joules: 5, epochs: 2, params: 10.5 }, energy: [{ joules: 2 }, { joules: 3 }] });
+    expect(result.trials[1]?.state).toBe('pruned');
   });
 
-  it('shows plug-ins frozen snapshots: history, afterTrial and onTrialEnd', async () => {
-    const { sampler, seen } = counting(new RandomSampler({ seed: 3 }));
-    const after: FrozenTrial[] = [];
-    const ended: FrozenTrial[] = [];
-    sampler.afterTrial = (_study, trial) => after.push(trial);
-    await runStudy(options({ sampler, maxTrials: 3, onTrialEnd: (trial) => void ended.push(trial) }));
-    expect(seen.map((history) => history.length)).toEqual([0, 1, 2]);
-    expect(seen[2]?.every((t) => Object.isFrozen(t) && Object.isFrozen(t.values))).toBe(true);
-    expect(after.map((t) => t.number)).toEqual([0, 1, 2]);
-    expect(ended).toEqual(after);
-    expect(ended.every((t) => t.state === 'completed' && Object.isFrozen(t))).toBe(true);
+  it('counts what a pruned execution spent when its runTrial puts it on TrialPruned', async () => {
+    const result = await runStudy(
+      options({
+        maxTrials: 1,
+        pruner: new ThresholdPruner(0.5),
+        runTrial: async ({ report }) => {
+          try {
+            report(1, { val_accuracy: 0.1 });
+          } catch (err) {
+            (err as TrialPruned).summary = { joules: 7, epochs: 1 };
+            throw err;
+          }
+          return { metricsByEpoch: [] };
+        },
+      }),
+    );
+    expect(result.trials[0]).toMatchObject({ state: 'pruned', summary: { joules: 7, epochs: 1 } });
   });
 
   it('rejects invalid counts and seeds as E_CONFIG_INVALID', async () => {
     await expect(runStudy(options({ maxTrials: 0 }))).rejects.toMatchObject({ code: 'E_CONFIG_INVALID' });
     await expect(runStudy(options({ executionsPerTrial: 1.5 }))).rejects.toMatchObject({ code: 'E_CONFIG_INVALID' });
+    await expect(runStudy(options({ concurrency: 0 }))).rejects.toMatchObject({ code: 'E_CONFIG_INVALID' });
+    await expect(runStudy(options({ maxEpochs: 0 }))).rejects.toMatchObject({ code: 'E_CONFIG_INVALID' });
     await expect(runStudy(options({ seed: Number.NaN }))).rejects.toMatchObject({ code: 'E_CONFIG_INVALID' });
   });
 
@@ -308,10 +317,17 @@ describe('formatResultsSummary', () => {
   it("prints Keras Tuner's results summary: objective, then best trials with values and score", async () => {
     const values: Record<string, HpValue>[] = [{ units: 32, act: 'relu' }, { units: 64, act: 'tanh' }, { units: 16, act: 'relu' }];
     let i = 0;
-    const sampler: Sampler = { name: 'list', sample: () => values[i++] ?? {} };
+    const sampler: Sampler = {
+      name: 'list',
+      begin: () => {
+        const picked = values[i++] ?? {};
+        return { value: ({ name }) => picked[name] as HpValue };
+      },
+    };
     const result = await runStudy(
       options({
         name: 'mnist-mlp',
+        space: createSearchSpace({ units: { type: 'int', min: 16, max: 64 }, act: { type: 'choice', values: ['relu', 'tanh'] } }),
         sampler,
         maxTrials: 3,
         runTrial: async ({ values: v }) => {
@@ -342,5 +358,155 @@ describe('formatResultsSummary', () => {
       ].join('\n'),
     );
     expect(formatResultsSummary(result)).toContain('Trial 2 summary\nHyperparameters:\nunits: 16\nact: relu\nState: failed (boom)\n');
+  });
+});
+
+describe('runStudy: several objectives, constraints, define-by-run, concurrency and resume', () => {
+  /** val_accuracy rises with units and params cost units²: a real trade-off. */
+  const tradeOff: RunTrial = async ({ values }) => {
+    const units = values['units'] as number;
+    return { metricsByEpoch: [{ val_accuracy: 1 - 16 / units }], summary: { params: units * units } };
+  };
+
+  it('scores every objective, from the epochs or the trial summary, and returns the Pareto front', async () => {
+    const result = await runStudy(
+      options({
+        maxTrials: 8,
+        objectives: [
+          { name: 'val_accuracy', direction: 'max' },
+          { name: 'params', direction: 'min' },
+        ],
+        runTrial: tradeOff,
+      }),
+    );
+    for (const trial of result.trials) {
+      const units = trial.values['units'] as number;
+      expect(trial.scores).toEqual([1 - 16 / units, units * units]);
+    }
+    // On this trade-off every distinct config is Pareto-optimal.
+    expect(result.front.map((t) => t.number).sort()).toEqual(result.trials.map((t) => t.number).sort());
+    expect(formatResultsSummary(result)).toContain('Objective(name="params", direction="min")');
+  });
+
+  it('a constraint makes trials that miss it infeasible: never the best, never on the front', async () => {
+    const result = await runStudy(
+      options({
+        maxTrials: 8,
+        objectives: [{ name: 'params', direction: 'min' }],
+        constraints: [{ name: 'val_accuracy', op: '>=', bound: 0.9 }],
+        runTrial: tradeOff,
+      }),
+    );
+    const feasible = result.trials.filter((t) => 1 - 16 / (t.values['units'] as number) >= 0.9);
+    expect(feasible.length).toBeGreaterThan(0);
+    for (const trial of result.trials) expect(trial.violation === 0).toBe(feasible.includes(trial));
+    const smallest = Math.min(...feasible.map((t) => t.values['units'] as number));
+    expect(result.best?.values['units']).toBe(smallest);
+    expect(result.front.every((t) => t.violation === 0)).toBe(true);
+  });
+
+  it('draws only active conditional parameters', async () => {
+    const space = createSearchSpace({
+      head: { type: 'choice', values: ['mlp', 'cnn'] },
+      units: { type: 'int', min: 16, max: 256, step: 16, parentName: 'head', parentValues: ['mlp'] },
+      filters: { type: 'int', min: 8, max: 64, step: 8, parentName: 'head', parentValues: ['cnn'] },
+    });
+    const result = await runStudy(options({ space, maxTrials: 12, runTrial: async () => ({ metricsByEpoch: [{ val_accuracy: 0.5 }] }) }));
+    for (const { values } of result.trials) {
+      expect(Object.keys(values).sort()).toEqual(values['head'] === 'mlp' ? ['head', 'units'] : ['filters', 'head']);
+    }
+  });
+
+  it('define-by-run: suggest() draws on first use, repeats within a trial, and records the values', async () => {
+    const result = await runStudy(
+      options({
+        space: createSearchSpace({}),
+        maxTrials: 6,
+        executionsPerTrial: 2,
+        runTrial: async (ctx) => {
+          const layers = ctx.suggest('layers', { type: 'int', min: 1, max: 3 }) as number;
+          let width = 0;
+          for (let i = 0; i < layers; i++) width += ctx.suggest(`units_${i}`, { type: 'int', min: 8, max: 64, step: 8 }) as number;
+          expect(ctx.suggest('layers', { type: 'int', min: 1, max: 3 })).toBe(layers);
+          return { metricsByEpoch: [{ val_accuracy: width / 192 }] };
+        },
+      }),
+    );
+    for (const { values, state } of result.trials) {
+      expect(state).toBe('completed');
+      const layers = values['layers'] as number;
+      expect(Object.keys(values).sort()).toEqual(['layers', ...Array.from({ length: layers }, (_, i) => `units_${i}`)].sort());
+    }
+  });
+
+  it('runs up to `concurrency` trials at once', async () => {
+    let running = 0;
+    let peak = 0;
+    const result = await runStudy(
+      options({
+        maxTrials: 6,
+        concurrency: 3,
+        runTrial: async (ctx) => {
+          running++;
+          peak = Math.max(peak, running);
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          running--;
+          return fakeTraining(ctx);
+        },
+      }),
+    );
+    expect(peak).toBe(3);
+    expect(result.trials).toHaveLength(6);
+    expect(new Set(result.trials.map((t) => t.number)).size).toBe(6);
+  });
+
+  it('resumes: finished trials stay, an interrupted one runs again under its own number, and the sampler continues its sequence', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ecoml-resume-'));
+    const store = openRunStore(dir);
+    try {
+      const storage = new SqliteStudyStorage(store);
+      // The uninterrupted study, for comparison.
+      const whole = await runStudy(options({ storage, maxTrials: 5 }));
+      // A study whose process dies during trial 2: the trial stays 'running' in the store.
+      let died!: () => void;
+      const death = new Promise<void>((resolve) => (died = resolve));
+      void runStudy(
+        options({
+          storage,
+          maxTrials: 5,
+          runTrial: async (ctx) => {
+            if (ctx.trialNumber === 2) {
+              died();
+              return new Promise(() => undefined);
+            }
+            return fakeTraining(ctx);
+          },
+        }),
+      );
+      await death;
+      const studyId = whole.studyId + 1;
+      expect(storage.getTrials(studyId).map((t) => t.state)).toEqual(['completed', 'completed', 'running']);
+      const runs: number[] = [];
+      const resumed = await runStudy(
+        options({
+          storage,
+          maxTrials: 5,
+          resume: studyId,
+          sampler: new RandomSampler({ seed: 42, state: JSON.parse(String(storage.getTrials(studyId).at(-1)?.attrs?.samplerState)) }),
+          runTrial: async (ctx) => {
+            runs.push(ctx.trialNumber);
+            return fakeTraining(ctx);
+          },
+        }),
+      );
+      expect(runs).toEqual([2, 3, 4]);
+      expect(resumed.studyId).toBe(studyId);
+      expect(resumed.trials.map((t) => t.state)).toEqual(Array(5).fill('completed'));
+      expect(resumed.trials.map((t) => t.values)).toEqual(whole.trials.map((t) => t.values));
+      await expect(runStudy(options({ storage, name: 'other', resume: studyId }))).rejects.toMatchObject({ code: 'E_CONFIG_INVALID' });
+    } finally {
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
