@@ -104,13 +104,7 @@ export async function evaluateModel(
   const seconds = (performance.now() - started) / 1000;
   const predictMeasurement = await window.end();
 
-  const perSample = data.x.length / data.n;
-  const latencies: number[] = [];
-  for (let i = 0; i < Math.min(LATENCY_SAMPLES, data.n); i++) {
-    const t0 = performance.now();
-    await model.predict(data.x.subarray(i * perSample, (i + 1) * perSample), 1, 1);
-    latencies.push(performance.now() - t0);
-  }
+  const latencyMs = await batch1LatencyMs(model, data);
 
   const measurement = await whole.end();
   const confusion = confusionMatrix(data.y, argmaxRows(probabilities, data.n, classes), classes);
@@ -124,12 +118,24 @@ export async function evaluateModel(
     inference: {
       batch_size: batchSize,
       samples_per_second: data.n / seconds,
-      latency_ms_batch1: median(latencies),
+      latency_ms_batch1: latencyMs,
       joules_per_1000: (predictMeasurement.energy.joules / data.n) * 1000,
       method: methods.join('+'),
     },
     measurement,
   };
+}
+
+/** The median time of one prediction at batch 1, over the first LATENCY_SAMPLES samples of `data`, in ms. */
+export async function batch1LatencyMs(model: Predictor, data: Dataset): Promise<number> {
+  const perSample = data.x.length / data.n;
+  const latencies: number[] = [];
+  for (let i = 0; i < Math.min(LATENCY_SAMPLES, data.n); i++) {
+    const t0 = performance.now();
+    await model.predict(data.x.subarray(i * perSample, (i + 1) * perSample), 1, 1);
+    latencies.push(performance.now() - t0);
+  }
+  return median(latencies);
 }
 
 /** The report without its raw Measurement, for JSON output where energy is reported separately. */

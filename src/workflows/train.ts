@@ -102,6 +102,8 @@ export async function trainModel(
     readonly resumeFrom?: string;
     readonly label?: string;
     readonly shouldStop?: (nextEpoch: number, history: readonly EpochRecord[]) => string | undefined;
+    /** Awaited after each epoch is recorded: a tuner reports it here, and may stop training by throwing. */
+    readonly afterEpoch?: (record: EpochRecord) => Promise<void>;
   } & TrainCallbacks,
 ): Promise<TrainedModel> {
   const { file, data, overrides } = args;
@@ -148,7 +150,7 @@ export async function trainModel(
       ...(args.signal ? { signal: args.signal } : {}),
       shouldStop: (nextEpoch, history) => args.shouldStop?.(nextEpoch, history) ?? budgetStop(history, budget),
       ...(args.onBatch ? { onBatch: args.onBatch } : {}),
-      onEpochEnd: (record) => {
+      onEpochEnd: async (record) => {
         ws.store.addEpoch(args.runId, record.epoch, record.metrics, record.measurement ?? null);
         args.onEpochEnd?.(record, epochs);
         history.push(record);
@@ -157,6 +159,7 @@ export async function trainModel(
           // A forecast is only news while epochs remain.
           if (forecast && forecast.epochs > forecast.basedOn) args.onForecast?.(forecast);
         }
+        await args.afterEpoch?.(record);
       },
     });
     const measurement = await window.end();
