@@ -4,6 +4,9 @@
  * @module
  */
 import type { PrunerFactory } from './pruner.js';
+import { SuccessiveHalvingPruner } from './pruners/asha.js';
+import { HyperbandPruner } from './pruners/hyperband.js';
+import { MedianPruner } from './pruners/median.js';
 import { NopPruner } from './pruners/nop.js';
 import type { SamplerFactory } from './sampler.js';
 import { RandomSampler } from './samplers/random.js';
@@ -17,5 +20,8 @@ export function createSamplers() {
 export function createPruners() {
   return Object.freeze({
     nop: () => new NopPruner(),
+    median: () => new MedianPruner(),
+    asha: () => new SuccessiveHalvingPruner(),
+    hyperband: ({ maxEpochs }) => new HyperbandPruner({ maxEpochs }),
   } satisfies Record<string, PrunerFactory>);
 }

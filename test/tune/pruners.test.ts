@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { lookup } from '../../src/errors.js';
 import { TrialPruned } from '../../src/tune/pruner.js';
 import type { Pruner } from '../../src/tune/pruner.js';
+import { SuccessiveHalvingPruner } from '../../src/tune/pruners/asha.js';
+import { HyperbandPruner } from '../../src/tune/pruners/hyperband.js';
+import { MedianPruner } from '../../src/tune/pruners/median.js';
 import { NopPruner } from '../../src/tune/pruners/nop.js';
 import { createPruners } from '../../src/tune/registry.js';
 import type { FrozenTrial, StudyView } from '../../src/tune/trial.js';
@@ -10,6 +13,11 @@ import { ThresholdPruner } from './threshold-pruner.js';
 
 runPrunerSuite('nop', () => new NopPruner());
 runPrunerSuite('threshold (test-only)', () => new ThresholdPruner(0.5));
+runPrunerSuite('median', () => new MedianPruner());
+runPrunerSuite('median, no startup', () => new MedianPruner({ nStartupTrials: 0 }));
+runPrunerSuite('asha', () => new SuccessiveHalvingPruner());
+runPrunerSuite('asha, rungs at 1 and 2', () => new SuccessiveHalvingPruner({ minResource: 1, reductionFactor: 2 }));
+runPrunerSuite('hyperband', () => new HyperbandPruner({ maxEpochs: 10 }));
 
 describe('NopPruner', () => {
   it('never prunes', () => {
@@ -31,8 +39,25 @@ describe('TrialPruned', () => {
 });
 
 describe('pruner registry', () => {
-  it('resolves "nop" and lists valid names on a miss', () => {
-    expect(lookup(createPruners(), 'nop', 'pruner')()).toBeInstanceOf(NopPruner);
-    expect(() => lookup(createPruners(), 'median', 'pruner')).toThrow('unknown pruner "median"; valid: nop');
+  const options = { maxEpochs: 10, seed: 1 };
+
+  it('resolves every built-in pruner and lists the valid names on a miss', () => {
+    const pruners = createPruners();
+    expect(lookup(pruners, 'nop', 'pruner')(options)).toBeInstanceOf(NopPruner);
+    expect(lookup(pruners, 'median', 'pruner')(options)).toBeInstanceOf(MedianPruner);
+    expect(lookup(pruners, 'asha', 'pruner')(options)).toBeInstanceOf(SuccessiveHalvingPruner);
+    expect(lookup(pruners, 'hyperband', 'pruner')(options)).toBeInstanceOf(HyperbandPruner);
+    expect(() => lookup(pruners, 'percentile', 'pruner')).toThrow('unknown pruner "percentile"; valid: asha, hyperband, median, nop');
+  });
+
+  it('names each pruner as the registry does', () => {
+    for (const [name, factory] of Object.entries(createPruners())) expect(factory(options).name).toBe(name);
+  });
+
+  it('gives hyperband the study budget as max_epochs', () => {
+    const pruner = createPruners().hyperband({ maxEpochs: 10, seed: 1 });
+    const objective = { name: 'acc', direction: 'max' } as const;
+    const plan = pruner.plan?.({ id: 1, name: 's', objective, objectives: [objective], constraints: [], trials: () => [] });
+    expect(plan).toEqual({ kind: 'new', epochs: 2, attrs: { bracket: 2, round: 0, iteration: 0 } });
   });
 });
