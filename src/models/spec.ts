@@ -178,8 +178,14 @@ export const ObjectiveSchema = z
 
 export const TuneSchema = z
   .object({
-    sampler: z.string().default('random'),
+    /** Absent: the default strategy (see workflows/tune.ts). */
+    sampler: z.string().optional(),
+    pruner: z.string().optional(),
     objective: ObjectiveSchema.default({ name: 'val_accuracy', direction: 'max' }),
+    /** Several objectives (a Pareto front); replaces `objective` when given. */
+    objectives: z.array(ObjectiveSchema).min(1).optional(),
+    /** Bounds a trial must meet, e.g. "val_accuracy >= 0.985". */
+    constraints: z.array(z.string()).optional(),
     maxTrials: positiveInt.default(10),
     executionsPerTrial: positiveInt.default(1),
     seed: z.number().int().nonnegative().optional(),

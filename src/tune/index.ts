@@ -25,6 +25,7 @@ export { bestTrial, storageErrors } from './storage.js';
 export type { CreateStudyInput, Objectives, StudyRecord, StudyStatus, StudyStorage, TrialUpdate } from './storage.js';
 export { MemoryStudyStorage } from './storage/memory.js';
 export { SqliteStudyStorage } from './storage/sqlite.js';
+export { TRIAL_OBJECTIVES, inferDirection, parseConstraint, parseObjective } from './objectives.js';
 export { optimize } from './define-by-run.js';
 export type { NumberRange, ObjectiveResult, OptimizeOptions, Trial } from './define-by-run.js';
 export { MAX_COLLISIONS, MAX_CONSECUTIVE_FAILED_TRIALS, combineSummaries, formatResultsSummary, runStudy, scoreTrial } from './study.js';

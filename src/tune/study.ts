@@ -30,6 +30,7 @@ const SUMMED = new Set(['joules', 'kg_co2e', 'epochs']);
 
 /** What one execution of a trial gets from the study. */
 export interface TrialContext {
+  readonly studyId: number;
   readonly trialNumber: number;
   /** The values drawn so far (all of them for a declared space). */
   readonly values: Readonly<Record<string, HpValue>>;
@@ -357,6 +358,7 @@ class StudyRun {
         const seed = deriveSeed(options.seed, number, execution);
         const parent = typeof attrs.parent === 'number' ? attrs.parent : undefined;
         const ctx: TrialContext = Object.freeze({
+          studyId: view.id,
           trialNumber: number,
           get values() {
             return values;
