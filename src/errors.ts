@@ -40,6 +40,7 @@ export const ERROR_CATALOGUE = Object.freeze({
   E_TIMEOUT: { httpStatus: 504, exitCode: 19, summary: 'A request was not answered within its timeout.' },
   E_SERVER_UNREACHABLE: { httpStatus: 502, exitCode: 20, summary: 'The model server could not be reached, or answered with something other than its protocol.' },
   E_ACCURACY_GUARD: { httpStatus: 422, exitCode: 21, summary: 'Compression loses more accuracy than --max-accuracy-drop allows even with its most sensitive layers kept in float; nothing was written.' },
+  E_QUEUE_UNAVAILABLE: { httpStatus: 503, exitCode: 22, summary: "The distributed trials' queue (a Redis server, --queue redis://host:port) cannot be reached." },
   E_INTERNAL: { httpStatus: 500, exitCode: 1, summary: 'An unexpected internal error (a bug): please report it.' },
 } as const satisfies Record<string, CatalogueEntry>);
 
