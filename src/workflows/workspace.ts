@@ -38,6 +38,8 @@ export interface Workspace {
   readonly reference: Engine;
   /** Every engine by name (export targets). */
   readonly engines: Readonly<Record<string, Engine>>;
+  /** Where the onnx engine runs; advise builds engines of other thread counts on it. */
+  readonly device: Device;
   /** The grid's intensity providers (ECOML_INTENSITY, else the country table) and the place asked about: what carbon-aware starts read forecasts from. */
   readonly grid: { readonly provider: IntensityChain; readonly location?: string };
   /** The preferred engine when it can compile `spec`, else the reference (said once per spec name). */
@@ -86,6 +88,7 @@ export async function openWorkspace(settings: WorkspaceSettings = {}): Promise<W
     engine,
     reference,
     engines,
+    device,
     grid,
     engineFor(spec) {
       const reason = engine.unsupportedReason?.(spec);

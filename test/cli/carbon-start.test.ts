@@ -1,31 +1,9 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cli, tempDir } from './helpers.js';
+import { cli, tempDir, tinySpec } from './helpers.js';
 
 const HOUR = 3_600_000;
-
-/** Flatten → softmax on MNIST: trains in a blink. */
-export async function tinySpec(dir: string): Promise<string> {
-  const path = join(dir, 'tiny.yaml');
-  await writeFile(
-    path,
-    [
-      'name: tiny',
-      'data: { source: mnist }',
-      'normalize: scale',
-      'model:',
-      '  input: [28, 28, 1]',
-      '  layers:',
-      '    - { type: flatten }',
-      '    - { type: dense, units: 10, activation: softmax }',
-      'compile: { optimizer: { type: adam, learningRate: 0.01 }, loss: sparse_categorical_crossentropy, metrics: [accuracy] }',
-      'train: { epochs: 1, batchSize: 32, seed: 1 }',
-      '',
-    ].join('\n'),
-  );
-  return path;
-}
 
 describe('ecoml train with a carbon-aware start', () => {
   it('starts at once when the greenest window is now, and records the wait in the run', async () => {
