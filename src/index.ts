@@ -18,6 +18,12 @@ export type { LoadedModel, Prediction, PredictReport } from './workflows/saved.j
 export { FULL_SIZES, QUICK_SIZES, quickstart } from './workflows/quickstart.js';
 export type { QuickstartReport, QuickstartRequest, QuickstartSizes } from './workflows/quickstart.js';
 export { emissionsJson, energyJson, stepJson } from './workflows/report.js';
+export { ADVISE_DEFAULTS, adviceFile, adviseFromSpec, defaultThreadsList, readAdvice, writeAdvice } from './workflows/advise.js';
+export type { AccuracyRun, AccuracyTarget, Advice, AdviceFile, AdviseCallbacks, AdviseReport, AdviseRequest, SettingFigures } from './workflows/advise.js';
+export { selectSetting, zeusCost } from './workflows/advise-select.js';
+export type { AdviceObjective, CostFigures, Selection, SelectionPolicy } from './workflows/advise-select.js';
+export { CARBON_START_DEFAULTS, carbonStartMetrics, waitForCarbon, waitForCarbonIn } from './workflows/carbon-start.js';
+export type { CarbonStart, CarbonStartCallbacks, CarbonStartMode, CarbonStartOptions, CarbonStartRequest, CarbonWait } from './workflows/carbon-start.js';
 export { startServing } from './workflows/serve.js';
 export type { ServeSettings, ServingSession } from './workflows/serve.js';
 export { predictRemote } from './workflows/predict-remote.js';

@@ -60,6 +60,13 @@ export function formatEpochLine(record: EpochRecord, epochs: number): string {
   return `epoch ${record.epoch}/${epochs}  ${formatMetrics(record.metrics)}  ${record.durationS.toFixed(1)}s  ${record.samplesPerSecond.toFixed(0)} samples/s${energy}`;
 }
 
+/** Seconds as '42 s', '12.5 min' or '3.2 h'. */
+export function formatDuration(seconds: number): string {
+  if (seconds < 60) return `${seconds.toFixed(0)} s`;
+  if (seconds < 3600) return `${(seconds / 60).toFixed(1)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
 export function formatForecast(f: Forecast): string {
   const minutes = f.durationS / 60;
   const duration = minutes >= 1 ? `${minutes.toFixed(1)} min` : `${f.durationS.toFixed(0)} s`;

@@ -102,6 +102,7 @@ export {
 } from './intensity/watttime.js';
 export { createUkCarbonIntensityProvider, parseUkLocation, type UkCarbonIntensityOptions } from './intensity/uk-carbon-intensity.js';
 export { INTENSITY_FILE_ENV, createLocalFileProvider, type LocalFileOptions } from './intensity/local-file.js';
+export { MEAN_TIE_TOLERANCE, firstBelow, greenestStart, meanIntensity, type GreenestWindow, type GreenestWindowRequest } from './intensity/window.js';
 export { DEFAULT_RESILIENCE, withResilience, type ResilienceOptions } from './intensity/resilient.js';
 export { createIntensityChain, type ChainEntry, type ChainedForecast, type ChainedIntensity, type IntensityChain, type IntensityChainOptions } from './intensity/chain.js';
 export {

@@ -23,7 +23,7 @@ export function resolveStoreDir(cwd: string, option: string | undefined, env: Re
 }
 export const STORE_FILE = 'ecoml.db';
 
-export const RUN_KINDS = ['train', 'tune', 'evaluate', 'predict', 'quickstart', 'trial', 'serve', 'compress'] as const;
+export const RUN_KINDS = ['train', 'tune', 'evaluate', 'predict', 'quickstart', 'trial', 'serve', 'compress', 'advise'] as const;
 export type RunKind = (typeof RUN_KINDS)[number];
 export const FINAL_RUN_STATUSES = ['completed', 'failed', 'stopped'] as const;
 export type FinalRunStatus = (typeof FINAL_RUN_STATUSES)[number];
@@ -329,8 +329,29 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX runs_by_start ON runs (started_at);
   CREATE INDEX runs_by_parent ON runs (parent_id);
   `,
-  // 4 → 5: multi-objective, constrained and scheduled studies, and what --resume needs.
+  // 4 → 5: `ecoml advise` runs ('advise'); multi-objective, constrained and scheduled studies, and
+  // what tune --resume needs (study config; trial scores, summary, violation, attrs).
   `
+  CREATE TABLE runs_new (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('train','tune','evaluate','predict','quickstart','trial','serve','compress','advise')),
+    name TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('running','completed','failed','stopped','crashed')),
+    stop_reason TEXT,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    parent_id TEXT REFERENCES runs(id) ON DELETE CASCADE,
+    spec TEXT,
+    params TEXT,
+    metrics TEXT,
+    model_dir TEXT,
+    error TEXT
+  );
+  INSERT INTO runs_new SELECT id, kind, name, status, stop_reason, started_at, ended_at, parent_id, spec, params, metrics, model_dir, error FROM runs;
+  DROP TABLE runs;
+  ALTER TABLE runs_new RENAME TO runs;
+  CREATE INDEX runs_by_start ON runs (started_at);
+  CREATE INDEX runs_by_parent ON runs (parent_id);
   ALTER TABLE studies ADD COLUMN config TEXT;
   ALTER TABLE trials ADD COLUMN scores TEXT;
   ALTER TABLE trials ADD COLUMN summary TEXT;

@@ -12,6 +12,7 @@ import { checkModelDirTarget, defaultHpValues, loadSpecFile, resolveModelSpec, t
 import type { HpValue, ModelSpec } from '../models/spec.js';
 import type { RunPart } from '../store/index.js';
 import { budgetStop, fit, forecastRun, readCheckpoint, type BatchProgress, type EpochRecord, type FitResult, type Forecast } from '../train/index.js';
+import { carbonStartMetrics, waitForCarbonIn, type CarbonStart, type CarbonStartCallbacks, type CarbonStartRequest } from './carbon-start.js';
 import { evaluateModel, type EvaluationReport } from './evaluate.js';
 import { saveTrainedModel } from './save.js';
 import type { Workspace } from './workspace.js';
@@ -188,6 +189,11 @@ export interface TrainRequest extends TrainOverrides, TrainCallbacks {
   readonly outDir?: string;
   /** A run id (or unique prefix) whose checkpoint to continue. */
   readonly resume?: string;
+  /** Wait for a cleaner grid before any work (the wait is recorded in the run's params and metrics). */
+  readonly carbonStart?: CarbonStartRequest;
+  readonly onCarbonWait?: CarbonStartCallbacks['onWait'];
+  readonly onCarbonTick?: CarbonStartCallbacks['onTick'];
+  readonly onCarbonWarning?: CarbonStartCallbacks['onWarning'];
 }
 
 /** One process's share of a run (the first, each --resume), as reports list it. */
@@ -210,6 +216,8 @@ export interface TrainReport {
   readonly epochs: readonly { readonly epoch: number; readonly metrics: Readonly<Record<string, number>>; readonly duration_s: number; readonly joules?: number }[];
   readonly stop_reason: string;
   readonly forecast?: Forecast;
+  /** How long the start waited for a cleaner grid, when asked to. */
+  readonly carbonStart?: CarbonStart;
   readonly metrics: Readonly<Record<string, number>>;
   readonly evaluation?: EvaluationReport;
   /** Every process that worked on the run, this one last. */
@@ -228,16 +236,26 @@ export interface TrainReport {
 export async function trainFromSpec(ws: Workspace, request: TrainRequest): Promise<TrainReport> {
   const { file, baseDir } = await loadSpec(request.specPath, ws.cwd);
   const modelDir = checkedModelDir(ws, request.outDir, file.name);
+  const previous = request.resume === undefined ? undefined : ws.store.getRun(request.resume);
+  if (previous && previous.kind !== 'train') throw new EcomlError('E_CONFIG_INVALID', `--resume needs a train run; ${previous.id} is a ${previous.kind} run`);
+  // The wait comes after every check that can fail, and before the run opens: a run held back for
+  // hours is not yet running (nor beating its heartbeat), and the idle wait is not its energy.
+  const carbonStart = request.carbonStart
+    ? await waitForCarbonIn(ws, request.carbonStart, {
+        ...(request.onCarbonWait ? { onWait: request.onCarbonWait } : {}),
+        ...(request.onCarbonTick ? { onTick: request.onCarbonTick } : {}),
+        ...(request.onCarbonWarning ? { onWarning: request.onCarbonWarning } : {}),
+        ...(request.signal ? { signal: request.signal } : {}),
+      })
+    : undefined;
   let runId: string;
   let resumeFrom: string | undefined;
-  if (request.resume !== undefined) {
-    const previous = ws.store.getRun(request.resume);
-    if (previous.kind !== 'train') throw new EcomlError('E_CONFIG_INVALID', `--resume needs a train run; ${previous.id} is a ${previous.kind} run`);
+  if (previous) {
     runId = previous.id;
     resumeFrom = checkpointDirFor(ws, runId);
     ws.store.reopenRun(runId);
   } else {
-    runId = ws.store.createRun({ kind: 'train', name: file.name, spec: file, params: requestSettings(request, ws.cwd) }).id;
+    runId = ws.store.createRun({ kind: 'train', name: file.name, spec: file, params: { ...requestSettings(request, ws.cwd), ...(carbonStart ? { carbonStartRecord: carbonStart } : {}) } }).id;
   }
   const total = await ws.meter.begin('total');
   try {
@@ -257,7 +275,7 @@ export async function trainFromSpec(ws: Workspace, request: TrainRequest): Promi
       let evaluation: EvaluationReport | undefined;
       if (data.test) evaluation = await evaluateModel(ws, trained.compiled, data.test, { batchSize: trained.settings.batchSize });
       const last = trained.fit.history.at(-1)?.metrics ?? {};
-      const metrics: Record<string, number> = { ...last };
+      const metrics: Record<string, number> = { ...last, ...(carbonStart ? carbonStartMetrics(carbonStart) : {}) };
       if (evaluation) {
         metrics.test_loss = evaluation.loss;
         if (evaluation.accuracy !== undefined) metrics.test_accuracy = evaluation.accuracy;
@@ -286,6 +304,7 @@ export async function trainFromSpec(ws: Workspace, request: TrainRequest): Promi
         })),
         stop_reason: stopReason,
         ...(trained.forecast ? { forecast: trained.forecast } : {}),
+        ...(carbonStart ? { carbonStart } : {}),
         metrics,
         ...(evaluation ? { evaluation } : {}),
         parts: run.parts.map(partJson),

@@ -7,7 +7,7 @@ import { createEngines, DEFAULT_ENGINE, type Device, DEVICES, REFERENCE_ENGINE }
 import type { ModelSpec } from '../models/spec.js';
 import type { Engine } from '../engine/types.js';
 import { EcomlError, lookup } from '../errors.js';
-import { createMeter, type Meter } from '../meter/index.js';
+import { createMeter, resolveIntensityChain, type IntensityChain, type Meter } from '../meter/index.js';
 import { openRunStore, resolveStoreDir, type RunStore } from '../store/index.js';
 
 export interface WorkspaceSettings {
@@ -38,6 +38,10 @@ export interface Workspace {
   readonly reference: Engine;
   /** Every engine by name (export targets). */
   readonly engines: Readonly<Record<string, Engine>>;
+  /** Where the onnx engine runs; advise builds engines of other thread counts on it. */
+  readonly device: Device;
+  /** The grid's intensity providers (ECOML_INTENSITY, else the country table) and the place asked about: what carbon-aware starts read forecasts from. */
+  readonly grid: { readonly provider: IntensityChain; readonly location?: string };
   /** The preferred engine when it can compile `spec`, else the reference (said once per spec name). */
   engineFor(spec: ModelSpec): Engine;
   readonly storeDir: string;
@@ -61,6 +65,9 @@ export async function openWorkspace(settings: WorkspaceSettings = {}): Promise<W
   if (device !== 'cpu' && engine === reference) throw onCpuOnly(`the ${reference.name} engine`, device);
   const log = settings.log ?? (() => undefined);
   const fellBack = new Set<string>();
+  // Built before the store opens: a misconfigured chain fails with nothing to release.
+  const location = settings.country ?? env.ECOML_COUNTRY;
+  const grid = { provider: resolveIntensityChain({ env }), ...(location === undefined ? {} : { location }) };
   const store = openRunStore(storeDir);
   const meter = await createMeter({
     env,
@@ -81,6 +88,8 @@ export async function openWorkspace(settings: WorkspaceSettings = {}): Promise<W
     engine,
     reference,
     engines,
+    device,
+    grid,
     engineFor(spec) {
       const reason = engine.unsupportedReason?.(spec);
       if (reason === undefined) return engine;

@@ -22,7 +22,7 @@ describe('ecoml CLI surface', () => {
   it('an unknown command lists the valid ones (E_UNKNOWN_NAME, exit 2)', async () => {
     const r = await cli(['trian'], await tempDir());
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^error E_UNKNOWN_NAME: unknown command "trian"; valid: compress, evaluate, export, measure, meter, predict, quickstart, runs, serve, train, tune/);
+    expect(r.stderr).toMatch(/^error E_UNKNOWN_NAME: unknown command "trian"; valid: advise, compress, evaluate, export, measure, meter, predict, quickstart, runs, serve, train, tune/);
   });
 
   it('an unknown flag with --json prints one error object on stdout', async () => {
@@ -79,6 +79,6 @@ describe('ecoml CLI surface', () => {
   it('runs --kind validates against the run kinds', async () => {
     const r = await cli(['runs', '--kind', 'trainn'], await tempDir());
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/unknown run kind "trainn"; valid: compress, evaluate, predict, quickstart, serve, train, trial, tune/);
+    expect(r.stderr).toMatch(/unknown run kind "trainn"; valid: advise, compress, evaluate, predict, quickstart, serve, train, trial, tune/);
   });
 });

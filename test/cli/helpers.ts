@@ -62,3 +62,25 @@ export async function unsupportedSpec(dir: string): Promise<string> {
   );
   return path;
 }
+
+/** Flatten → softmax on MNIST: trains in a blink. */
+export async function tinySpec(dir: string): Promise<string> {
+  const path = join(dir, 'tiny.yaml');
+  await writeFile(
+    path,
+    [
+      'name: tiny',
+      'data: { source: mnist }',
+      'normalize: scale',
+      'model:',
+      '  input: [28, 28, 1]',
+      '  layers:',
+      '    - { type: flatten }',
+      '    - { type: dense, units: 10, activation: softmax }',
+      'compile: { optimizer: { type: adam, learningRate: 0.01 }, loss: sparse_categorical_crossentropy, metrics: [accuracy] }',
+      'train: { epochs: 1, batchSize: 32, seed: 1 }',
+      '',
+    ].join('\n'),
+  );
+  return path;
+}

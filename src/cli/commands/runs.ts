@@ -68,7 +68,7 @@ export default defineCommand<RunsResult>({
   summary: 'List recorded runs, or show one with its epochs and trials.',
   usage: 'ecoml runs [list] [--kind K] [--status S] [--limit N] | ecoml runs show RUN',
   options: {
-    kind: { type: 'string', valueName: 'K', description: 'only runs of this kind (train, tune, trial, evaluate, quickstart, serve)' },
+    kind: { type: 'string', valueName: 'K', description: `only runs of this kind (${RUN_KINDS.join(', ')})` },
     status: { type: 'string', valueName: 'S', description: 'only runs with this status (running, completed, failed, stopped, crashed)' },
     limit: { type: 'string', valueName: 'N', description: 'at most N runs, newest first (default 20)' },
     store: { type: 'string', valueName: 'DIR', description: 'run store directory (default .ecoml, or $ECOML_STORE)' },

@@ -7,6 +7,7 @@ import type { HpValue } from '../../models/spec.js';
 import { EcomlError } from '../../errors.js';
 import { openWorkspace, type Workspace } from '../../workflows/workspace.js';
 import { openModel, type LoadedModel } from '../../workflows/saved.js';
+import { CARBON_START_DEFAULTS, checkCarbonStartRequest, type CarbonStart, type CarbonStartRequest } from '../../workflows/carbon-start.js';
 import { sumMeasurements } from '../../meter/index.js';
 import { emissionsJson, energyJson, stepJson, type EmissionsJson, type EnergyJson, type StepJson } from '../../workflows/report.js';
 import { numberOption, stringOption } from '../args.js';
@@ -38,6 +39,58 @@ export const FIT_OPTIONS = {
   'budget-kg': { type: 'string', valueName: 'KG', description: 'stop (checkpoint kept) before an epoch would take the run past these kg CO2e' },
   ...DATA_LIMIT_OPTIONS,
 } as const satisfies Record<string, OptionDef>;
+
+/** Carbon-aware start, shared by the commands that run long jobs (train; tune can spread these too). */
+export const CARBON_START_OPTIONS = {
+  'start-when-intensity-below': { type: 'string', valueName: 'G', description: `wait until the grid's intensity is below G gCO2e/kWh, re-read every ${CARBON_START_DEFAULTS.pollMinutes} min (providers: $ECOML_INTENSITY, else the country table)` },
+  'start-in-greenest-window': { type: 'string', valueName: 'HOURS', description: 'start at the moment in the next HOURS whose run has the lowest mean forecast intensity (flat, with a warning, when nobody forecasts)' },
+  'expected-hours': { type: 'string', valueName: 'H', description: `how long the job runs, for the greenest window (default ${CARBON_START_DEFAULTS.expectedHours})` },
+  'max-wait': { type: 'string', valueName: 'HOURS', description: `start anyway after this long (default ${CARBON_START_DEFAULTS.maxWaitHours})` },
+} as const satisfies Record<string, OptionDef>;
+
+/** The carbon-aware start asked for, or undefined; the flags checked together (one mode, its bounds only with a mode). */
+export function parseCarbonStart(values: OptionValues): CarbonStartRequest | undefined {
+  const below = numberOption(values, 'start-when-intensity-below', { min: 0 });
+  const horizonHours = numberOption(values, 'start-in-greenest-window', { min: 0 });
+  const expectedHours = numberOption(values, 'expected-hours', { min: 0 });
+  const maxWaitHours = numberOption(values, 'max-wait', { min: 0 });
+  if (below !== undefined && horizonHours !== undefined) throw new EcomlError('E_CONFIG_INVALID', '--start-when-intensity-below and --start-in-greenest-window are two ways to wait: give one');
+  if (below === undefined && horizonHours === undefined) {
+    const stray = expectedHours !== undefined ? '--expected-hours' : maxWaitHours !== undefined ? '--max-wait' : undefined;
+    if (stray !== undefined) throw new EcomlError('E_CONFIG_INVALID', `${stray} bounds a carbon-aware start: add --start-when-intensity-below G or --start-in-greenest-window HOURS`);
+    return undefined;
+  }
+  if (below !== undefined && expectedHours !== undefined) throw new EcomlError('E_CONFIG_INVALID', '--expected-hours sizes the greenest window; --start-when-intensity-below does not use it');
+  const request: CarbonStartRequest = {
+    mode: below !== undefined ? { belowGPerKwh: below } : { greenestWindowHours: horizonHours as number, durationHours: expectedHours ?? CARBON_START_DEFAULTS.expectedHours },
+    ...(maxWaitHours !== undefined ? { maxWaitHours } : {}),
+  };
+  checkCarbonStartRequest(request);
+  return request;
+}
+
+/** The wire form of a carbon-aware start (run JSON). */
+export interface CarbonStartJson {
+  readonly waited_s: number;
+  readonly started_at: string;
+  readonly intensity_at_start_g_per_kwh: number;
+  readonly expected_mean_g_per_kwh?: number;
+  readonly source: string;
+  readonly reason: string;
+  readonly warnings: readonly string[];
+}
+
+export function carbonStartJson(start: CarbonStart): CarbonStartJson {
+  return {
+    waited_s: start.waitedS,
+    started_at: start.startedAt,
+    intensity_at_start_g_per_kwh: start.intensityAtStartGPerKwh,
+    ...(start.expectedMeanGPerKwh !== undefined ? { expected_mean_g_per_kwh: start.expectedMeanGPerKwh } : {}),
+    source: start.source,
+    reason: start.reason,
+    warnings: start.warnings,
+  };
+}
 
 export async function workspaceFrom(values: OptionValues, ctx: CliContext): Promise<Workspace> {
   const country = stringOption(values, 'country');

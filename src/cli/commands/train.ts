@@ -1,12 +1,25 @@
 /** `ecoml train SPEC`: fit a model from a spec file, evaluate it on the test split, save it. @module */
 import { stringOption, requirePositional } from '../args.js';
 import { defineCommand } from '../command.js';
-import { formatJoulesShort, formatMetrics } from '../format.js';
-import { createProgress } from '../progress.js';
+import { formatDuration, formatJoulesShort, formatMetrics } from '../format.js';
+import { createProgress, createWaitProgress } from '../progress.js';
 import { trainFromSpec, type RunPartJson } from '../../workflows/train.js';
 import type { Forecast } from '../../train/index.js';
 import { evaluationJson, type EvaluationReport } from '../../workflows/evaluate.js';
-import { FIT_OPTIONS, WORKSPACE_OPTIONS, fitOverrides, meteredJson, parseHpAssignments, renderMetered, workspaceFrom, type MeteredJson } from './shared.js';
+import {
+  CARBON_START_OPTIONS,
+  FIT_OPTIONS,
+  WORKSPACE_OPTIONS,
+  carbonStartJson,
+  fitOverrides,
+  meteredJson,
+  parseCarbonStart,
+  parseHpAssignments,
+  renderMetered,
+  workspaceFrom,
+  type CarbonStartJson,
+  type MeteredJson,
+} from './shared.js';
 
 export interface TrainResult extends MeteredJson {
   readonly run_id: string;
@@ -15,6 +28,8 @@ export interface TrainResult extends MeteredJson {
   readonly engine: string;
   readonly stop_reason: string;
   readonly forecast?: Forecast;
+  /** Present when the start waited for a cleaner grid (--start-when-intensity-below, --start-in-greenest-window). */
+  readonly carbon_start?: CarbonStartJson;
   readonly hyperparameters: Readonly<Record<string, unknown>>;
   readonly metrics: Readonly<Record<string, number>>;
   readonly epochs: readonly unknown[];
@@ -34,6 +49,7 @@ export default defineCommand<TrainResult>({
     out: { type: 'string', short: 'o', valueName: 'DIR', description: 'model directory to write (default models/<spec name>)' },
     resume: { type: 'string', valueName: 'RUN', description: 'continue the train run RUN (id or unique prefix) from its last checkpoint (E_RUN_LOCKED while another live process works on it)' },
     hp: { type: 'string', multiple: true, valueName: 'NAME=VALUE', description: 'set a hyperparameter of the spec’s tune space (repeatable)' },
+    ...CARBON_START_OPTIONS,
     ...WORKSPACE_OPTIONS,
   },
   async run({ positionals, values }, ctx) {
@@ -42,15 +58,18 @@ export default defineCommand<TrainResult>({
     const hyperparameters = parseHpAssignments(values.hp);
     const out = stringOption(values, 'out');
     const resume = stringOption(values, 'resume');
+    const carbonStart = parseCarbonStart(values);
     const ws = await workspaceFrom(values, ctx);
     try {
       const progress = createProgress(ctx.stderr, ctx.isTTY);
+      const waiting = createWaitProgress(ctx.stderr, ctx.isTTY);
       const report = await trainFromSpec(ws, {
         specPath,
         ...overrides,
         ...(hyperparameters ? { hyperparameters } : {}),
         ...(out !== undefined ? { outDir: out } : {}),
         ...(resume !== undefined ? { resume } : {}),
+        ...(carbonStart ? { carbonStart, onCarbonWait: waiting.onWait, onCarbonTick: waiting.onTick, onCarbonWarning: waiting.onWarning } : {}),
         onBatch: progress.onBatch,
         onEpochEnd: progress.onEpochEnd,
         onForecast: progress.onForecast,
@@ -68,6 +87,7 @@ export default defineCommand<TrainResult>({
         engine: report.engine,
         stop_reason: report.stop_reason,
         ...(report.forecast ? { forecast: report.forecast } : {}),
+        ...(report.carbonStart ? { carbon_start: carbonStartJson(report.carbonStart) } : {}),
         hyperparameters: report.hyperparameters,
         metrics: report.metrics,
         epochs: report.epochs,
@@ -82,6 +102,7 @@ export default defineCommand<TrainResult>({
   render(r) {
     return [
       `trained ${r.spec} on ${r.engine} (run ${r.run_id}), ${r.epochs.length} epochs, ${r.stop_reason === 'budget' ? 'stopped: budget (checkpoint kept; --resume continues)' : r.stop_reason}`,
+      ...(r.carbon_start ? [`started ${r.carbon_start.started_at} after waiting ${formatDuration(r.carbon_start.waited_s)} (${r.carbon_start.reason}), grid ${r.carbon_start.intensity_at_start_g_per_kwh.toFixed(0)} gCO2e/kWh (${r.carbon_start.source})`] : []),
       `  ${formatMetrics(r.metrics)}`,
       ...(r.parts.length > 1 ? [`the run's energy adds up ${r.parts.length} processes: ${r.parts.map((p) => `${p.joules === null ? '-' : formatJoulesShort(p.joules)} (${p.status})`).join(' + ')}`] : []),
       renderMetered(r),
