@@ -247,6 +247,25 @@ describe('TPESampler', () => {
     expect(draws.filter((d) => (d.units as number) >= 70).length).toBeGreaterThanOrEqual(8);
   });
 
+  it('serves several objectives: the Pareto front pulls draws toward its trade-off', () => {
+    const space = createSearchSpace({ x: { type: 'float', min: 0, max: 1 } });
+    const objectives = [
+      { name: 'loss', direction: 'min' },
+      { name: 'joules', direction: 'min' },
+    ] as const;
+    // Both objectives are best for x in [0.3, 0.5] (the front there); outside it both get worse.
+    const scores = (x: number) => [(x - 0.3) ** 2 + (x > 0.5 ? 1 : 0), (x - 0.5) ** 2 + (x < 0.3 ? 1 : 0)];
+    const sampler = new TPESampler({ seed: 8 });
+    const history: FrozenTrial[] = [];
+    for (let number = 0; number < 50; number++) {
+      const values = sampleWith(sampler, space, history, objectives);
+      const s = scores(values.x as number);
+      history.push(frozenTrial({ number, values, score: s[0] as number, scores: s }));
+    }
+    const late = history.slice(30).map((t) => t.values.x as number);
+    expect(late.filter((x) => x >= 0.25 && x <= 0.55).length).toBeGreaterThanOrEqual(12);
+  });
+
   it('rejects bad options', () => {
     expect(() => new TPESampler({ seed: 0.5 })).toThrow(/seed must be an integer/);
     expect(() => new TPESampler({ seed: 1, nEiCandidates: 0 })).toThrow(/nEiCandidates/);
