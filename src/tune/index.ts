@@ -11,6 +11,9 @@ export type { SampleContext, Sampler, SamplerFactory, SamplerOptions, TrialDraw 
 export { constrainedDominates, crowdingDistance, dominates, nonDominatedSort, paretoFront, violationOf } from './pareto.js';
 export type { Scored } from './pareto.js';
 export { RandomSampler } from './samplers/random.js';
+export { TPESampler, splitTrials } from './samplers/tpe.js';
+export type { TpeOptions, TrialSplit } from './samplers/tpe.js';
+export { GridSampler, gridCombinations, gridValues, gridWalk } from './samplers/grid.js';
 export { TrialPruned } from './pruner.js';
 export type { Pruner, PrunerFactory, PrunerOptions, TrialPlan } from './pruner.js';
 export { NopPruner } from './pruners/nop.js';

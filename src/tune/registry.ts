@@ -9,11 +9,16 @@ import { HyperbandPruner } from './pruners/hyperband.js';
 import { MedianPruner } from './pruners/median.js';
 import { NopPruner } from './pruners/nop.js';
 import type { SamplerFactory } from './sampler.js';
+import { GridSampler } from './samplers/grid.js';
 import { RandomSampler } from './samplers/random.js';
+import { TPESampler } from './samplers/tpe.js';
 
 export function createSamplers() {
   return Object.freeze({
     random: (options) => new RandomSampler(options),
+    tpe: (options) => new TPESampler(options),
+    'tpe-multivariate': (options) => new TPESampler({ ...options, multivariate: true }),
+    grid: () => new GridSampler(),
   } satisfies Record<string, SamplerFactory>);
 }
 

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { EcomlError, lookup } from '../../src/errors.js';
 import { createSamplers } from '../../src/tune/registry.js';
 import type { Sampler } from '../../src/tune/sampler.js';
+import { GridSampler } from '../../src/tune/samplers/grid.js';
 import { RandomSampler } from '../../src/tune/samplers/random.js';
+import { TPESampler } from '../../src/tune/samplers/tpe.js';
 import { createSearchSpace } from '../../src/tune/space.js';
 import { runSamplerSuite, sampleWith, SUITE_SPACE } from './sampler.suite.js';
 
@@ -39,13 +41,16 @@ describe('RandomSampler', () => {
 });
 
 describe('sampler registry', () => {
-  it('is plain data resolving "random"', () => {
+  it('is plain data resolving "random", "tpe", "tpe-multivariate" and "grid"', () => {
     const samplers = createSamplers();
-    expect(Object.keys(samplers)).toEqual(['random']);
+    expect(Object.keys(samplers)).toEqual(['random', 'tpe', 'tpe-multivariate', 'grid']);
     expect(lookup(samplers, 'random', 'sampler')({ seed: 1 })).toBeInstanceOf(RandomSampler);
+    expect(lookup(samplers, 'tpe', 'sampler')({ seed: 1 })).toBeInstanceOf(TPESampler);
+    expect(lookup(samplers, 'tpe-multivariate', 'sampler')({ seed: 1 }).name).toBe('tpe-multivariate');
+    expect(lookup(samplers, 'grid', 'sampler')({ seed: 1 })).toBeInstanceOf(GridSampler);
   });
 
   it('a miss lists the valid names', () => {
-    expect(() => lookup(createSamplers(), 'tpe', 'sampler')).toThrow('unknown sampler "tpe"; valid: random');
+    expect(() => lookup(createSamplers(), 'cmaes', 'sampler')).toThrow('unknown sampler "cmaes"; valid: grid, random, tpe, tpe-multivariate');
   });
 });

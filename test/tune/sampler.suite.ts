@@ -4,6 +4,7 @@
  * given, and define-by-run draws one parameter at a time.
  */
 import { describe, expect, it } from 'vitest';
+import { EcomlError } from '../../src/errors.js';
 import type { HpValue } from '../../src/models/spec.js';
 import type { Sampler } from '../../src/tune/sampler.js';
 import { createSearchSpace, drawSpace, isActive } from '../../src/tune/space.js';
@@ -40,7 +41,12 @@ export const SUITE_SPACE = createSearchSpace({
   kernel: { type: 'choice', values: [3, 5], parentName: 'head', parentValues: ['cnn'] },
 });
 
-export function runSamplerSuite(name: string, makeSampler: (seed: number) => Sampler): void {
+export interface SuiteOptions {
+  /** False for samplers that need a declared space (grid): a define-by-run parameter must then be refused with E_CONFIG_INVALID. */
+  readonly defineByRun?: boolean;
+}
+
+export function runSamplerSuite(name: string, makeSampler: (seed: number) => Sampler, options: SuiteOptions = {}): void {
   describe(`Sampler conformance: ${name}`, () => {
     /** Samples `n` trials, feeding each back as completed history, as the study loop does. */
     function sampleMany(sampler: Sampler, n: number) {
@@ -70,10 +76,21 @@ export function runSamplerSuite(name: string, makeSampler: (seed: number) => Sam
       expect(heads.size, 'both branches of the conditional space are drawn').toBe(2);
     });
 
-    it('draws define-by-run parameters one at a time, outside any declared space', () => {
+    it(options.defineByRun === false ? 'refuses define-by-run parameters outside the declared space' : 'draws define-by-run parameters one at a time, outside any declared space', () => {
       const sampler = makeSampler(11);
       const [entry] = createSearchSpace({ lr: { type: 'float', min: 1e-4, max: 1e-1, sampling: 'log' } });
       const draw = sampler.begin({ space: createSearchSpace({}), history: [], trialNumber: 0, objectives: SUITE_OBJECTIVES, constraints: [] });
+      if (options.defineByRun === false) {
+        let thrown: unknown;
+        try {
+          draw.value(entry as NonNullable<typeof entry>, {});
+        } catch (err) {
+          thrown = err;
+        }
+        expect(thrown).toBeInstanceOf(EcomlError);
+        expect((thrown as EcomlError).code).toBe('E_CONFIG_INVALID');
+        return;
+      }
       const value = draw.value(entry as NonNullable<typeof entry>, {});
       expect(invalidReason((entry as NonNullable<typeof entry>).hp, value)).toBeUndefined();
     });
