@@ -6,11 +6,13 @@
 import type { PrunerFactory } from './pruner.js';
 import { NopPruner } from './pruners/nop.js';
 import type { SamplerFactory } from './sampler.js';
+import { Nsga2Sampler } from './samplers/nsga2.js';
 import { RandomSampler } from './samplers/random.js';
 
 export function createSamplers() {
   return Object.freeze({
     random: (options) => new RandomSampler(options),
+    nsga2: (options) => new Nsga2Sampler(options),
   } satisfies Record<string, SamplerFactory>);
 }
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { EcomlError, lookup } from '../../src/errors.js';
 import { createSamplers } from '../../src/tune/registry.js';
 import type { Sampler } from '../../src/tune/sampler.js';
+import { Nsga2Sampler } from '../../src/tune/samplers/nsga2.js';
 import { RandomSampler } from '../../src/tune/samplers/random.js';
 import { createSearchSpace } from '../../src/tune/space.js';
 import { runSamplerSuite, sampleWith, SUITE_SPACE } from './sampler.suite.js';
@@ -39,13 +40,14 @@ describe('RandomSampler', () => {
 });
 
 describe('sampler registry', () => {
-  it('is plain data resolving "random"', () => {
+  it('is plain data resolving "random" and "nsga2"', () => {
     const samplers = createSamplers();
-    expect(Object.keys(samplers)).toEqual(['random']);
+    expect(Object.keys(samplers)).toEqual(expect.arrayContaining(['random', 'nsga2']));
     expect(lookup(samplers, 'random', 'sampler')({ seed: 1 })).toBeInstanceOf(RandomSampler);
+    expect(lookup(samplers, 'nsga2', 'sampler')({ seed: 1 })).toBeInstanceOf(Nsga2Sampler);
   });
 
   it('a miss lists the valid names', () => {
-    expect(() => lookup(createSamplers(), 'tpe', 'sampler')).toThrow('unknown sampler "tpe"; valid: random');
+    expect(() => lookup(createSamplers(), 'no-such', 'sampler')).toThrow(/^unknown sampler "no-such"; valid: .*\bnsga2\b.*\brandom\b/);
   });
 });
