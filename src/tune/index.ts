@@ -12,6 +12,7 @@ export { constrainedDominates, crowdingDistance, dominates, hypervolume2d, nonDo
 export type { Scored } from './pareto.js';
 export { RandomSampler } from './samplers/random.js';
 export { NSGA2_DEFAULTS, Nsga2Sampler, type Nsga2Settings } from './samplers/nsga2.js';
+export { parameterImportances, type Importance, type ImportanceOptions } from './importance.js';
 export { TrialPruned } from './pruner.js';
 export type { Pruner, PrunerFactory, PrunerOptions, TrialPlan } from './pruner.js';
 export { NopPruner } from './pruners/nop.js';
