@@ -13,6 +13,7 @@ export type { Scored } from './pareto.js';
 export { RandomSampler } from './samplers/random.js';
 export { NSGA2_DEFAULTS, Nsga2Sampler, type Nsga2Settings } from './samplers/nsga2.js';
 export { parameterImportances, type Importance, type ImportanceOptions } from './importance.js';
+export { SAVED_ENERGY_METHOD, energySaved, energySpent, studyReport, toCsv, trialRows, type BestTrial, type EnergySaved, type EnergySpent, type Lineage, type ReportInput, type StudyReport, type TrialRow } from './report.js';
 export { TrialPruned } from './pruner.js';
 export type { Pruner, PrunerFactory, PrunerOptions, TrialPlan } from './pruner.js';
 export { NopPruner } from './pruners/nop.js';
