@@ -8,12 +8,15 @@ export type { HyperparameterInput, Sampling, SearchSpace, SpaceEntry } from './s
 export { averageCurves, bestTrials, deriveSeed, isBetter, scoreCurve, scoreExecutions, valuesHash } from './trial.js';
 export type { Constraint, Direction, EpochMetrics, ExecutionRecord, FrozenTrial, IntermediateValue, Objective, StudyView, TrialAttrs, TrialState } from './trial.js';
 export type { SampleContext, Sampler, SamplerFactory, SamplerOptions, TrialDraw } from './sampler.js';
-export { constrainedDominates, crowdingDistance, dominates, nonDominatedSort, paretoFront, violationOf } from './pareto.js';
+export { constrainedDominates, crowdingDistance, dominates, hypervolume2d, nonDominatedSort, paretoFront, violationOf } from './pareto.js';
 export type { Scored } from './pareto.js';
 export { RandomSampler } from './samplers/random.js';
 export { TPESampler, splitTrials } from './samplers/tpe.js';
 export type { TpeOptions, TrialSplit } from './samplers/tpe.js';
 export { GridSampler, gridCombinations, gridValues, gridWalk } from './samplers/grid.js';
+export { NSGA2_DEFAULTS, Nsga2Sampler, type Nsga2Settings } from './samplers/nsga2.js';
+export { parameterImportances, type Importance, type ImportanceOptions } from './importance.js';
+export { SAVED_ENERGY_METHOD, energySaved, energySpent, studyReport, toCsv, trialRows, type BestTrial, type EnergySaved, type EnergySpent, type Lineage, type ReportInput, type StudyReport, type TrialRow } from './report.js';
 export { TrialPruned } from './pruner.js';
 export type { Pruner, PrunerFactory, PrunerOptions, TrialPlan } from './pruner.js';
 export { NopPruner } from './pruners/nop.js';

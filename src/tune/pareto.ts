@@ -27,8 +27,8 @@ export interface Scored {
 
 /** Deb's constrained domination: feasibility first, then less violation, then plain dominance. */
 export function constrainedDominates(a: Scored, b: Scored, directions: readonly Direction[]): boolean {
-  if (a.violation === 0 && b.violation > 0) return true;
-  if (a.violation > 0 || b.violation > 0) return a.violation < b.violation;
+  const [va, vb] = [violationRank(a.violation), violationRank(b.violation)];
+  if (va > 0 || vb > 0) return va < vb;
   return dominates(a.values, b.values, directions);
 }
 
@@ -68,28 +68,57 @@ export function nonDominatedSort(points: readonly Scored[], directions: readonly
 }
 
 /**
- * NSGA-II's crowding distance of each point within one front: the boundary points of every
- * objective get Infinity; the others the sum of their neighbours' normalised gaps.
+ * NSGA-II's crowding distance of each point within one front. Per objective whose values are not
+ * all equal, the points at its minimum or maximum get Infinity; every other point adds the gap
+ * between the nearest distinct values below and above its own, over the objective's range. Ties
+ * are treated as one value, so the distances do not depend on the points' order (Deb's and
+ * Optuna's sort-and-walk gives tied points different distances by index). An objective with an
+ * infinite range only marks its boundary points. Values must not be NaN.
  */
 export function crowdingDistance(values: readonly (readonly number[])[]): number[] {
-  const n = values.length;
   const distance = values.map(() => 0);
-  if (n === 0) return distance;
-  const dims = (values[0] as readonly number[]).length;
+  const dims = values[0]?.length ?? 0;
   for (let m = 0; m < dims; m++) {
-    const order = values.map((_, i) => i).sort((a, b) => (values[a]?.[m] as number) - (values[b]?.[m] as number));
-    const lo = values[order[0] as number]?.[m] as number;
-    const hi = values[order[n - 1] as number]?.[m] as number;
-    distance[order[0] as number] = Infinity;
-    distance[order[n - 1] as number] = Infinity;
+    const column = values.map((v) => v[m] as number);
+    const distinct = [...new Set(column)].sort((a, b) => a - b);
+    const lo = distinct[0] as number;
+    const hi = distinct[distinct.length - 1] as number;
     if (hi === lo) continue;
-    for (let k = 1; k < n - 1; k++) {
-      const i = order[k] as number;
-      const gap = ((values[order[k + 1] as number]?.[m] as number) - (values[order[k - 1] as number]?.[m] as number)) / (hi - lo);
-      distance[i] = (distance[i] as number) + gap;
-    }
+    const span = hi - lo;
+    const rank = new Map(distinct.map((v, k) => [v, k]));
+    column.forEach((v, i) => {
+      if (v === lo || v === hi) {
+        distance[i] = Infinity;
+      } else if (Number.isFinite(span)) {
+        const k = rank.get(v) as number;
+        distance[i] = (distance[i] as number) + ((distinct[k + 1] as number) - (distinct[k - 1] as number)) / span;
+      }
+    });
   }
   return distance;
+}
+
+/**
+ * The area (2-D hypervolume) that `points` dominate, bounded by `reference`: the union of the boxes
+ * between each point and the reference. Points not strictly better than the reference in both
+ * objectives add nothing.
+ */
+export function hypervolume2d(points: readonly (readonly number[])[], reference: readonly number[], directions: readonly [Direction, Direction]): number {
+  const [rx, ry] = [oriented(reference[0], directions[0]), oriented(reference[1], directions[1])];
+  const inside = points
+    .map((p) => [oriented(p[0], directions[0]), oriented(p[1], directions[1])] as const)
+    .filter(([x, y]) => x < rx && y < ry)
+    .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  // Sweeping by the first objective, each point that lowers the best second objective so far adds
+  // the strip between the two, from its first objective to the reference.
+  let area = 0;
+  let bestY = ry;
+  for (const [x, y] of inside) {
+    if (y >= bestY) continue;
+    area += (rx - x) * (bestY - y);
+    bestY = y;
+  }
+  return area;
 }
 
 /** How far `summary` misses `constraints`: the sum of each bound's shortfall (0 = feasible; a missing value counts as Infinity). */
@@ -119,4 +148,9 @@ export function paretoFront(trials: readonly FrozenTrial[], objectives: readonly
 function oriented(value: number | undefined, direction: Direction | undefined): number {
   if (value === undefined || Number.isNaN(value)) return Infinity;
   return direction === 'max' ? -value : value;
+}
+
+/** A NaN violation (a constraint value that could not be computed) counts as the worst, never as feasible. */
+function violationRank(violation: number): number {
+  return Number.isNaN(violation) ? Infinity : violation;
 }

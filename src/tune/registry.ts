@@ -10,6 +10,7 @@ import { MedianPruner } from './pruners/median.js';
 import { NopPruner } from './pruners/nop.js';
 import type { SamplerFactory } from './sampler.js';
 import { GridSampler } from './samplers/grid.js';
+import { Nsga2Sampler } from './samplers/nsga2.js';
 import { RandomSampler } from './samplers/random.js';
 import { TPESampler } from './samplers/tpe.js';
 
@@ -19,6 +20,7 @@ export function createSamplers() {
     tpe: (options) => new TPESampler(options),
     'tpe-multivariate': (options) => new TPESampler({ ...options, multivariate: true }),
     grid: () => new GridSampler(),
+    nsga2: (options) => new Nsga2Sampler(options),
   } satisfies Record<string, SamplerFactory>);
 }
 

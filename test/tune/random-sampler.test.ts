@@ -3,6 +3,7 @@ import { EcomlError, lookup } from '../../src/errors.js';
 import { createSamplers } from '../../src/tune/registry.js';
 import type { Sampler } from '../../src/tune/sampler.js';
 import { GridSampler } from '../../src/tune/samplers/grid.js';
+import { Nsga2Sampler } from '../../src/tune/samplers/nsga2.js';
 import { RandomSampler } from '../../src/tune/samplers/random.js';
 import { TPESampler } from '../../src/tune/samplers/tpe.js';
 import { createSearchSpace } from '../../src/tune/space.js';
@@ -41,9 +42,10 @@ describe('RandomSampler', () => {
 });
 
 describe('sampler registry', () => {
-  it('is plain data resolving "random", "tpe", "tpe-multivariate" and "grid"', () => {
+  it('is plain data resolving "random", "tpe", "tpe-multivariate", "grid" and "nsga2"', () => {
     const samplers = createSamplers();
-    expect(Object.keys(samplers)).toEqual(['random', 'tpe', 'tpe-multivariate', 'grid']);
+    expect(Object.keys(samplers)).toEqual(['random', 'tpe', 'tpe-multivariate', 'grid', 'nsga2']);
+    expect(lookup(samplers, 'nsga2', 'sampler')({ seed: 1 })).toBeInstanceOf(Nsga2Sampler);
     expect(lookup(samplers, 'random', 'sampler')({ seed: 1 })).toBeInstanceOf(RandomSampler);
     expect(lookup(samplers, 'tpe', 'sampler')({ seed: 1 })).toBeInstanceOf(TPESampler);
     expect(lookup(samplers, 'tpe-multivariate', 'sampler')({ seed: 1 }).name).toBe('tpe-multivariate');
@@ -51,6 +53,5 @@ describe('sampler registry', () => {
   });
 
   it('a miss lists the valid names', () => {
-    expect(() => lookup(createSamplers(), 'cmaes', 'sampler')).toThrow('unknown sampler "cmaes"; valid: grid, random, tpe, tpe-multivariate');
-  });
+    expect(() => lookup(createSamplers(), 'cmaes', 'sampler')).toThrow('unknown sampler "cmaes"; valid: grid, nsga2, random, tpe, tpe-multivariate');
 });
