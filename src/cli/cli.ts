@@ -21,6 +21,12 @@ const COMMANDS = {
   quickstart: async () => (await import('./commands/quickstart.js')).default,
   train: async () => (await import('./commands/train.js')).default,
   tune: async () => (await import('./commands/tune.js')).default,
+  worker: async () => (await import('./commands/worker.js')).default,
+  studies: {
+    list: async () => (await import('./commands/studies.js')).listCommand,
+    show: async () => (await import('./commands/studies.js')).showCommand,
+    delete: async () => (await import('./commands/studies.js')).deleteCommand,
+  },
   evaluate: async () => (await import('./commands/evaluate.js')).default,
   predict: async () => (await import('./commands/predict.js')).default,
   runs: async () => (await import('./commands/runs.js')).default,
@@ -35,7 +41,9 @@ const COMMANDS = {
 const SUMMARIES: Readonly<Record<keyof typeof COMMANDS, string>> = {
   quickstart: 'train the reference MNIST model, tune it, save, reload, predict — with energy and CO2e per step',
   train: 'train a model from a spec file',
-  tune: 'search hyperparameters (random search) for a spec with a tune section',
+  tune: 'search hyperparameters for a spec with a tune section: samplers, early stopping, Pareto fronts, resume, queues',
+  worker: 'run tuning trials from a queue that `ecoml tune --queue` fills',
+  studies: 'list, show (report, front, importances, energy saved) or delete tuning studies',
   evaluate: 'loss, accuracy, per-class precision/recall, confusion matrix and resource profile of a saved model',
   predict: 'predict classes and probabilities for IDX, CSV, PNG or JSON input',
   runs: 'list or inspect recorded runs, epochs and trials',

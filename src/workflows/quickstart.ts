@@ -12,7 +12,7 @@ import { argmaxRows, evaluateModel } from './evaluate.js';
 import { openModel } from './saved.js';
 import { saveTrainedModel } from './save.js';
 import { loadSpec, pickCallbacks, prepareData, trainModel, type TrainCallbacks } from './train.js';
-import { tuneFromSpec, type TrialJson, type TuneRequest } from './tune.js';
+import { trialJson, tuneFromSpec, type TrialJson, type TuneRequest } from './tune.js';
 import type { Workspace } from './workspace.js';
 
 export const RECIPE_SPEC = fileURLToPath(new URL('../../examples/mnist-cnn.yaml', import.meta.url));
@@ -99,6 +99,9 @@ export async function quickstart(ws: Workspace, request: QuickstartRequest): Pro
           ...(sizes.tune.trainLimit !== undefined ? { trainLimit: sizes.tune.trainLimit } : {}),
           ...(sizes.tune.testLimit !== undefined ? { testLimit: sizes.tune.testLimit } : {}),
           ...(request.seed !== undefined ? { seed: request.seed } : {}),
+          // The seed's tuning step exactly: Keras Tuner's random search, every trial to the end.
+          sampler: 'random',
+          pruner: 'none',
           outDir: join(outDir, 'best'),
           ...pickCallbacks(request),
           ...(request.onTrialStart ? { onTrialStart: request.onTrialStart } : {}),
@@ -118,7 +121,7 @@ export async function quickstart(ws: Workspace, request: QuickstartRequest): Pro
         let correct = 0;
         for (let i = 0; i < test.n; i++) if (classes[i] === test.y[i]) correct++;
         metrics.reloaded_test_accuracy = correct / test.n;
-        if (tuned.metrics.best_score !== undefined) metrics.tune_best_score = tuned.metrics.best_score;
+        if (tuned.metrics['best_score'] !== undefined) metrics.tune_best_score = tuned.metrics['best_score'];
         const reloadIdentical = predicted.length === reference.length && predicted.every((v, i) => v === reference[i]);
 
         const total = sumMeasurements('total', steps.map(([, m]) => m));
@@ -127,10 +130,10 @@ export async function quickstart(ws: Workspace, request: QuickstartRequest): Pro
           run_id: run.id,
           sizes,
           model_dir: modelDir,
-          ...(tuned.model_dir ? { best_model_dir: tuned.model_dir } : {}),
+          ...(tuned.modelDir ? { best_model_dir: tuned.modelDir } : {}),
           metrics,
           reload_identical: reloadIdentical,
-          tune: { run_id: tuned.run_id, trials: tuned.trials, ...(tuned.best ? { best: tuned.best } : {}) },
+          tune: { run_id: tuned.runId, trials: tuned.result.trials.map(trialJson), ...(tuned.bestTrial ? { best: trialJson(tuned.bestTrial) } : {}) },
           steps,
           total,
         };

@@ -54,4 +54,5 @@ describe('sampler registry', () => {
 
   it('a miss lists the valid names', () => {
     expect(() => lookup(createSamplers(), 'cmaes', 'sampler')).toThrow('unknown sampler "cmaes"; valid: grid, nsga2, random, tpe, tpe-multivariate');
+  });
 });

@@ -5,7 +5,7 @@ import { formatMetrics } from '../format.js';
 import { createProgress } from '../progress.js';
 import { FULL_SIZES, QUICK_SIZES, quickstart, type QuickstartReport, type QuickstartSizes } from '../../workflows/quickstart.js';
 import { WORKSPACE_OPTIONS, meteredJson, renderMetered, workspaceFrom, type MeteredJson } from './shared.js';
-import { trialLine } from './tune.js';
+import { trialLine, trialStartLine } from './tune.js';
 
 export interface QuickstartResult extends MeteredJson, Omit<QuickstartReport, 'steps' | 'total'> {
   readonly mode: 'quick' | 'full';
@@ -50,9 +50,9 @@ export default defineCommand<QuickstartResult>({
           progress = createProgress(ctx.stderr, ctx.isTTY, name === 'train' ? 'train' : '');
           ctx.stderr.write(`== ${name}\n`);
         },
-        onTrialStart: (n, execution, hp) => {
-          progress = createProgress(ctx.stderr, ctx.isTTY, `trial ${n}.${execution}`);
-          ctx.stderr.write(`trial ${n} execution ${execution}: ${Object.entries(hp).map(([k, v]) => `${k}=${String(v)}`).join(' ')}\n`);
+        onTrialStart: (trial) => {
+          progress = createProgress(ctx.stderr, ctx.isTTY, `trial ${trial.number}`);
+          ctx.stderr.write(trialStartLine(trial));
         },
         onBatch: (p) => progress.onBatch(p),
         onEpochEnd: (record, epochCount) => progress.onEpochEnd(record, epochCount),

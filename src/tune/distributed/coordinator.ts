@@ -129,7 +129,9 @@ export async function createQueueRunner(options: QueueRunnerOptions): Promise<Qu
         finished.catch(() => undefined);
         const outcome = parseOutcome(await Promise.race([finished, cancelled]));
         if (outcome.outcome === 'completed') return outcome.value;
-        throw entry.pruneError ?? new JobPrunedError(outcome.step);
+        const pruned = entry.pruneError ?? new JobPrunedError(outcome.step);
+        if (outcome.spent !== undefined) Object.assign(pruned, { summary: outcome.spent });
+        throw pruned;
       } finally {
         pending.delete(jobId);
       }

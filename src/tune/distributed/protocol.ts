@@ -50,13 +50,17 @@ export function decisionKey(prefix: string, queueName: string, jobId: string, at
 /** Unread decisions (the worker had given up waiting, or died) expire instead of piling up. */
 export const DECISION_TTL_MS = 10 * 60_000;
 
-export type Outcome = { readonly outcome: 'completed'; readonly value: JsonValue } | { readonly outcome: 'pruned'; readonly step: number };
+/** A pruned job may say what it spent before it stopped (`spent`, e.g. joules and epochs). */
+export type Outcome = { readonly outcome: 'completed'; readonly value: JsonValue } | { readonly outcome: 'pruned'; readonly step: number; readonly spent?: Readonly<Record<string, number>> };
 
 export function parseOutcome(returned: unknown): Outcome {
   if (typeof returned === 'object' && returned !== null) {
     const record = returned as Record<string, unknown>;
     if (record.outcome === 'completed') return { outcome: 'completed', value: (record.value ?? null) as JsonValue };
-    if (record.outcome === 'pruned' && typeof record.step === 'number') return { outcome: 'pruned', step: record.step };
+    if (record.outcome === 'pruned' && typeof record.step === 'number') {
+      const spent = typeof record.spent === 'object' && record.spent !== null ? { spent: record.spent as Record<string, number> } : {};
+      return { outcome: 'pruned', step: record.step, ...spent };
+    }
   }
   throw new EcomlError('E_INTERNAL', `a queue job completed with a value that is not an outcome: ${JSON.stringify(returned)}`);
 }

@@ -94,7 +94,11 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
       // A pruned execution that returned anyway is still pruned: the coordinator waits for that answer.
       return prunedAtStep === undefined ? { outcome: 'completed', value } : { outcome: 'pruned', step: prunedAtStep };
     } catch (error) {
-      if (prunedAtStep !== undefined) return { outcome: 'pruned', step: prunedAtStep };
+      if (prunedAtStep !== undefined) {
+        // What the execution spent before it stopped travels back, for the study's totals.
+        const spent = (error as { summary?: unknown } | undefined)?.summary;
+        return { outcome: 'pruned', step: prunedAtStep, ...(typeof spent === 'object' && spent !== null ? { spent: spent as Record<string, number> } : {}) };
+      }
       if (closing && signal.aborted) {
         // Abandoned, not failed: back to wait at once for another worker, without a stall's delay.
         await job.moveToWait(token);

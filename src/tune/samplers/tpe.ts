@@ -15,8 +15,11 @@
  * does not fit cut by crowding distance (Optuna cuts by hypervolume subset selection; the below
  * kernels here keep default weights rather than hypervolume contributions).
  *
- * Reproducible and stateless: each draw's generator comes from (seed, trial number, attempt), so a
- * resumed study needs nothing saved and wall-clock time plays no part.
+ * The startup trials are Keras Tuner's random search for the same seed, draw for draw (Optuna also
+ * starts from its RandomSampler): a TPE study and a random search of one seed begin with the same
+ * configurations, so strategies compare paired. Their seed state is the sampler's only state, kept
+ * across a resume through `state()`. After startup each draw's generator comes from (seed, trial
+ * number, attempt), and wall-clock time plays no part.
  * @module
  */
 import { EcomlError } from '../../errors.js';
@@ -28,6 +31,7 @@ import { probToValue, valueToProb } from '../space.js';
 import type { SpaceEntry } from '../space.js';
 import type { Direction, FrozenTrial } from '../trial.js';
 import { gridCount } from './grid.js';
+import { RandomSampler } from './random.js';
 import { buildParzenEstimator, defaultGamma, multiObjectiveGamma, parzenLogPdf, sampleParzen } from './parzen.js';
 import type { Domain } from './parzen.js';
 
@@ -181,6 +185,7 @@ export class TPESampler implements Sampler {
   private readonly nStartupTrials: number;
   private readonly nEiCandidates: number;
   private readonly gamma: ((n: number) => number) | undefined;
+  private readonly startup: RandomSampler;
   /** The study redraws a trial whose values duplicate an earlier one's: each attempt needs fresh randomness. */
   private lastDraw: { trialNumber: number; attempt: number } | undefined;
 
@@ -189,6 +194,7 @@ export class TPESampler implements Sampler {
       throw new EcomlError('E_CONFIG_INVALID', `the TPE sampler's seed must be an integer, got ${String(options.seed)}`, { details: { seed: options.seed } });
     }
     this.seed = options.seed;
+    this.startup = new RandomSampler(options);
     this.multivariate = options.multivariate ?? false;
     this.constantLiar = options.constantLiar ?? false;
     this.nStartupTrials = checkCount('nStartupTrials', options.nStartupTrials ?? 10, 0);
@@ -203,7 +209,7 @@ export class TPESampler implements Sampler {
     const rng = new PyRandom(mixSeed(TPE_SEED_SALT, this.seed, context.trialNumber, attempt));
     const others = context.history.filter((t) => t.number !== context.trialNumber);
     const finished = others.filter((t) => t.state === 'completed' || t.state === 'pruned');
-    if (finished.length < this.nStartupTrials) return { value: ({ hp }) => probToValue(hp, rng.random()) };
+    if (finished.length < this.nStartupTrials) return this.startup.begin();
 
     const directions = context.objectives.map((o) => o.direction);
     const gamma = this.gamma ?? (directions.length > 1 ? multiObjectiveGamma : defaultGamma);
@@ -219,6 +225,10 @@ export class TPESampler implements Sampler {
         return this.pick([entry], split, rng).get(entry.name) as HpValue;
       },
     };
+  }
+
+  state(): number {
+    return this.startup.state();
   }
 
   /** Multivariate: one joint draw over the space's parameters that every finished trial has (Optuna's intersection space). */
