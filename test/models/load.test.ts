@@ -36,7 +36,7 @@ model:
 
 describe('loadSpecFile', () => {
   it('loads every example and resolves it with its default hyperparameters', async () => {
-    for (const name of ['mnist-cnn', 'mnist-cnn-tune', 'mnist-lstm', 'mnist-transformer']) {
+    for (const name of ['mnist-cnn', 'mnist-cnn-tune', 'mnist-cnn-tune-energy', 'mnist-lstm', 'mnist-transformer']) {
       const file = await loadSpecFile(join(examples, `${name}.yaml`));
       const spec = resolveModelSpec(file, defaultHpValues(file.tune?.space ?? {}), { numClasses: 10 });
       expect(spec.numClasses).toBe(10);
