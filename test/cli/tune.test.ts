@@ -244,6 +244,22 @@ describe('ecoml tune', () => {
     }
   });
 
+  it('waits once for a greener grid before the study, and records the wait', async () => {
+    const cwd = await tempDir();
+    const spec = await tuneSpec(cwd);
+    const grid = join(cwd, 'grid.csv');
+    const now = Date.now();
+    await writeFile(grid, ['timestamp,g_co2e_per_kwh', `${new Date(now - 7_200_000).toISOString()},40`, `${new Date(now + 3_600_000).toISOString()},500`, ''].join('\n'));
+    const run = await cli(['tune', spec, ...LIMITS, '--max-trials', '1', '--start-in-greenest-window', '6', '--expected-hours', '0.5', '--json'], cwd, {
+      ECOML_INTENSITY: 'file',
+      ECOML_INTENSITY_FILE: grid,
+    });
+    expect(run.code, run.stderr).toBe(0);
+    const r = run.json<{ carbon_start: Record<string, unknown>; metrics: Record<string, number> }>();
+    expect(r.carbon_start).toMatchObject({ waited_s: 0, intensity_at_start_g_per_kwh: 40, reason: 'greenest_window' });
+    expect(r.metrics).toMatchObject({ wait_s: 0, start_intensity_g_per_kwh: 40 });
+  });
+
   it('takes batch size and threads from `ecoml advise --out`', async () => {
     const cwd = await tempDir();
     const spec = await tuneSpec(cwd);

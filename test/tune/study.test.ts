@@ -510,3 +510,38 @@ describe('runStudy: several objectives, constraints, define-by-run, concurrency 
     }
   });
 });
+
+describe('runStudy: multi-objective pruning', () => {
+  it('ASHA stops a trial dominated at its rung on (val_accuracy, joules), and keeps one on the front', async () => {
+    // Four trials, one rung at step 1 (η = 2: keep the better half). Trial 2 is dominated there by
+    // trials 0 and 1 (lower accuracy, more joules); trial 3 trades accuracy for joules (on the front).
+    const atRung: Record<number, { val_accuracy: number; joules: number }> = {
+      0: { val_accuracy: 0.9, joules: 10 },
+      1: { val_accuracy: 0.8, joules: 5 },
+      2: { val_accuracy: 0.7, joules: 12 },
+      3: { val_accuracy: 0.6, joules: 1 },
+    };
+    const { SuccessiveHalvingPruner } = await import('../../src/tune/pruners/asha.js');
+    const result = await runStudy(
+      options({
+        maxTrials: 4,
+        sampler: { name: 'numbered', begin: ({ trialNumber }) => ({ value: () => 16 * (trialNumber + 1) }) },
+        space: createSearchSpace({ units: { type: 'int', min: 16, max: 256, step: 16 } }),
+        objectives: [
+          { name: 'val_accuracy', direction: 'max' },
+          { name: 'joules', direction: 'min' },
+        ],
+        pruner: new SuccessiveHalvingPruner({ minResource: 1, reductionFactor: 2 }),
+        runTrial: async ({ trialNumber, report }) => {
+          const metrics = atRung[trialNumber] as { val_accuracy: number; joules: number };
+          report(1, metrics);
+          report(2, { ...metrics, joules: metrics.joules * 2 });
+          return { metricsByEpoch: [metrics, metrics], summary: { joules: metrics.joules * 2 } };
+        },
+      }),
+    );
+    expect(result.trials.map((t) => t.state)).toEqual(['completed', 'completed', 'pruned', 'completed']);
+    expect(result.trials[2]?.intermediateValues).toEqual([{ step: 1, value: 0.7, values: [0.7, 12] }]);
+    expect(result.front.map((t) => t.number)).toEqual([0, 1, 3]);
+  });
+});
