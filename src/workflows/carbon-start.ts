@@ -174,6 +174,27 @@ export function waitForCarbonIn(ws: Workspace, request: CarbonStartRequest, call
   return waitForCarbon({ ...request, ...callbacks, provider: ws.grid.provider, ...(ws.grid.location === undefined ? {} : { location: ws.grid.location }) });
 }
 
+/** What a workflow's request carries to wait for a cleaner grid before it opens its run. */
+export interface CarbonStartFields {
+  /** Wait for a cleaner grid before any work (the wait is recorded in the run's params and metrics). */
+  readonly carbonStart?: CarbonStartRequest;
+  readonly onCarbonWait?: CarbonStartCallbacks['onWait'];
+  readonly onCarbonTick?: CarbonStartCallbacks['onTick'];
+  readonly onCarbonWarning?: CarbonStartCallbacks['onWarning'];
+  readonly signal?: AbortSignal;
+}
+
+/** The wait a request asks for, if any: after every check that can fail, before its run opens. */
+export async function carbonStartFor(ws: Workspace, request: CarbonStartFields): Promise<CarbonStart | undefined> {
+  if (!request.carbonStart) return undefined;
+  return waitForCarbonIn(ws, request.carbonStart, {
+    ...(request.onCarbonWait ? { onWait: request.onCarbonWait } : {}),
+    ...(request.onCarbonTick ? { onTick: request.onCarbonTick } : {}),
+    ...(request.onCarbonWarning ? { onWarning: request.onCarbonWarning } : {}),
+    ...(request.signal ? { signal: request.signal } : {}),
+  });
+}
+
 /** The record's figures as run metrics (snake_case like every metric in the store). */
 export function carbonStartMetrics(start: CarbonStart): Record<string, number> {
   return { wait_s: start.waitedS, start_intensity_g_per_kwh: start.intensityAtStartGPerKwh };

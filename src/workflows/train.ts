@@ -12,7 +12,7 @@ import { checkModelDirTarget, defaultHpValues, loadSpecFile, resolveModelSpec, t
 import type { HpValue, ModelSpec } from '../models/spec.js';
 import type { RunPart } from '../store/index.js';
 import { budgetStop, fit, forecastRun, readCheckpoint, type BatchProgress, type EpochRecord, type FitResult, type Forecast } from '../train/index.js';
-import { carbonStartMetrics, waitForCarbonIn, type CarbonStart, type CarbonStartCallbacks, type CarbonStartRequest } from './carbon-start.js';
+import { carbonStartFor, carbonStartMetrics, type CarbonStart, type CarbonStartFields } from './carbon-start.js';
 import { evaluateModel, type EvaluationReport } from './evaluate.js';
 import { saveTrainedModel } from './save.js';
 import type { Workspace } from './workspace.js';
@@ -182,18 +182,13 @@ export async function trainModel(
   }
 }
 
-export interface TrainRequest extends TrainOverrides, TrainCallbacks {
+export interface TrainRequest extends TrainOverrides, TrainCallbacks, CarbonStartFields {
   readonly specPath: string;
   readonly hyperparameters?: Readonly<Record<string, HpValue>>;
   /** Model directory to write; default `models/<spec name>`. */
   readonly outDir?: string;
   /** A run id (or unique prefix) whose checkpoint to continue. */
   readonly resume?: string;
-  /** Wait for a cleaner grid before any work (the wait is recorded in the run's params and metrics). */
-  readonly carbonStart?: CarbonStartRequest;
-  readonly onCarbonWait?: CarbonStartCallbacks['onWait'];
-  readonly onCarbonTick?: CarbonStartCallbacks['onTick'];
-  readonly onCarbonWarning?: CarbonStartCallbacks['onWarning'];
 }
 
 /** One process's share of a run (the first, each --resume), as reports list it. */
@@ -240,14 +235,7 @@ export async function trainFromSpec(ws: Workspace, request: TrainRequest): Promi
   if (previous && previous.kind !== 'train') throw new EcomlError('E_CONFIG_INVALID', `--resume needs a train run; ${previous.id} is a ${previous.kind} run`);
   // The wait comes after every check that can fail, and before the run opens: a run held back for
   // hours is not yet running (nor beating its heartbeat), and the idle wait is not its energy.
-  const carbonStart = request.carbonStart
-    ? await waitForCarbonIn(ws, request.carbonStart, {
-        ...(request.onCarbonWait ? { onWait: request.onCarbonWait } : {}),
-        ...(request.onCarbonTick ? { onTick: request.onCarbonTick } : {}),
-        ...(request.onCarbonWarning ? { onWarning: request.onCarbonWarning } : {}),
-        ...(request.signal ? { signal: request.signal } : {}),
-      })
-    : undefined;
+  const carbonStart = await carbonStartFor(ws, request);
   let runId: string;
   let resumeFrom: string | undefined;
   if (previous) {

@@ -34,7 +34,7 @@ import {
   type TrialContext,
 } from '../tune/index.js';
 import { createQueueRunner, type JsonValue } from '../tune/distributed/index.js';
-import { carbonStartMetrics, waitForCarbonIn, type CarbonStart, type CarbonStartCallbacks, type CarbonStartRequest } from './carbon-start.js';
+import { carbonStartFor, carbonStartMetrics, type CarbonStart, type CarbonStartFields } from './carbon-start.js';
 import { evaluateModel, type EvaluationReport } from './evaluate.js';
 import { openModel } from './saved.js';
 import { saveTrainedModel } from './save.js';
@@ -52,7 +52,7 @@ export const DEFAULT_QUEUE_NAME = 'ecoml-trials';
 /** Trials in flight at once on a queue, by default. */
 export const DEFAULT_QUEUE_CONCURRENCY = 4;
 
-export interface TuneRequest extends TrainOverrides, TrainCallbacks {
+export interface TuneRequest extends TrainOverrides, TrainCallbacks, CarbonStartFields {
   readonly specPath: string;
   readonly maxTrials?: number;
   readonly executionsPerTrial?: number;
@@ -71,10 +71,6 @@ export interface TuneRequest extends TrainOverrides, TrainCallbacks {
   readonly queueName?: string;
   /** Trials in flight at once on the queue. */
   readonly concurrency?: number;
-  readonly carbonStart?: CarbonStartRequest;
-  readonly onCarbonWait?: CarbonStartCallbacks['onWait'];
-  readonly onCarbonTick?: CarbonStartCallbacks['onTick'];
-  readonly onCarbonWarning?: CarbonStartCallbacks['onWarning'];
   readonly onTrialStart?: (trial: FrozenTrial) => void;
   readonly onTrialEnd?: (trial: FrozenTrial) => void;
   /** Reuse already prepared data (quickstart loads MNIST once). */
@@ -125,14 +121,7 @@ export async function tuneFromSpec(ws: Workspace, request: TuneRequest): Promise
   const measures = TRIAL_MEASURES.filter((m) => [...config.objectives.map((o) => o.name), ...config.constraints.map((c) => c.name)].includes(m));
   const modelDir = checkedModelDir(ws, request.outDir, `${file.name}-best`);
 
-  const carbonStart = request.carbonStart
-    ? await waitForCarbonIn(ws, request.carbonStart, {
-        ...(request.onCarbonWait ? { onWait: request.onCarbonWait } : {}),
-        ...(request.onCarbonTick ? { onTick: request.onCarbonTick } : {}),
-        ...(request.onCarbonWarning ? { onWarning: request.onCarbonWarning } : {}),
-        ...(request.signal ? { signal: request.signal } : {}),
-      })
-    : undefined;
+  const carbonStart = await carbonStartFor(ws, request);
   const runId = ws.store.createRun({
     kind: 'tune',
     name: file.name,
