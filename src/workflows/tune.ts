@@ -33,7 +33,7 @@ import {
   type StudyResult,
   type TrialContext,
 } from '../tune/index.js';
-import { createQueueRunner, type JsonValue } from '../tune/distributed/index.js';
+import { createQueueRunner, type JsonValue, type QueueRunner } from '../tune/distributed/index.js';
 import { carbonStartMetrics, waitForCarbonIn, type CarbonStart, type CarbonStartCallbacks, type CarbonStartRequest } from './carbon-start.js';
 import { evaluateModel, type EvaluationReport } from './evaluate.js';
 import { openModel } from './saved.js';
@@ -142,8 +142,11 @@ export async function tuneFromSpec(ws: Workspace, request: TuneRequest): Promise
 
   const keeper = new BestModelKeeper(config.objectives[0]);
   const total = await ws.meter.begin('total');
-  const queue = request.queue === undefined ? undefined : await createQueueRunner({ url: request.queue, queueName: request.queueName ?? DEFAULT_QUEUE_NAME });
+  // Created inside the try: a queue that cannot be reached fails the tune run rather than leaving it running.
+  let openedQueue: QueueRunner | undefined;
   try {
+    const queue = request.queue === undefined ? undefined : await createQueueRunner({ url: request.queue, queueName: request.queueName ?? DEFAULT_QUEUE_NAME });
+    openedQueue = queue;
     const data = request.data ?? (await prepareData(file, baseDir, config.overrides));
     if (!data.validation && needsValidation) {
       throw new EcomlError('E_CONFIG_INVALID', 'the objectives or constraints need validation metrics, but the spec has no test split; set train.validationSplit or --validation-split');
@@ -273,7 +276,7 @@ export async function tuneFromSpec(ws: Workspace, request: TuneRequest): Promise
     throw error;
   } finally {
     keeper.dispose();
-    await queue?.close();
+    await openedQueue?.close();
   }
 }
 
