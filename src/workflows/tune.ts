@@ -182,9 +182,11 @@ export async function tuneFromSpec(ws: Workspace, request: TuneRequest): Promise
       (async (ctx) => {
         // Workers save what they trained where this process can read it (a shared store).
         const saveModelTo = join(trialModels(ctx.studyId), `trial-${ctx.trialNumber}.${ctx.execution}`);
-        const value = await queue.run(`study-${ctx.studyId}-trial-${ctx.trialNumber}-exec-${ctx.execution}`, { ...jobFor(ctx), saveModelTo } as unknown as JsonValue, (step, metrics) =>
-          ctx.report(step, metrics),
-        );
+        // Finished jobs stay in Redis (a week) under their ids, and every run store numbers its studies
+        // from 1: the id names the study by the tune run that created it too, which --resume keeps.
+        const createdBy = new SqliteStudyStorage(ws.store).getStudy(ctx.studyId).runId ?? runId;
+        const jobId = `${createdBy}-study-${ctx.studyId}-trial-${ctx.trialNumber}-exec-${ctx.execution}`;
+        const value = await queue.run(jobId, { ...jobFor(ctx), saveModelTo } as unknown as JsonValue, (step, metrics) => ctx.report(step, metrics));
         return value as unknown as ExecutionResult;
       });
 
