@@ -33,7 +33,7 @@ import {
   type StudyResult,
   type TrialContext,
 } from '../tune/index.js';
-import { createQueueRunner, type JsonValue } from '../tune/distributed/index.js';
+import { createQueueRunner, type JsonValue, type QueueRunner } from '../tune/distributed/index.js';
 import { carbonStartFor, carbonStartMetrics, type CarbonStart, type CarbonStartFields } from './carbon-start.js';
 import { evaluateModel, type EvaluationReport } from './evaluate.js';
 import { openModel } from './saved.js';
@@ -131,8 +131,11 @@ export async function tuneFromSpec(ws: Workspace, request: TuneRequest): Promise
 
   const keeper = new BestModelKeeper(config.objectives[0]);
   const total = await ws.meter.begin('total');
-  const queue = request.queue === undefined ? undefined : await createQueueRunner({ url: request.queue, queueName: request.queueName ?? DEFAULT_QUEUE_NAME });
+  // Created inside the try: a queue that cannot be reached fails the tune run rather than leaving it running.
+  let openedQueue: QueueRunner | undefined;
   try {
+    const queue = request.queue === undefined ? undefined : await createQueueRunner({ url: request.queue, queueName: request.queueName ?? DEFAULT_QUEUE_NAME });
+    openedQueue = queue;
     const data = request.data ?? (await prepareData(file, baseDir, config.overrides));
     if (!data.validation && needsValidation) {
       throw new EcomlError('E_CONFIG_INVALID', 'the objectives or constraints need validation metrics, but the spec has no test split; set train.validationSplit or --validation-split');
@@ -168,9 +171,11 @@ export async function tuneFromSpec(ws: Workspace, request: TuneRequest): Promise
       (async (ctx) => {
         // Workers save what they trained where this process can read it (a shared store).
         const saveModelTo = join(trialModels(ctx.studyId), `trial-${ctx.trialNumber}.${ctx.execution}`);
-        const value = await queue.run(`study-${ctx.studyId}-trial-${ctx.trialNumber}-exec-${ctx.execution}`, { ...jobFor(ctx), saveModelTo } as unknown as JsonValue, (step, metrics) =>
-          ctx.report(step, metrics),
-        );
+        // Finished jobs stay in Redis (a week) under their ids, and every run store numbers its studies
+        // from 1: the id names the study by the tune run that created it too, which --resume keeps.
+        const createdBy = new SqliteStudyStorage(ws.store).getStudy(ctx.studyId).runId ?? runId;
+        const jobId = `${createdBy}-study-${ctx.studyId}-trial-${ctx.trialNumber}-exec-${ctx.execution}`;
+        const value = await queue.run(jobId, { ...jobFor(ctx), saveModelTo } as unknown as JsonValue, (step, metrics) => ctx.report(step, metrics));
         return value as unknown as ExecutionResult;
       });
 
@@ -262,7 +267,7 @@ export async function tuneFromSpec(ws: Workspace, request: TuneRequest): Promise
     throw error;
   } finally {
     keeper.dispose();
-    await queue?.close();
+    await openedQueue?.close();
   }
 }
 
