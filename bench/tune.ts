@@ -6,7 +6,8 @@
  * Each (strategy, seed) is one child process running the real `tune` workflow; two run at once
  * (one ONNX Runtime thread each on this 2-core machine). Energy is what the tune step's meter
  * measured (here `estimated`: no RAPL on this VM). Prints a table and writes bench/results/tune.json.
- * Usage: npx tsx bench/tune.ts [--epochs 6] [--trials 10] [--train 1000] [--val 1000] [--seeds 1000,2000,3000] [--strategies …] [--parallel 2]
+ * Usage: npx tsx bench/tune.ts [--epochs 6] [--trials 10] [--train 1000] [--val 1000] [--seeds 1000,2000,3000] [--strategies …] [--parallel 2] [--name tune]
+ *        npx tsx bench/tune.ts --merge tune-a,tune-b [--name tune]   (one summary over the cells of earlier runs)
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -28,6 +29,8 @@ const { values } = parseArgs({
     parallel: { type: 'string', default: '2' },
     one: { type: 'string' },
     out: { type: 'string' },
+    name: { type: 'string', default: 'tune' },
+    merge: { type: 'string' },
   },
 });
 const SPEC = new URL('../examples/mnist-cnn-tune.yaml', import.meta.url).pathname;
@@ -129,7 +132,11 @@ async function main(): Promise<void> {
   };
   await Promise.all(Array.from({ length: Number(values.parallel) }, worker));
   await rm(work, { recursive: true, force: true });
+  await summarise(cells, seeds, strategies, `wall time: ${((performance.now() - started) / 60000).toFixed(1)} min`);
+}
 
+/** The table and results JSON over `cells`: per strategy, means over seeds of its paired ratios to the first strategy. */
+async function summarise(cells: readonly Cell[], seeds: readonly number[], strategies: readonly string[], footer: string): Promise<void> {
   const baseline = strategies[0] as string;
   const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
   const summary = strategies.map((strategy) => {
@@ -169,14 +176,25 @@ async function main(): Promise<void> {
       ...lines,
       `goal: within ${GOAL.withinPp} pp of ${baseline}'s best at ≤ ${GOAL.energyRatio * 100}% of its energy; cheapest within the quality margin: ${cheapest ?? 'none'}`,
       `energy method: ${cells[0]?.method ?? '?'}`,
-      `wall time: ${((performance.now() - started) / 60000).toFixed(1)} min`,
+      footer,
     ].join('\n') + '\n',
   );
-  const file = await writeResult('tune', { settings: { ...settings, seeds, strategies, spec: 'examples/mnist-cnn-tune.yaml', executionsPerTrial: 1, parallel: Number(values.parallel) }, goal: GOAL, cheapest: cheapest ?? null, summary, cells });
+  const file = await writeResult(values.name, { settings: { ...settings, seeds, strategies, spec: 'examples/mnist-cnn-tune.yaml', executionsPerTrial: 1, parallel: Number(values.parallel) }, goal: GOAL, cheapest: cheapest ?? null, summary, cells });
   process.stdout.write(`wrote ${file}\n`);
 }
 
-if (values.one !== undefined) {
+/** Re-summarises the cells of earlier result files (same settings) as one run. */
+async function merge(names: readonly string[]): Promise<void> {
+  const runs = await Promise.all(names.map(async (name) => JSON.parse(await readFile(new URL(`./results/${name}.json`, import.meta.url), 'utf8')) as { settings: { seeds: number[]; strategies: string[] }; cells: Cell[] }));
+  const strategies = runs[0]?.settings.strategies ?? [];
+  const cells = runs.flatMap((run) => run.cells.filter((cell) => strategies.includes(cell.strategy)));
+  const seeds = [...new Set(runs.flatMap((run) => run.settings.seeds))];
+  await summarise(cells, seeds, strategies, `merged from ${names.join(', ')}`);
+}
+
+if (values.merge !== undefined) {
+  await merge(values.merge.split(','));
+} else if (values.one !== undefined) {
   const [strategy, seed] = values.one.split('@') as [string, string];
   await runOne(strategy, Number(seed), values.out as string);
 } else {

@@ -20,6 +20,8 @@ export interface WorkerRequest {
   /** BullMQ's lock on a running job; a worker that dies loses its jobs after this (default 30 s). */
   readonly lockDurationMs?: number;
   readonly stalledIntervalMs?: number;
+  /** Once connected and listening. */
+  readonly onReady?: () => void;
   readonly onJob?: (job: QueuedTrialJob, attempt: number) => void;
   readonly onJobEnd?: (job: QueuedTrialJob, outcome: 'completed' | 'pruned' | 'failed') => void;
   /** Aborting stops the worker: a job in progress goes back to the queue for another worker. */
@@ -76,6 +78,7 @@ export async function runWorker(ws: Workspace, request: WorkerRequest): Promise<
       }
     },
   });
+  request.onReady?.();
   try {
     await new Promise<void>((resolve) => {
       if (request.signal.aborted) resolve();

@@ -79,7 +79,8 @@ export function renderStudyReport(r: StudyReportJson): string[] {
     }
   }
   for (const { objective, importances } of r.importances) {
-    if (importances.length === 0) continue;
+    // With fewer than two completed trials (or no variation) there is nothing to attribute.
+    if (importances.every((i) => i.importance === 0)) continue;
     lines.push(`importance for ${objective}: ${importances.map((i) => `${i.name} ${(i.importance * 100).toFixed(0)}%`).join(', ')}`);
   }
   return lines;

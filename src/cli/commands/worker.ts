@@ -33,12 +33,12 @@ export default defineCommand<WorkerResult>({
     const lockMs = numberOption(values, 'lock-ms', { integer: true, min: 1000 });
     const ws = await workspaceFrom(values, ctx);
     try {
-      ctx.stderr.write(`worker: waiting for trials on ${queue} (${queueName})\n`);
       const summary = await runWorker(ws, {
         url: queue,
         queueName,
         ...(lockMs === undefined ? {} : { lockDurationMs: lockMs, stalledIntervalMs: Math.max(500, Math.floor(lockMs / 2)) }),
         signal: ctx.signal,
+        onReady: () => ctx.stderr.write(`worker: waiting for trials on ${queue} (${queueName})\n`),
         onJob: (job, attempt) => ctx.stderr.write(`worker: ${job.study} trial ${job.trialNumber}.${job.execution} (attempt ${attempt}, to epoch ${job.epochs})\n`),
         onJobEnd: (job, outcome) => ctx.stderr.write(`worker: ${job.study} trial ${job.trialNumber}.${job.execution} ${outcome}\n`),
       });
