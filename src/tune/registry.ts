@@ -26,8 +26,7 @@ export function createSamplers() {
 
 export function createPruners() {
   return Object.freeze({
-    nop: () => new NopPruner(),
-    // The CLI's `--pruner none`: every trial runs to the end, as Keras Tuner's random search.
+    // Every trial runs to the end, as Keras Tuner's random search.
     none: () => new NopPruner(),
     median: () => new MedianPruner(),
     asha: () => new SuccessiveHalvingPruner(),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { cli, tempDir } from './helpers.js';
 
-const COMMANDS = ['quickstart', 'train', 'tune', 'evaluate', 'predict', 'runs', 'measure', 'export'];
+const COMMANDS = ['quickstart', 'train', 'tune', 'worker', 'evaluate', 'predict', 'runs', 'measure', 'export'];
 
 describe('ecoml CLI surface', () => {
   it('prints the command list with --help and exits 2 with no command', async () => {
@@ -22,7 +22,7 @@ describe('ecoml CLI surface', () => {
   it('an unknown command lists the valid ones (E_UNKNOWN_NAME, exit 2)', async () => {
     const r = await cli(['trian'], await tempDir());
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^error E_UNKNOWN_NAME: unknown command "trian"; valid: advise, compress, evaluate, export, measure, meter, predict, quickstart, runs, serve, train, tune/);
+    expect(r.stderr).toMatch(/^error E_UNKNOWN_NAME: unknown command "trian"; valid: advise, compress, evaluate, export, measure, meter, predict, quickstart, runs, serve, studies, train, tune, worker/);
   });
 
   it('an unknown flag with --json prints one error object on stdout', async () => {

@@ -11,7 +11,7 @@ import type { FrozenTrial, StudyView } from '../../src/tune/trial.js';
 import { runPrunerSuite } from './pruner.suite.js';
 import { ThresholdPruner } from './threshold-pruner.js';
 
-runPrunerSuite('nop', () => new NopPruner());
+runPrunerSuite('none', () => new NopPruner());
 runPrunerSuite('threshold (test-only)', () => new ThresholdPruner(0.5));
 runPrunerSuite('median', () => new MedianPruner());
 runPrunerSuite('median, no startup', () => new MedianPruner({ nStartupTrials: 0 }));
@@ -43,11 +43,11 @@ describe('pruner registry', () => {
 
   it('resolves every built-in pruner and lists the valid names on a miss', () => {
     const pruners = createPruners();
-    expect(lookup(pruners, 'nop', 'pruner')(options)).toBeInstanceOf(NopPruner);
+    expect(lookup(pruners, 'none', 'pruner')(options)).toBeInstanceOf(NopPruner);
     expect(lookup(pruners, 'median', 'pruner')(options)).toBeInstanceOf(MedianPruner);
     expect(lookup(pruners, 'asha', 'pruner')(options)).toBeInstanceOf(SuccessiveHalvingPruner);
     expect(lookup(pruners, 'hyperband', 'pruner')(options)).toBeInstanceOf(HyperbandPruner);
-    expect(() => lookup(pruners, 'percentile', 'pruner')).toThrow('unknown pruner "percentile"; valid: asha, hyperband, median, nop');
+    expect(() => lookup(pruners, 'percentile', 'pruner')).toThrow('unknown pruner "percentile"; valid: asha, hyperband, median, none');
   });
 
   it('names each pruner as the registry does', () => {

@@ -5,7 +5,7 @@
 import type { Pruner } from '../pruner.js';
 
 export class NopPruner implements Pruner {
-  readonly name = 'nop';
+  readonly name = 'none';
 
   prune(): boolean {
     return false;
