@@ -4,12 +4,11 @@
  * Also the report's wire JSON and export writing that `ecoml tune` prints at its end.
  * @module
  */
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { rm } from 'node:fs/promises';
 import { EcomlError } from '../../errors.js';
 import { openRunStore, resolveStoreDir } from '../../store/index.js';
-import { SqliteStudyStorage, createSearchSpace, studyReport, toCsv, type FrozenTrial, type Objective, type StudyRecord, type StudyReport } from '../../tune/index.js';
+import { SqliteStudyStorage, bestTrials, createSearchSpace, studyReport, toCsv, type FrozenTrial, type Objective, type StudyRecord, type StudyReport } from '../../tune/index.js';
 import type { StudyConfig } from '../../workflows/tune.js';
 import { trialJson, type TrialJson } from '../../workflows/tune.js';
 import { requirePositional, stringOption } from '../args.js';
@@ -158,13 +157,9 @@ function studyLine(study: StudyRecord, trials: readonly FrozenTrial[]): StudyLin
   };
 }
 
+/** The best feasible completed trial for the first objective, as the study loop ranks them. */
 function studyBest(trials: readonly FrozenTrial[], objective: Objective): FrozenTrial | undefined {
-  let best: FrozenTrial | undefined;
-  for (const t of trials) {
-    if (t.state !== 'completed' || t.score === undefined || (t.violation ?? 0) > 0) continue;
-    if (best === undefined || (objective.direction === 'max' ? t.score > (best.score as number) : t.score < (best.score as number))) best = t;
-  }
-  return best;
+  return bestTrials(trials, objective).find((t) => (t.violation ?? 0) === 0);
 }
 
 export const listCommand = defineCommand<{ readonly studies: readonly StudyLineJson[] }>({
