@@ -6,13 +6,13 @@
  * promotes from.
  * @module
  */
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EpochRecord } from '../train/index.js';
 import { writeCheckpoint } from '../train/index.js';
+import { readModelDir } from '../models/index.js';
 import type { HpValue, SpecFile } from '../models/spec.js';
-import { TrialPruned } from '../tune/index.js';
 import type { EpochMetrics, ExecutionResult } from '../tune/index.js';
 import { batch1LatencyMs } from './evaluate.js';
 import { saveTrainedModel } from './save.js';
@@ -97,7 +97,8 @@ export async function runTrialJob(ws: Workspace, job: TrialJob, data: PreparedDa
   } catch (error) {
     trained?.compiled.dispose();
     if (error instanceof Error) (error as Error & { summary?: Record<string, number> }).summary = { ...spent };
-    const pruned = error instanceof TrialPruned || (error as Error | undefined)?.name === 'TrialPruned';
+    // TrialPruned here, or the queue's JobPrunedError on a worker: both carry the name.
+    const pruned = (error as Error | undefined)?.name === 'TrialPruned';
     ws.store.finishRun(child.id, pruned ? { status: 'stopped', stopReason: 'pruned' } : { status: 'failed', error });
     throw error;
   }
@@ -112,23 +113,15 @@ async function measureTrial(ws: Workspace, trained: TrainedModel, measures: read
 
 const MEASURES: { readonly [K in TrialMeasure]: (ws: Workspace, trained: TrainedModel) => Promise<number> } = {
   latency_ms: async (_ws, trained) => batch1LatencyMs(trained.compiled, trained.data.validation ?? trained.data.train),
-  // What `ecoml train` would write for this model: saved for real, measured, removed.
+  // What `ecoml train` would write for this model, saved for real and removed: its files' bytes as
+  // the sidecar records them (the bytes_on_disk `evaluate` reports).
   size_bytes: async (ws, trained) => {
     const dir = await mkdtemp(join(tmpdir(), 'ecoml-size-'));
     try {
       await saveTrainedModel(ws, trained, join(dir, 'model'), { metrics: {}, runId: 'size-probe' });
-      return await directoryBytes(join(dir, 'model'));
+      return (await readModelDir(join(dir, 'model'))).profile.bytesOnDisk;
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
   },
 };
-
-async function directoryBytes(dir: string): Promise<number> {
-  let total = 0;
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    total += entry.isDirectory() ? await directoryBytes(path) : (await stat(path)).size;
-  }
-  return total;
-}

@@ -117,8 +117,9 @@ export async function tuneFromSpec(ws: Workspace, request: TuneRequest): Promise
   const pruner: Pruner = lookup(createPruners(), config.pruner, 'pruner')({ maxEpochs: config.maxEpochs, seed: config.seed });
   const samplerState = resumed ? lastSamplerState(ws, resumed.id) : undefined;
   const sampler = samplerFactory({ seed: config.seed, ...(samplerState === undefined ? {} : { state: samplerState }) });
-  const needsValidation = [...config.objectives.map((o) => o.name), ...config.constraints.map((c) => c.name)].some((name) => name.startsWith('val_'));
-  const measures = TRIAL_MEASURES.filter((m) => [...config.objectives.map((o) => o.name), ...config.constraints.map((c) => c.name)].includes(m));
+  const scoredOn = [...config.objectives.map((o) => o.name), ...config.constraints.map((c) => c.name)];
+  const needsValidation = scoredOn.some((name) => name.startsWith('val_'));
+  const measures = TRIAL_MEASURES.filter((m) => scoredOn.includes(m));
   const modelDir = checkedModelDir(ws, request.outDir, `${file.name}-best`);
 
   const carbonStart = await carbonStartFor(ws, request);

@@ -106,6 +106,12 @@ export async function writeStudyExports(
   return written;
 }
 
+/** `--export-csv` and `--export-json`, for `tune` and `studies show` alike (see writeStudyExports). */
+export const EXPORT_OPTIONS = {
+  'export-csv': { type: 'string', valueName: 'FILE', description: 'write every trial as a CSV row' },
+  'export-json': { type: 'string', valueName: 'FILE', description: 'write the report and trials as JSON' },
+} as const;
+
 const STORE_OPTION = { store: { type: 'string', valueName: 'DIR', description: 'run store directory (default .ecoml, or $ECOML_STORE)' } } as const;
 
 async function withStudies<T>(ctx: CliContext, values: Readonly<Record<string, unknown>>, fn: (storage: SqliteStudyStorage, storeDir: string) => Promise<T> | T): Promise<T> {
@@ -185,11 +191,7 @@ export const showCommand = defineCommand<StudyLineJson & { readonly config?: unk
   name: 'studies show',
   summary: 'Show a study: its trials, energy spent and saved, best trials, Pareto front and parameter importances.',
   usage: 'ecoml studies show STUDY [--export-csv FILE] [--export-json FILE] [--store DIR]',
-  options: {
-    'export-csv': { type: 'string', valueName: 'FILE', description: 'write every trial as a CSV row' },
-    'export-json': { type: 'string', valueName: 'FILE', description: 'write the report and trials as JSON' },
-    ...STORE_OPTION,
-  },
+  options: { ...EXPORT_OPTIONS, ...STORE_OPTION },
   run: async ({ positionals, values }, ctx) => {
     const id = studyIdArg(positionals);
     return withStudies(ctx, values, async (storage) => {

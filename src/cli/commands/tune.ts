@@ -10,7 +10,7 @@ import { DEFAULT_STRATEGY, trialJson, tuneFromSpec, type TrialJson } from '../..
 import { parseConstraint, parseObjective, type Constraint, type FrozenTrial, type Objective, type Objectives } from '../../tune/index.js';
 import { EcomlError } from '../../errors.js';
 import { CARBON_START_OPTIONS, FIT_OPTIONS, WORKSPACE_OPTIONS, carbonStartJson, fitOverrides, meteredJson, parseCarbonStart, renderMetered, workspaceFrom, type CarbonStartJson, type MeteredJson } from './shared.js';
-import { renderStudyReport, studyReportJson, writeStudyExports, type StudyReportJson } from './studies.js';
+import { EXPORT_OPTIONS, renderStudyReport, studyReportJson, writeStudyExports, type StudyReportJson } from './studies.js';
 
 export interface TuneResult extends MeteredJson {
   readonly run_id: string;
@@ -89,8 +89,7 @@ export default defineCommand<TuneResult>({
     'queue-name': { type: 'string', valueName: 'NAME', description: 'the queue’s name (default ecoml-trials)' },
     concurrency: { type: 'string', valueName: 'N', description: 'with --queue: trials in flight at once (default 4)' },
     advice: { type: 'string', valueName: 'FILE', description: 'batch size and threads from `ecoml advise --out FILE` for every trial (flags still win)' },
-    'export-csv': { type: 'string', valueName: 'FILE', description: 'write every trial as a CSV row' },
-    'export-json': { type: 'string', valueName: 'FILE', description: 'write the study report as JSON' },
+    ...EXPORT_OPTIONS,
     out: { type: 'string', short: 'o', valueName: 'DIR', description: 'best model directory (default models/<spec name>-best)' },
     ...CARBON_START_OPTIONS,
     ...FIT_OPTIONS,
